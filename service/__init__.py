@@ -1,0 +1,103 @@
+"""Pressroom: email subscriptions and release notifications for newsrooms."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service import dispatch
+from service.config import ConfigError, Settings
+from service.db import Database
+from service.domain.emails import EmailRenderer
+from service.domain.tokens import TokenSigner
+from service.extensions import babel, csrf, limiter, migrate, select_locale
+
+MAX_REQUEST_BYTES = 64 * 1024
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
+    """Build the app from a Settings object, or from the environment with optional overrides."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        try:
+            settings = Settings.from_env(**(config or {}))
+        except ConfigError as error:
+            # One line for the operator, not a traceback.
+            raise SystemExit(f"pressroom: configuration error: {error}") from None
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
+        TESTING=settings.testing,
+        DEBUG=settings.debug,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        BABEL_DEFAULT_LOCALE="nb",
+        RATELIMIT_STORAGE_URI=_redis_url(settings),
+        RATELIMIT_STRATEGY="moving-window",
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_KEY_PREFIX="pressroom-limit",
+        JSON_SORT_KEYS=False,
+    )
+    if settings.trusted_proxy_count:
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+    app.extensions["pressroom.settings"] = settings
+    app.extensions["pressroom.redis_url"] = app.config["RATELIMIT_STORAGE_URI"]
+    app.extensions["pressroom.db"] = Database(settings.sqlalchemy_url)
+    app.extensions["pressroom.signer"] = TokenSigner(
+        settings.secret_key, settings.secret_key_fallbacks
+    )
+    app.extensions["pressroom.emails"] = EmailRenderer()
+    dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    import service.models  # noqa: F401  (registers the tables for migrations)
+    from service.db import Base
+
+    migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
+
+    from service.web import api, errors, public, security
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)
+    errors.init_app(app)
+    security.init_app(app)
+    if settings.dev_mailbox_dir:
+        from service.web import dev
+
+        app.register_blueprint(dev.bp)
+    return app
+
+
+def _redis_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.testing:
+        raise ConfigError("REDIS_URL must be set in tests (the test fixtures start one).")
+    from service.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis().start()
+    log.warning(
+        "REDIS_URL is not set: started an embedded Redis at %s (local use only)", embedded.url
+    )
+    return embedded.url
+
+
+__all__ = ["ConfigError", "Settings", "create_app"]

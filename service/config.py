@@ -1,0 +1,158 @@
+"""Typed settings read from the environment (CONTRACT.md §3), validated at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
+DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
+DEFAULT_MAIL_FROM = "Pressroom <noreply@localhost>"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable service; the message says why in one line."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs operators paste (``postgres://``) and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    secret_key_fallbacks: tuple[str, ...] = ()
+    database_url: str = "sqlite:///instance/pressroom.db"
+    redis_url: str = ""
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    base_url: str = DEFAULT_BASE_URL
+    mail_from: str = DEFAULT_MAIL_FROM
+    signup_rate_limit: str = DEFAULT_SIGNUP_RATE_LIMIT
+    address_rate_limit: str = DEFAULT_ADDRESS_RATE_LIMIT
+    send_rate: float | None = None
+    dkim_private_key_file: str | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    consent_text_version: str = "2026-11-01"
+    check_deliverability: bool = False
+    list_id: str = "releases.pressroom.localhost"
+    dev_mailbox_dir: str | None = None
+    site_name: str = "Pressroom"
+    task_queue: str = "pressroom"
+    trusted_proxy_count: int = 0
+    debug: bool = False
+    testing: bool = False
+
+    @classmethod
+    def from_env(
+        cls, env: os._Environ[str] | dict[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        env = os.environ if env is None else env
+        debug = _flag(env.get("FLASK_DEBUG")) or _flag(env.get("PRESSROOM_DEBUG"))
+        testing = _flag(env.get("PRESSROOM_TESTING"))
+        values: dict[str, Any] = {
+            "secret_key": env.get("SECRET_KEY", ""),
+            "secret_key_fallbacks": tuple(
+                k.strip() for k in env.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
+            ),
+            "database_url": env.get("DATABASE_URL", "sqlite:///instance/pressroom.db"),
+            "redis_url": env.get("REDIS_URL", ""),
+            "smtp_url": env.get("SMTP_URL", "smtp://127.0.0.1:8025"),
+            "base_url": env.get("BASE_URL", DEFAULT_BASE_URL),
+            "mail_from": env.get("MAIL_FROM", DEFAULT_MAIL_FROM),
+            "signup_rate_limit": env.get("SIGNUP_RATE_LIMIT", DEFAULT_SIGNUP_RATE_LIMIT),
+            "address_rate_limit": env.get("ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_RATE_LIMIT),
+            "send_rate": _optional_float("SEND_RATE", env.get("SEND_RATE")),
+            "dkim_private_key_file": env.get("DKIM_PRIVATE_KEY_FILE") or None,
+            "dkim_selector": env.get("DKIM_SELECTOR") or None,
+            "dkim_domain": env.get("DKIM_DOMAIN") or None,
+            "consent_text_version": env.get("CONSENT_TEXT_VERSION", "2026-11-01"),
+            "check_deliverability": _flag(env.get("EMAIL_CHECK_DELIVERABILITY")),
+            "list_id": env.get("LIST_ID", "releases.pressroom.localhost"),
+            "dev_mailbox_dir": env.get("PRESSROOM_DEV_MAILBOX") or None,
+            "site_name": env.get("SITE_NAME", "Pressroom"),
+            "task_queue": env.get("CELERY_QUEUE", "pressroom"),
+            "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
+            "debug": debug,
+            "testing": testing,
+        }
+        values.update(overrides)
+        if not values["secret_key"] and (values["debug"] or values["testing"]):
+            values["secret_key"] = secrets.token_urlsafe(32)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(changes)
+        settings = Settings(**current)
+        settings.validate()
+        return settings
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return normalize_database_url(self.database_url)
+
+    def validate(self) -> None:
+        if not self.secret_key:
+            raise ConfigError(
+                "SECRET_KEY is not set: set it to a long random string "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+        if not self.debug and not self.testing and len(self.secret_key) < 16:
+            raise ConfigError("SECRET_KEY is too short: use at least 16 random characters.")
+        base = urlsplit(self.base_url)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
+        if urlsplit(self.smtp_url).scheme not in SMTP_SCHEMES:
+            raise ConfigError(
+                f"SMTP_URL must start with one of {', '.join(s + '://' for s in SMTP_SCHEMES)}."
+            )
+        dkim = (self.dkim_private_key_file, self.dkim_selector, self.dkim_domain)
+        if any(dkim) and not all(dkim):
+            raise ConfigError(
+                "DKIM needs all three of DKIM_PRIVATE_KEY_FILE, DKIM_SELECTOR and DKIM_DOMAIN."
+            )
+        if self.dkim_private_key_file and not Path(self.dkim_private_key_file).is_file():
+            raise ConfigError(
+                f"DKIM_PRIVATE_KEY_FILE {self.dkim_private_key_file!r} is not a file."
+            )
+        if self.send_rate is not None and self.send_rate <= 0:
+            raise ConfigError("SEND_RATE must be a positive number of messages per second.")
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _optional_float(name: str, value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+
+
+def _int(name: str, value: str | None) -> int:
+    if value is None or not value.strip():
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None

@@ -1,0 +1,41 @@
+"""Turning what a person typed into one normalized address, or a clear refusal."""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+from service.domain.errors import N_, InvalidAddress
+
+MAX_ADDRESS_LENGTH = 254
+# Control characters, separators of several addresses, and display-name syntax: all refused
+# before the validator, so that "a@x.example\r\nBcc: b@y.example" can never reach a header.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>,;\s\"]")
+
+
+def normalize_address(raw: object, *, check_deliverability: bool = False) -> str:
+    if not isinstance(raw, str):
+        raise InvalidAddress(N_("The email address must be a text string."))
+    candidate = raw.strip()
+    if not candidate:
+        raise InvalidAddress(N_("Enter an email address."))
+    if len(candidate) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(
+            N_("An email address has at most %(count)s characters."), count=MAX_ADDRESS_LENGTH
+        )
+    if _FORBIDDEN.search(candidate):
+        raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
+    try:
+        result = validate_email(
+            candidate,
+            check_deliverability=check_deliverability,
+            allow_display_name=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+        )
+    except EmailNotValidError as error:
+        raise InvalidAddress(
+            N_("That is not a valid email address: %(reason)s"), reason=str(error)
+        ) from None
+    return result.normalized.lower()

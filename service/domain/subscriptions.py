@@ -1,0 +1,286 @@
+"""The reader's lifecycle: subscribe, confirm, unsubscribe, change preferences, erase."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from service.domain.errors import N_, InvalidInput, InvalidToken
+from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
+from service.models import (
+    ConsentSource,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    address_hash,
+)
+
+LANGUAGES = ("nb", "en")
+DEFAULT_LANGUAGE = "nb"
+MAX_TOPICS = 20
+CONFIRMATION_INTERVAL = timedelta(minutes=10)
+_TOPIC = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_MAX_USER_AGENT = 512
+
+
+class FollowUp(enum.StrEnum):
+    """The one email, if any, that a signup should cause."""
+
+    CONFIRM = "confirm"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Signup:
+    email: str
+    language: str
+    topics: list[str]
+    source: ConsentSource
+    consent_text_version: str
+    ip: str | None = None
+    user_agent: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    subscriber_id: int
+    follow_up: FollowUp
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    subscriber: Subscriber
+    already_confirmed: bool
+
+
+def parse_language(raw: object, *, default: str = DEFAULT_LANGUAGE) -> str:
+    if raw is None or raw == "":
+        return default
+    if not isinstance(raw, str) or raw.strip().lower() not in LANGUAGES:
+        raise InvalidInput(
+            N_("Language must be one of: %(languages)s."), languages=", ".join(LANGUAGES)
+        )
+    return raw.strip().lower()
+
+
+def parse_topics(raw: object) -> list[str]:
+    """Topics as a list of short slugs; a comma-separated string is accepted from forms."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        items: Iterable[object] = raw.split(",")
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise InvalidInput(N_("Topics must be a list of short names."))
+    topics: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInput(N_("Topics must be a list of short names."))
+        topic = item.strip().lower()
+        if not topic:
+            continue
+        if not _TOPIC.match(topic):
+            raise InvalidInput(
+                N_("A topic is a short name of letters a-z, digits and hyphens (at most 40).")
+            )
+        if topic not in topics:
+            topics.append(topic)
+    if len(topics) > MAX_TOPICS:
+        raise InvalidInput(N_("Choose at most %(count)s topics."), count=MAX_TOPICS)
+    return topics
+
+
+def find_by_email(session: Session, email: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+
+def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutcome:
+    """Record a signup; answers the same to the caller whatever the address's state.
+
+    The outcome says which email to send; at most one per address per CONFIRMATION_INTERVAL.
+    """
+    subscriber = find_by_email(session, signup.email)
+    if subscriber is None:
+        subscriber = Subscriber(email=signup.email, status=SubscriberStatus.PENDING)
+        session.add(subscriber)
+    if subscriber.status is not SubscriberStatus.CONFIRMED:
+        # Only a person who confirms changes what is kept; until then the latest request wins.
+        subscriber.language = signup.language
+        subscriber.set_topics(signup.topics)
+        if signup.name:
+            subscriber.name = signup.name
+        _record_consent(subscriber, signup, now)
+    throttled = (
+        subscriber.confirmation_sent_at is not None
+        and now - subscriber.confirmation_sent_at < CONFIRMATION_INTERVAL
+    )
+    if throttled:
+        follow_up = FollowUp.NONE
+    elif subscriber.status is SubscriberStatus.CONFIRMED:
+        follow_up = FollowUp.ALREADY_SUBSCRIBED
+    else:
+        follow_up = FollowUp.CONFIRM
+    if follow_up is not FollowUp.NONE:
+        subscriber.confirmation_sent_at = now
+    session.flush()
+    return SignupOutcome(subscriber_id=subscriber.id, follow_up=follow_up)
+
+
+def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
+    subscriber.consent_at = now
+    subscriber.consent_ip = signup.ip
+    subscriber.consent_user_agent = (signup.user_agent or "")[:_MAX_USER_AGENT] or None
+    subscriber.consent_source = signup.source
+    subscriber.consent_text_version = signup.consent_text_version
+
+
+def confirm_token(signer: TokenSigner, subscriber: Subscriber) -> str:
+    return signer.dumps(Purpose.CONFIRM, {"u": subscriber.uid, "v": subscriber.token_version})
+
+
+def unsubscribe_token(signer: TokenSigner, subscriber: Subscriber) -> str:
+    return signer.dumps(Purpose.UNSUBSCRIBE, {"u": subscriber.uid})
+
+
+def preferences_token(signer: TokenSigner, subscriber: Subscriber) -> str:
+    return signer.dumps(Purpose.PREFERENCES, {"u": subscriber.uid})
+
+
+def _resolve(
+    session: Session, signer: TokenSigner, purpose: Purpose, token: str
+) -> tuple[dict[str, Any], Subscriber | None]:
+    max_age = CONFIRM_TTL if purpose is Purpose.CONFIRM else None
+    payload = signer.loads(purpose, token, max_age=max_age)
+    uid = payload.get("u")
+    if not isinstance(uid, str):
+        raise InvalidToken()
+    return payload, session.scalar(select(Subscriber).where(Subscriber.uid == uid))
+
+
+def subscriber_for_token(
+    session: Session, signer: TokenSigner, purpose: Purpose, token: str
+) -> Subscriber | None:
+    """The subscriber a token names, or None when the row is gone (erased).
+
+    Raises InvalidToken / ExpiredToken for a token that is forged, of another purpose, or old.
+    """
+    return _resolve(session, signer, purpose, token)[1]
+
+
+def check_confirmation(session: Session, signer: TokenSigner, token: str) -> Confirmation:
+    """What a confirm link would do, changing nothing: the page behind GET shows this."""
+    payload, subscriber = _resolve(session, signer, Purpose.CONFIRM, token)
+    if subscriber is None:
+        raise InvalidToken()
+    if subscriber.token_version != payload.get("v"):
+        if subscriber.status is SubscriberStatus.CONFIRMED:
+            return Confirmation(subscriber, already_confirmed=True)
+        raise InvalidToken(N_("This link has already been used. Subscribe again to get a new one."))
+    return Confirmation(subscriber, already_confirmed=False)
+
+
+def confirm(
+    session: Session, signer: TokenSigner, token: str, *, now: datetime, ip: str | None = None
+) -> Confirmation:
+    checked = check_confirmation(session, signer, token)
+    if checked.already_confirmed:
+        return checked
+    subscriber = checked.subscriber
+    subscriber.status = SubscriberStatus.CONFIRMED
+    subscriber.confirmed_at = now
+    subscriber.confirmed_ip = ip
+    subscriber.unsubscribed_at = None
+    subscriber.bounce_score = 0
+    subscriber.token_version += 1  # single use
+    # The person asked again and proved they own the address: lift an earlier suppression.
+    session.execute(
+        delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
+    )
+    session.flush()
+    return Confirmation(subscriber, already_confirmed=False)
+
+
+def unsubscribe(
+    session: Session, signer: TokenSigner, token: str, *, now: datetime
+) -> Subscriber | None:
+    """Idempotent; a valid token for an erased subscriber is a no-op, not an error."""
+    subscriber = subscriber_for_token(session, signer, Purpose.UNSUBSCRIBE, token)
+    if subscriber is not None:
+        unsubscribe_subscriber(subscriber, now=now)
+        session.flush()
+    return subscriber
+
+
+def unsubscribe_subscriber(subscriber: Subscriber, *, now: datetime) -> None:
+    if subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
+        return
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = now
+    subscriber.token_version += 1  # an old confirm link must not re-subscribe
+
+
+def change_preferences(
+    session: Session, subscriber: Subscriber, *, language: str, topics: list[str]
+) -> Subscriber:
+    subscriber.language = language
+    subscriber.set_topics(topics)
+    session.flush()
+    return subscriber
+
+
+def export_data(subscriber: Subscriber) -> dict[str, Any]:
+    """Everything kept about one reader, for 'download my data'."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status.value,
+        "language": subscriber.language,
+        "topics": subscriber.topics,
+        "created_at": iso(subscriber.created_at),
+        "confirmed_at": iso(subscriber.confirmed_at),
+        "unsubscribed_at": iso(subscriber.unsubscribed_at),
+        "consent": {
+            "at": iso(subscriber.consent_at),
+            "ip": subscriber.consent_ip,
+            "user_agent": subscriber.consent_user_agent,
+            "source": subscriber.consent_source.value,
+            "text_version": subscriber.consent_text_version,
+        },
+        "confirmed_from_ip": subscriber.confirmed_ip,
+    }
+
+
+def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """Delete the row; keep only a hash so that an import cannot add the address again."""
+    suppress(session, subscriber.email, SuppressionReason.ERASED, now=now)
+    session.delete(subscriber)
+    session.flush()
+
+
+def suppress(session: Session, email: str, reason: SuppressionReason, *, now: datetime) -> None:
+    digest = address_hash(email)
+    existing = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+    if existing is None:
+        session.add(Suppression(email_hash=digest, reason=reason, created_at=now))
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    digest = address_hash(email)
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is not None
+    )

@@ -1,0 +1,58 @@
+"""The JSON API (/api/v1). Errors are {"error": {"code", "message"}} with a 4xx status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from service.domain.errors import N_, InvalidInput, MalformedRequest
+from service.extensions import csrf, limiter
+from service.models import ConsentSource
+from service.web.signup import (
+    ADDRESS_SCOPE,
+    SIGNUP_SCOPE,
+    address_limit,
+    address_limit_key,
+    build_signup,
+    record_signup,
+    signup_limit,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json without CORS
+
+SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
+
+
+def json_object() -> dict[str, Any]:
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise MalformedRequest(N_("The body is not valid JSON."))
+    if not isinstance(body, dict):
+        raise MalformedRequest(N_("The body must be a JSON object."))
+    return body
+
+
+@bp.post("/subscriptions")
+@limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
+@limiter.shared_limit(address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key)
+def create_subscription() -> tuple[Response, int]:
+    body = json_object()
+    unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)
+    if unknown:
+        raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
+    if "email" not in body:
+        raise InvalidInput(N_("The field 'email' is required."))
+    record_signup(
+        build_signup(
+            email=body["email"],
+            language=body.get("language"),
+            topics=body.get("topics"),
+            source=ConsentSource.API,
+        )
+    )
+    return jsonify(status="pending"), 202

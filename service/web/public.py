@@ -1,0 +1,199 @@
+"""The reader's pages: press room, subscribe, confirm, unsubscribe, preferences."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from service import dispatch
+from service.db import session_scope, utcnow
+from service.dispatch import TaskName
+from service.domain import subscriptions
+from service.domain.errors import N_, InvalidInput, InvalidToken
+from service.domain.tokens import Purpose, TokenSigner
+from service.extensions import csrf, limiter
+from service.models import ConsentSource, Subscriber, SubscriberStatus
+from service.web.signup import (
+    ADDRESS_SCOPE,
+    HONEYPOT_FIELD,
+    SIGNUP_SCOPE,
+    address_limit,
+    address_limit_key,
+    build_signup,
+    record_signup,
+    signup_limit,
+)
+
+bp = Blueprint("public", __name__)
+
+
+def signer() -> TokenSigner:
+    return current_app.extensions["pressroom.signer"]
+
+
+STATUS_LABELS = {
+    "pending": _l("waiting for confirmation"),
+    "confirmed": _l("subscribed"),
+    "unsubscribed": _l("unsubscribed"),
+    "bounced": _l("stopped: the address could not receive mail"),
+}
+
+
+@bp.app_context_processor
+def page_helpers() -> dict[str, object]:
+    return {
+        "current_language": lambda: str(get_locale() or "nb"),
+        "site_name": current_app.extensions["pressroom.settings"].site_name,
+        "status_label": lambda status: str(STATUS_LABELS.get(status, status)),
+    }
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("public/index.html")
+
+
+@bp.post("/subscribe")
+@limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
+@limiter.shared_limit(address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key)
+def subscribe() -> str:
+    form = request.form
+    if form.get(HONEYPOT_FIELD):
+        # A bot filled the hidden field: answer as for anyone, do nothing.
+        return render_template("public/check_inbox.html")
+    emails = form.getlist("email")
+    if len(emails) != 1:
+        raise InvalidInput(N_("Enter one email address."))
+    record_signup(
+        build_signup(
+            email=emails[0],
+            language=form.get("language"),
+            topics=",".join(form.getlist("topics")),
+            source=ConsentSource.FORM,
+        )
+    )
+    return render_template("public/check_inbox.html")
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str) -> str:
+    with session_scope() as session:
+        checked = subscriptions.check_confirmation(session, signer(), token)
+        email = checked.subscriber.email
+    if checked.already_confirmed:
+        return render_template("public/confirmed.html", already=True, email=email)
+    return render_template("public/confirm.html", token=token, email=email)
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str) -> str:
+    with session_scope() as session:
+        result = subscriptions.confirm(
+            session, signer(), token, now=utcnow(), ip=request.remote_addr
+        )
+        email = result.subscriber.email
+        subscriber_id = result.subscriber.id
+        preferences = subscriptions.preferences_token(signer(), result.subscriber)
+    if not result.already_confirmed:
+        dispatch.enqueue(TaskName.SEND_WELCOME, subscriber_id)
+    return render_template(
+        "public/confirmed.html",
+        already=result.already_confirmed,
+        email=email,
+        preferences_token=preferences,
+    )
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> str:
+    with session_scope() as session:
+        subscriber = subscriptions.subscriber_for_token(
+            session, signer(), Purpose.UNSUBSCRIBE, token
+        )
+        subscribed = subscriber is not None and subscriber.status is SubscriberStatus.CONFIRMED
+        preferences = (
+            subscriptions.preferences_token(signer(), subscriber)
+            if subscriber is not None
+            else None
+        )
+    return render_template(
+        "public/unsubscribe.html",
+        token=token,
+        subscribed=subscribed,
+        preferences_token=preferences,
+    )
+
+
+@bp.post("/unsubscribe/<token>")
+@csrf.exempt
+def unsubscribe(token: str) -> tuple[str, int]:
+    """RFC 8058 one-click: no cookie, no CSRF token; 200 and never a redirect; idempotent."""
+    with session_scope() as session:
+        subscriber = subscriptions.unsubscribe(session, signer(), token, now=utcnow())
+        preferences = (
+            subscriptions.preferences_token(signer(), subscriber)
+            if subscriber is not None
+            else None
+        )
+    return render_template("public/unsubscribed.html", preferences_token=preferences), 200
+
+
+@bp.get("/preferences/<token>")
+def preferences_page(token: str) -> str:
+    with session_scope() as session:
+        subscriber = _preferences_subscriber(session, token)
+        return render_template(
+            "public/preferences.html",
+            token=token,
+            subscriber=subscriber,
+            unsubscribe_token=subscriptions.unsubscribe_token(signer(), subscriber),
+            saved=request.args.get("saved") == "1",
+        )
+
+
+@bp.post("/preferences/<token>")
+def save_preferences(token: str) -> BaseResponse:
+    form = request.form
+    with session_scope() as session:
+        subscriber = _preferences_subscriber(session, token)
+        subscriptions.change_preferences(
+            session,
+            subscriber,
+            language=subscriptions.parse_language(
+                form.get("language"), default=subscriber.language
+            ),
+            topics=subscriptions.parse_topics(",".join(form.getlist("topics"))),
+        )
+    return redirect(url_for("public.preferences_page", token=token, saved=1), code=303)
+
+
+@bp.get("/preferences/<token>/data.json")
+def download_data(token: str) -> Response:
+    with session_scope() as session:
+        data = subscriptions.export_data(_preferences_subscriber(session, token))
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="pressroom-my-data.json"'},
+    )
+
+
+@bp.post("/preferences/<token>/erase")
+def erase(token: str) -> str:
+    if request.form.get("confirm") != "yes":
+        raise InvalidInput(N_("Tick the box to confirm that your data should be deleted."))
+    with session_scope() as session:
+        subscriptions.erase(session, _preferences_subscriber(session, token), now=utcnow())
+    return render_template("public/erased.html")
+
+
+def _preferences_subscriber(session: Session, token: str) -> Subscriber:
+    subscriber = subscriptions.subscriber_for_token(session, signer(), Purpose.PREFERENCES, token)
+    if subscriber is None:
+        raise InvalidToken(N_("There is no subscription for this link any more."))
+    return subscriber

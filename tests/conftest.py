@@ -1,0 +1,144 @@
+"""Real parts: Redis (embedded unless REDIS_URL is set), an aiosmtpd sink, SQLite, and
+PostgreSQL when TEST_DATABASE_URL is set (every app-level test then runs on both)."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from celery.contrib.testing.worker import start_worker
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy.orm import Session
+
+from service import create_app
+from service.config import Settings, normalize_database_url
+from service.db import Base, get_database
+from service.embedded_redis import EmbeddedRedis
+from service.extensions import limiter
+from service.mailsink import MailSink, SinkHandler
+from workers import create_celery
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sink() -> Iterator[MailSink]:
+    server = MailSink(SinkHandler()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'pressroom.db'}"
+        return
+    base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
+    schema = f"pressroom_test_{uuid.uuid4().hex[:12]}"
+    plain = re.sub(r"^postgresql\+psycopg://", "postgresql://", base)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def make_settings(database_url: str, redis_url: str, smtp_url: str, **changes: object) -> Settings:
+    values: dict[str, object] = {
+        "secret_key": "test-secret-key-not-for-production",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "smtp_url": smtp_url,
+        "base_url": "http://press.example",
+        "mail_from": "Pressroom <noreply@press.example>",
+        "signup_rate_limit": "1000/minute",
+        "address_rate_limit": "1000/minute",
+        "task_queue": f"pressroom-test-{uuid.uuid4().hex[:8]}",
+        "testing": True,
+    }
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, redis_url: str, sink: MailSink) -> Iterator[Flask]:
+    application = create_app(make_settings(database_url, redis_url, sink.url))
+    with application.app_context():
+        upgrade()
+    yield application
+    with application.app_context():
+        get_database().dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        with get_database().session_scope() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+        limiter.reset()
+    request.getfixturevalue("sink").handler.clear()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session for domain tests; nothing it does is committed."""
+    with app.app_context():
+        db_session = get_database().sessionmaker()
+        try:
+            yield db_session
+        finally:
+            db_session.rollback()
+            db_session.close()
+
+
+@pytest.fixture(scope="session")
+def worker(app: Flask) -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) consuming this app's queue."""
+    celery = create_celery(app)
+    with start_worker(celery, pool="solo", perform_ping_check=False, loglevel="WARNING"):
+        yield
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def link_in(text_body: str, path: str) -> str:
+    match = re.search(rf"http://press\.example(/{path}/[A-Za-z0-9._\-]+)", text_body)
+    assert match, f"no /{path}/ link in the mail"
+    return match.group(1)
+
+
+ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,55 @@
+"""The Celery app: `celery -A workers worker` and `celery -A workers beat`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def create_celery(flask_app: Flask) -> Celery:
+    """A Celery app whose tasks each run inside the Flask app's context (Flask's own pattern)."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask, set_as_current=True)
+    broker = flask_app.extensions["pressroom.redis_url"]
+    celery.conf.update(
+        broker_url=broker,
+        task_default_queue=flask_app.extensions["pressroom.settings"].task_queue,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={},
+    )
+    import workers.tasks  # noqa: F401  (registers the tasks on this app)
+
+    flask_app.extensions["celery"] = celery
+    return celery
+
+
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    """`celery -A workers` finds `workers.app`, built from the environment on first use."""
+    global _app
+    if name in ("app", "celery"):
+        if _app is None:
+            from service import create_app
+
+            _app = create_celery(create_app())
+        return _app
+    raise AttributeError(name)

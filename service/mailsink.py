@@ -64,11 +64,15 @@ class SinkHandler:
 class MailSink:
     """An SMTP server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, handler: SinkHandler | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, handler: SinkHandler | None = None, port: int | None = None, **smtp_options: Any
+    ) -> None:
+        """`smtp_options` go to aiosmtpd: ssl_context (SMTPS), tls_context (STARTTLS),
+        authenticator, auth_require_tls ..."""
         self.handler = handler or SinkHandler()
         self.port = port or free_port()
         self._controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=None
+            self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=None, **smtp_options
         )
 
     @property

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from celery.contrib.testing.worker import start_worker
+from celery.worker import state as worker_state
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -96,12 +99,27 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     if "app" not in request.fixturenames:
         return
     application: Flask = request.getfixturevalue("app")
+    drain_tasks(application)
     with application.app_context():
         with get_database().session_scope() as session:
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(table.delete())
         limiter.reset()
     request.getfixturevalue("sink").handler.clear()
+
+
+def drain_tasks(application: Flask) -> None:
+    """Drop queued tasks and wait for the worker to finish its current one, so that no mail
+    from one test reaches the next."""
+    queue = application.extensions["pressroom.settings"].task_queue
+    client = redis.Redis.from_url(application.extensions["pressroom.redis_url"])
+    client.delete(queue)
+    client.close()
+    deadline = time.monotonic() + 10
+    while (worker_state.active_requests or worker_state.reserved_requests) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ def status_of(app: Flask, email: str) -> SubscriberStatus:
 def test_subscribe_confirm_and_one_click_unsubscribe(
     app: Flask, client: FlaskClient, sink: MailSink, worker: None
 ) -> None:
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB,en;q=0.8"
     answer = client.post(
         "/api/v1/subscriptions", json={"email": "Reader@Mail.example", "language": "en"}
     )

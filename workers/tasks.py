@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 from celery import Task, shared_task
 from flask import current_app
+from sqlalchemy import select
 
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
@@ -47,13 +48,13 @@ def backoff_seconds(retries: int) -> float:
 
 def _send_notice(
     task: Task,
-    subscriber_id: int,
+    subscriber_uid: str,
     wanted: Callable[[Subscriber], bool],
     build: Callable[..., EmailMessage],
 ) -> str:
     now: datetime = utcnow()
     with session_scope() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
         if subscriber is None or not wanted(subscriber):
             return "skipped"
         message = build(notice_context(), subscriber, now=now)
@@ -61,41 +62,41 @@ def _send_notice(
         with mailer() as transport:
             transport.send(message)
     except TransientSendError as error:
-        log.warning("notice to subscriber %s deferred: %s", subscriber_id, error)
+        log.warning("notice to subscriber %s deferred: %s", subscriber_uid, error)
         raise task.retry(
             countdown=backoff_seconds(task.request.retries), max_retries=MAX_NOTICE_RETRIES
         ) from None
     except PermanentSendError as error:
-        log.warning("notice to subscriber %s refused: %s", subscriber_id, error)
+        log.warning("notice to subscriber %s refused: %s", subscriber_uid, error)
         return "refused"
     return "sent"
 
 
 @shared_task(name=TaskName.SEND_CONFIRMATION.value, bind=True)
-def send_confirmation(self: Task, subscriber_id: int) -> str:
+def send_confirmation(self: Task, subscriber_uid: str) -> str:
     return _send_notice(
         self,
-        subscriber_id,
+        subscriber_uid,
         lambda s: s.status is not SubscriberStatus.CONFIRMED,
         notices.confirmation_email,
     )
 
 
 @shared_task(name=TaskName.SEND_ALREADY_SUBSCRIBED.value, bind=True)
-def send_already_subscribed(self: Task, subscriber_id: int) -> str:
+def send_already_subscribed(self: Task, subscriber_uid: str) -> str:
     return _send_notice(
         self,
-        subscriber_id,
+        subscriber_uid,
         lambda s: s.status is SubscriberStatus.CONFIRMED,
         notices.already_subscribed_email,
     )
 
 
 @shared_task(name=TaskName.SEND_WELCOME.value, bind=True)
-def send_welcome(self: Task, subscriber_id: int) -> str:
+def send_welcome(self: Task, subscriber_uid: str) -> str:
     return _send_notice(
         self,
-        subscriber_id,
+        subscriber_uid,
         lambda s: s.status is SubscriberStatus.CONFIRMED,
         notices.welcome_email,
     )

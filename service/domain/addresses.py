@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from service.domain.errors import N_, InvalidAddress
 
 MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 4.5.3.1.1; email-validator >= 2.3 checks it only if strict
 # Control characters, separators of several addresses, and display-name syntax: all refused
 # before the validator, so that "a@x.example\r\nBcc: b@y.example" can never reach a header.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>,;\s\"]")
@@ -38,4 +39,9 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
         raise InvalidAddress(
             N_("That is not a valid email address: %(reason)s"), reason=str(error)
         ) from None
+    if len(result.local_part) > MAX_LOCAL_PART_LENGTH:
+        raise InvalidAddress(
+            N_("That is not a valid email address: %(reason)s"),
+            reason=f"The part before the @-sign has more than {MAX_LOCAL_PART_LENGTH} characters.",
+        )
     return result.normalized.lower()

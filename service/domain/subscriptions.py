@@ -29,6 +29,7 @@ MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
 _TOPIC = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _MAX_USER_AGENT = 512
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FollowUp(enum.StrEnum):
@@ -53,7 +54,7 @@ class Signup:
 
 @dataclass(frozen=True)
 class SignupOutcome:
-    subscriber_id: int
+    subscriber_uid: str
     follow_up: FollowUp
 
 
@@ -134,13 +135,15 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
     if follow_up is not FollowUp.NONE:
         subscriber.confirmation_sent_at = now
     session.flush()
-    return SignupOutcome(subscriber_id=subscriber.id, follow_up=follow_up)
+    return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=follow_up)
 
 
 def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
     subscriber.consent_at = now
     subscriber.consent_ip = signup.ip
-    subscriber.consent_user_agent = (signup.user_agent or "")[:_MAX_USER_AGENT] or None
+    # A header is whatever the client sent: PostgreSQL refuses NUL, and no browser sends one.
+    user_agent = _CONTROL_CHARACTERS.sub("", signup.user_agent or "")
+    subscriber.consent_user_agent = user_agent[:_MAX_USER_AGENT] or None
     subscriber.consent_source = signup.source
     subscriber.consent_text_version = signup.consent_text_version
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from service.domain.errors import N_, InvalidInput, MalformedRequest
 from service.extensions import csrf, limiter
@@ -29,9 +29,10 @@ SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
 def json_object() -> dict[str, Any]:
     if not request.is_json:
         raise UnsupportedMediaType()
-    body = request.get_json(silent=True)
-    if body is None:
-        raise MalformedRequest(N_("The body is not valid JSON."))
+    try:
+        body = request.get_json()
+    except BadRequest:
+        raise MalformedRequest(N_("The body is not valid JSON.")) from None
     if not isinstance(body, dict):
         raise MalformedRequest(N_("The body must be a JSON object."))
     return body

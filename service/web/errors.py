@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from service.domain.errors import DomainError
 
@@ -53,7 +56,29 @@ def _http_message(error: HTTPException) -> tuple[str, str]:
     return known.get(status, (error.name.lower().replace(" ", "_"), error.description or ""))
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Request bodies that cannot be read one way only are invalid JSON (400), never a 500:
+    a document nested too deeply to parse, or an object naming the same field twice (which
+    value counts would depend on the parser, like a form with two `email` fields)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("object_pairs_hook", _unique_fields)
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON document is nested too deeply") from None
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("a JSON object names the same field twice")
+    return fields
+
+
 def init_app(app: Flask) -> None:
+    app.json = JSONProvider(app)
+
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> tuple[Response | str, int]:
         return error_response(error.status, error.code, _(error.message, **error.params))
@@ -67,12 +92,16 @@ def init_app(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[Response | str, int]:
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         code, message = _http_message(error)
-        return error_response(error.code or 500, code, message)
+        body, status = error_response(error.code or 500, code, message)
+        headers: dict[str, str] = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)  # RFC 9110: a 405 names them
+        return body, status, headers
 
     @app.errorhandler(Exception)
-    def unexpected_error(error: Exception) -> tuple[Response | str, int]:
+    def unexpected_error(error: Exception) -> ResponseReturnValue:
         if isinstance(error, HTTPException):
             return http_error(error)
         log.exception("unhandled error on %s %s", request.method, request.path)

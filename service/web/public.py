@@ -97,10 +97,10 @@ def confirm(token: str) -> str:
             session, signer(), token, now=utcnow(), ip=request.remote_addr
         )
         email = result.subscriber.email
-        subscriber_id = result.subscriber.id
+        subscriber_uid = result.subscriber.uid
         preferences = subscriptions.preferences_token(signer(), result.subscriber)
     if not result.already_confirmed:
-        dispatch.enqueue(TaskName.SEND_WELCOME, subscriber_id)
+        dispatch.enqueue(TaskName.SEND_WELCOME, subscriber_uid)
     return render_template(
         "public/confirmed.html",
         already=result.already_confirmed,

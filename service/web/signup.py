@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import current_app, request
 from flask_babel import get_locale
 
@@ -38,7 +40,10 @@ def address_limit_key() -> str:
         raw = request.form.get("email")
     if not isinstance(raw, str):
         return "address:none"
-    return "address:" + raw.strip().lower()[:320]
+    # A digest: whatever was sent (even a lone surrogate from JSON) makes a valid Redis key,
+    # and Redis never holds the addresses themselves.
+    typed = raw.strip().lower().encode("utf-8", "surrogatepass")
+    return "address:" + hashlib.sha256(typed).hexdigest()
 
 
 def build_signup(
@@ -61,6 +66,6 @@ def record_signup(signup: subscriptions.Signup) -> None:
     with session_scope() as session:
         outcome = subscriptions.subscribe(session, signup, now=utcnow())
     if outcome.follow_up is subscriptions.FollowUp.CONFIRM:
-        dispatch.enqueue(dispatch.TaskName.SEND_CONFIRMATION, outcome.subscriber_id)
+        dispatch.enqueue(dispatch.TaskName.SEND_CONFIRMATION, outcome.subscriber_uid)
     elif outcome.follow_up is subscriptions.FollowUp.ALREADY_SUBSCRIBED:
-        dispatch.enqueue(dispatch.TaskName.SEND_ALREADY_SUBSCRIBED, outcome.subscriber_id)
+        dispatch.enqueue(dispatch.TaskName.SEND_ALREADY_SUBSCRIBED, outcome.subscriber_uid)

@@ -1,0 +1,118 @@
+"""The production entry points of CONTRACT §2, run as an operator would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.embedded_redis import free_port
+from service.mailsink import MailSink
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSL_CERT_FILE")}
+    return {**keep, **values}
+
+
+def test_missing_secret_key_stops_the_app_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "service", "db", "upgrade"],
+        env=clean_env(DATABASE_URL=f"sqlite:///{tmp_path}/x.db", REDIS_URL="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SECRET_KEY" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str], MailSink]]:
+    sink = MailSink().start()
+    env = clean_env(
+        SECRET_KEY="entry-point-test-secret-key",
+        DATABASE_URL=f"sqlite:///{tmp_path}/pressroom.db",
+        REDIS_URL=redis_url,
+        SMTP_URL=sink.url,
+        BASE_URL="https://press.example",
+        CELERY_QUEUE=f"entry-points-{os.getpid()}",
+    )
+    yield env, sink
+    sink.stop()
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_migrate_gunicorn_and_celery_worker_serve_a_signup(
+    deployment: tuple[dict[str, str], MailSink], tmp_path: Path
+) -> None:
+    env, sink = deployment
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "service", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    port = free_port()
+    processes = [
+        subprocess.Popen(
+            [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [str(BIN / "celery"), "-A", "workers", "worker", "--pool=solo", "--loglevel=WARNING"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        assert b"<form" in wait_for_http(f"http://127.0.0.1:{port}/")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/subscriptions",
+            data=b'{"email": "operator@mail.example"}',
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        mail = sink.handler.wait_for(1, timeout=30)[0]
+        assert mail.recipients == ("operator@mail.example",)
+        assert "https://press.example/confirm/" in mail.message.get_body(("plain",)).get_content()
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

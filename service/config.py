@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,6 +15,7 @@ DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
 DEFAULT_MAIL_FROM = "Pressroom <noreply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 class ConfigError(RuntimeError):
@@ -49,6 +51,7 @@ class Settings:
     dev_mailbox_dir: str | None = None
     site_name: str = "Pressroom"
     task_queue: str = "pressroom"
+    topics: tuple[str, ...] = ()
     trusted_proxy_count: int = 0
     debug: bool = False
     testing: bool = False
@@ -82,6 +85,9 @@ class Settings:
             "dev_mailbox_dir": env.get("PRESSROOM_DEV_MAILBOX") or None,
             "site_name": env.get("SITE_NAME", "Pressroom"),
             "task_queue": env.get("CELERY_QUEUE", "pressroom"),
+            "topics": tuple(
+                t.strip().lower() for t in env.get("TOPICS", "").split(",") if t.strip()
+            ),
             "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
             "debug": debug,
             "testing": testing,
@@ -127,6 +133,11 @@ class Settings:
         if self.dkim_private_key_file and not Path(self.dkim_private_key_file).is_file():
             raise ConfigError(
                 f"DKIM_PRIVATE_KEY_FILE {self.dkim_private_key_file!r} is not a file."
+            )
+        bad_topics = [t for t in self.topics if not TOPIC_PATTERN.match(t)]
+        if bad_topics:
+            raise ConfigError(
+                f"TOPICS holds {bad_topics[0]!r}: topics are short names of a-z, 0-9 and hyphens."
             )
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")

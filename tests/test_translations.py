@@ -110,7 +110,11 @@ def test_catalog_has_every_extracted_string(
 
 def test_nb_confirmation_email_is_norwegian() -> None:
     renderer = EmailRenderer()
-    context = {"site_name": "Pressroom", "confirm_url": "http://x.example/confirm/abc"}
+    context = {
+        "site_name": "Pressroom",
+        "confirm_url": "http://x.example/confirm/abc",
+        "valid_days": 7,
+    }
     nb = renderer.render("subscriber/confirm", "nb", **context)
     en = renderer.render("subscriber/confirm", "en", **context)
     assert "Bekreft" in nb.subject

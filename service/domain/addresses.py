@@ -34,6 +34,8 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
             allow_display_name=False,
             allow_quoted_local=False,
             allow_domain_literal=False,
+            # Non-ASCII before the @ needs SMTPUTF8, which many mail servers still lack.
+            allow_smtputf8=False,
         )
     except EmailNotValidError as error:
         raise InvalidAddress(
@@ -44,4 +46,6 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
             N_("That is not a valid email address: %(reason)s"),
             reason=f"The part before the @-sign has more than {MAX_LOCAL_PART_LENGTH} characters.",
         )
-    return result.normalized.lower()
+    # The ASCII form (IDNA for the domain) is what SMTP needs and what makes duplicates equal:
+    # ola@blåbær.no and ola@xn--blbr-roah.no are one reader.
+    return (result.ascii_email or result.normalized).lower()

@@ -9,7 +9,7 @@ from typing import Any
 
 from service.domain import subscriptions
 from service.domain.emails import EmailRenderer, compose
-from service.domain.tokens import TokenSigner
+from service.domain.tokens import CONFIRM_TTL, TokenSigner
 from service.models import Subscriber
 
 
@@ -63,7 +63,12 @@ def confirmation_email(
 ) -> EmailMessage:
     token = subscriptions.confirm_token(ctx.signer, subscriber)
     return _notice(
-        ctx, subscriber, "confirm", now=now, confirm_url=f"{ctx.site.base_url}/confirm/{token}"
+        ctx,
+        subscriber,
+        "confirm",
+        now=now,
+        confirm_url=f"{ctx.site.base_url}/confirm/{token}",
+        valid_days=CONFIRM_TTL.days,
     )
 
 

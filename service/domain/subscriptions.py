@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from service.config import TOPIC_PATTERN
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
 from service.models import (
@@ -27,7 +28,6 @@ LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
 MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
-_TOPIC = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _MAX_USER_AGENT = 512
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -74,8 +74,11 @@ def parse_language(raw: object, *, default: str = DEFAULT_LANGUAGE) -> str:
     return raw.strip().lower()
 
 
-def parse_topics(raw: object) -> list[str]:
-    """Topics as a list of short slugs; a comma-separated string is accepted from forms."""
+def parse_topics(raw: object, offered: Sequence[str] = ()) -> list[str]:
+    """Topics as a list of short slugs; a comma-separated string is accepted from forms.
+
+    When the site offers a fixed set of topics, only those are accepted.
+    """
     if raw is None or raw == "":
         return []
     if isinstance(raw, str):
@@ -91,10 +94,12 @@ def parse_topics(raw: object) -> list[str]:
         topic = item.strip().lower()
         if not topic:
             continue
-        if not _TOPIC.match(topic):
+        if not TOPIC_PATTERN.match(topic):
             raise InvalidInput(
-                N_("A topic is a short name of letters a-z, digits and hyphens (at most 40).")
+                N_("A topic is a short name of a-z, 0-9 and hyphens, at most 40 characters.")
             )
+        if offered and topic not in offered:
+            raise InvalidInput(N_("There is no topic called %(topic)s."), topic=topic)
         if topic not in topics:
             topics.append(topic)
     if len(topics) > MAX_TOPICS:

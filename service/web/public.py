@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from service import dispatch
+from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import subscriptions
@@ -32,6 +33,10 @@ from service.web.signup import (
 bp = Blueprint("public", __name__)
 
 
+def settings() -> Settings:
+    return current_app.extensions["pressroom.settings"]
+
+
 def signer() -> TokenSigner:
     return current_app.extensions["pressroom.signer"]
 
@@ -48,14 +53,22 @@ STATUS_LABELS = {
 def page_helpers() -> dict[str, object]:
     return {
         "current_language": lambda: str(get_locale() or "nb"),
-        "site_name": current_app.extensions["pressroom.settings"].site_name,
+        "site_name": settings().site_name,
         "status_label": lambda status: str(STATUS_LABELS.get(status, status)),
+        "offered_topics": settings().topics,
+        "topic_label": lambda slug: slug.replace("-", " ").capitalize(),
     }
 
 
 @bp.get("/")
 def index() -> str:
     return render_template("public/index.html")
+
+
+@bp.get("/subscribe")
+def subscribe_page() -> BaseResponse:
+    """A reload or a bookmark of the form's address leads back to the form."""
+    return redirect(url_for("public.index", _anchor="subscribe"), code=303)
 
 
 @bp.post("/subscribe")
@@ -167,7 +180,7 @@ def save_preferences(token: str) -> BaseResponse:
             language=subscriptions.parse_language(
                 form.get("language"), default=subscriber.language
             ),
-            topics=subscriptions.parse_topics(",".join(form.getlist("topics"))),
+            topics=subscriptions.parse_topics(",".join(form.getlist("topics")), settings().topics),
         )
     return redirect(url_for("public.preferences_page", token=token, saved=1), code=303)
 

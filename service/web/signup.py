@@ -53,7 +53,7 @@ def build_signup(
     return subscriptions.Signup(
         email=normalize_address(email, check_deliverability=config.check_deliverability),
         language=subscriptions.parse_language(language, default=str(get_locale() or "nb")),
-        topics=subscriptions.parse_topics(topics),
+        topics=subscriptions.parse_topics(topics, config.topics),
         source=source,
         consent_text_version=config.consent_text_version,
         ip=request.remote_addr,

@@ -285,3 +285,40 @@ def test_unexpected_errors_show_no_traceback(app: Flask) -> None:
 
         body, status = error_response(500, "internal_error", "Something went wrong.")
         assert status == 500 and "Traceback" not in str(body)
+
+
+def test_reloading_the_subscribe_address_leads_back_to_the_form(client: FlaskClient) -> None:
+    answer = client.get("/subscribe")
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith("/#subscribe")
+
+
+def test_offered_topics_are_checkboxes_and_nothing_else_is_accepted(
+    app: Flask, database_url: str, redis_url: str, sink: MailSink
+) -> None:
+    settings = app.extensions["pressroom.settings"]
+    topical = create_app(
+        make_settings(
+            database_url,
+            redis_url,
+            sink.url,
+            topics=("culture", "space-travel"),
+            task_queue=settings.task_queue,
+        )
+    )
+    client = topical.test_client()
+    page = client.get("/?lang=en")
+    assert 'type="checkbox" name="topics" value="space-travel"' in page.text
+    token = csrf_token(page.text)
+    refused = client.post(
+        "/subscribe", data={"csrf_token": token, "email": EMAIL, "topics": ["sport"]}
+    )
+    assert refused.status_code == 422 and "sport" in refused.text
+    accepted = client.post(
+        "/subscribe", data={"csrf_token": token, "email": EMAIL, "topics": ["space-travel"]}
+    )
+    assert accepted.status_code == 200
+    with topical.app_context(), get_database().session_scope() as session:
+        row = subscriptions.find_by_email(session, EMAIL)
+        assert row is not None and row.topics == ["space-travel"]
+        get_database().dispose()

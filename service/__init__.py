@@ -14,7 +14,7 @@ from service.config import ConfigError, Settings
 from service.db import Database
 from service.domain.emails import EmailRenderer
 from service.domain.tokens import TokenSigner
-from service.extensions import babel, csrf, limiter, migrate, select_locale
+from service.extensions import babel, csrf, migrate, select_locale
 
 MAX_REQUEST_BYTES = 64 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -66,18 +66,18 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
 
     csrf.init_app(app)
-    limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     import service.models  # noqa: F401  (registers the tables for migrations)
     from service.db import Base
 
     migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
 
-    from service.web import api, errors, public, security
+    from service.web import api, errors, public, security, signup
 
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
+    signup.limit_signups(app)
     security.init_app(app)
     if settings.dev_mailbox_dir:
         from service.web import dev

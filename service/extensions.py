@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import request
 from flask_babel import Babel
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
@@ -36,6 +35,5 @@ def select_locale() -> str:
 
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_ip)
 babel = Babel()
 migrate = Migrate()

@@ -24,7 +24,6 @@ from service import create_app
 from service.config import Settings, normalize_database_url
 from service.db import Base, get_database
 from service.embedded_redis import EmbeddedRedis
-from service.extensions import limiter
 from service.mailsink import MailSink, SinkHandler
 from workers import create_celery
 
@@ -104,7 +103,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         with get_database().session_scope() as session:
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(table.delete())
-        limiter.reset()
+        application.extensions["pressroom.limiter"].reset()
     request.getfixturevalue("sink").handler.clear()
 
 

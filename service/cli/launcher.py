@@ -96,6 +96,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "--workers=2",
                     "--threads=4",
                     "--access-logfile=-",
+                    "--logger-class=service.logs.RedactingGunicornLogger",
                 ],
                 env=env,
             )

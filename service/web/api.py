@@ -8,16 +8,11 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from service.domain.errors import N_, InvalidInput, MalformedRequest
-from service.extensions import csrf, limiter
+from service.extensions import csrf
 from service.models import ConsentSource
 from service.web.signup import (
-    ADDRESS_SCOPE,
-    SIGNUP_SCOPE,
-    address_limit,
-    address_limit_key,
     build_signup,
     record_signup,
-    signup_limit,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -39,8 +34,6 @@ def json_object() -> dict[str, Any]:
 
 
 @bp.post("/subscriptions")
-@limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
-@limiter.shared_limit(address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key)
 def create_subscription() -> tuple[Response, int]:
     body = json_object()
     unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)

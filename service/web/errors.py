@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from service.domain.errors import DomainError
+from service.logs import redact
 
 log = logging.getLogger(__name__)
+
+# Redis (rate limits, the task queue) being down is an outage to wait out, not a bug.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
 
 def wants_json() -> bool:
@@ -104,6 +110,14 @@ def init_app(app: Flask) -> None:
     def unexpected_error(error: Exception) -> ResponseReturnValue:
         if isinstance(error, HTTPException):
             return http_error(error)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        if isinstance(error, OUTAGES):
+            log.error("Redis is unreachable: %s", error.__class__.__name__)
+            body, status = error_response(
+                503,
+                "unavailable",
+                _("The service is busy for a moment. Try again in a minute."),
+            )
+            return body, status, {"Retry-After": "60"}
+        log.exception("unhandled error on %s %s", request.method, redact(request.path))
         internal = InternalServerError()
         return error_response(500, "internal_error", internal.description or "")

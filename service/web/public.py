@@ -17,17 +17,12 @@ from service.dispatch import TaskName
 from service.domain import subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose, TokenSigner
-from service.extensions import csrf, limiter
+from service.extensions import csrf
 from service.models import ConsentSource, Subscriber, SubscriberStatus
 from service.web.signup import (
-    ADDRESS_SCOPE,
     HONEYPOT_FIELD,
-    SIGNUP_SCOPE,
-    address_limit,
-    address_limit_key,
     build_signup,
     record_signup,
-    signup_limit,
 )
 
 bp = Blueprint("public", __name__)
@@ -72,8 +67,6 @@ def subscribe_page() -> BaseResponse:
 
 
 @bp.post("/subscribe")
-@limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
-@limiter.shared_limit(address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key)
 def subscribe() -> str:
     form = request.form
     if form.get(HONEYPOT_FIELD):

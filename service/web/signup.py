@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_babel import get_locale
+from flask_limiter import Limiter
 
 from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.domain import subscriptions
 from service.domain.addresses import normalize_address
+from service.extensions import client_ip
 from service.models import ConsentSource
 
 HONEYPOT_FIELD = "website"
 SIGNUP_SCOPE = "signup"
 ADDRESS_SCOPE = "signup-address"
+SIGNUP_ENDPOINTS = ("public.subscribe", "api.create_subscription")
 
 
 def settings() -> Settings:
@@ -44,6 +47,19 @@ def address_limit_key() -> str:
     # and Redis never holds the addresses themselves.
     typed = raw.strip().lower().encode("utf-8", "surrogatepass")
     return "address:" + hashlib.sha256(typed).hexdigest()
+
+
+def limit_signups(app: Flask) -> Limiter:
+    """Per-IP and per-address limits on every way in: the form and the API share both."""
+    limiter = Limiter(key_func=client_ip, app=app)
+    app.extensions["pressroom.limiter"] = limiter
+    per_ip = limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
+    per_address = limiter.shared_limit(
+        address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key
+    )
+    for endpoint in SIGNUP_ENDPOINTS:
+        app.view_functions[endpoint] = per_ip(per_address(app.view_functions[endpoint]))
+    return limiter
 
 
 def build_signup(

@@ -1,0 +1,2 @@
+# Read by `gunicorn 'service:create_app()'` when started from this folder.
+logger_class = "service.logs.RedactingGunicornLogger"

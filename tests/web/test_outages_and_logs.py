@@ -1,0 +1,62 @@
+"""What a reader sees when Redis is down, and what the logs never hold."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from flask import Flask
+
+from service import create_app
+from service.db import get_database
+from service.embedded_redis import free_port
+from service.logs import RedactingGunicornLogger, redact
+from service.mailsink import MailSink
+from tests.conftest import make_settings
+
+
+def test_redis_down_is_a_503_with_a_clear_message(
+    app: Flask, database_url: str, sink: MailSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = create_app(make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", sink.url))
+    try:
+        client = dead.test_client()
+        with caplog.at_level(logging.ERROR):
+            api = client.post("/api/v1/subscriptions", json={"email": "a@mail.example"})
+        assert api.status_code == 503
+        assert api.get_json()["error"]["code"] == "unavailable"
+        assert api.headers["Retry-After"] == "60"
+        assert "Traceback" not in caplog.text
+    finally:
+        with dead.app_context():
+            get_database().dispose()
+
+
+def test_tokens_are_redacted_from_paths() -> None:
+    assert redact("POST /unsubscribe/eyJ1.abc.def HTTP/1.1") == "POST /unsubscribe/<token> HTTP/1.1"
+    assert redact("/preferences/tok/data.json") == "/preferences/<token>/data.json"
+    assert redact("/confirm/tok?lang=en") == "/confirm/<token>?lang=en"
+    assert redact("/releases/some-slug") == "/releases/some-slug"
+
+
+def test_gunicorn_access_log_holds_no_token() -> None:
+    logger = RedactingGunicornLogger(SimpleNamespace(**_gunicorn_cfg()))
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/confirm/eyJ1IjoiYWJjIn0.secret.sig",
+        "PATH_INFO": "/confirm/eyJ1IjoiYWJjIn0.secret.sig",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "",
+    }
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    atoms = logger.atoms(response, SimpleNamespace(headers=[]), environ, timedelta(seconds=0))
+    assert "secret" not in atoms["r"] and "secret" not in atoms["U"]
+    assert atoms["r"] == "GET /confirm/<token> HTTP/1.1"
+
+
+def _gunicorn_cfg() -> dict[str, object]:
+    from gunicorn.config import Config
+
+    return {name: setting.get() for name, setting in Config().settings.items()}

@@ -1,10 +1,18 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
+from service.models.publisher import ApiToken, Publisher
+from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
 from service.models.subscriber import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
 from service.models.suppression import Suppression, SuppressionReason, address_hash
 
 __all__ = [
+    "ApiToken",
     "ConsentSource",
+    "Delivery",
+    "DeliveryStatus",
+    "Publisher",
+    "Release",
+    "ReleaseStatus",
     "Subscriber",
     "SubscriberStatus",
     "SubscriberTopic",

@@ -1,0 +1,115 @@
+"""Releases and their delivery: one row per (release, subscriber) is the truth of who got what."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, string_enum, utcnow
+
+
+class ReleaseStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    PUBLISHED = "published"  # on the site and in the feed, never emailed (archive only)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # owed; may carry next_attempt_at after a 4xx
+    SENDING = "sending"  # claimed by a worker until lease_expires_at
+    SENT = "sent"
+    FAILED = "failed"  # refused for good (5xx)
+    SKIPPED = "skipped"  # the reader left before their copy went out
+    CANCELLED = "cancelled"  # the release was cancelled first
+
+
+class Release(Base):
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # Markdown as written
+    body_html: Mapped[str] = mapped_column(Text, default="")  # rendered and sanitized
+    language: Mapped[str] = mapped_column(String(8))
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # {"en": {"title", "summary", "body", "body_html"}}: other language versions.
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fallback_to_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    send_email: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    status: Mapped[ReleaseStatus] = mapped_column(
+        string_enum(ReleaseStatus, "release_status"), default=ReleaseStatus.DRAFT, index=True
+    )
+    publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    send_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Planning checkpoint: subscribers up to this id already have their delivery row.
+    last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pause_reason: Mapped[str | None] = mapped_column(String(300))
+
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("publishers.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def version(self, language: str) -> dict[str, str] | None:
+        """The title/summary/body for a language, or None when the release has no such version."""
+        if language == self.language:
+            return {
+                "title": self.title,
+                "summary": self.summary,
+                "body": self.body,
+                "body_html": self.body_html,
+            }
+        found = (self.translations or {}).get(language)
+        return dict(found) if found else None
+
+    @property
+    def languages(self) -> list[str]:
+        return [self.language, *sorted(self.translations or {})]
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("release_id", "subscriber_id"),
+        Index("ix_deliveries_release_status", "release_id", "status"),
+        Index("ix_deliveries_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        string_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(300))

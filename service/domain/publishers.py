@@ -1,0 +1,113 @@
+"""Press staff accounts and their API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from service.domain.addresses import normalize_address
+from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.models import ApiToken, Publisher
+
+MIN_PASSWORD_LENGTH = 10
+TOKEN_PREFIX = "prs_"
+# A real hash to compare against when the account does not exist, so that timing does not tell.
+_DUMMY_HASH = generate_password_hash("pressroom-dummy-password")
+
+
+class PublisherExists(DomainError):
+    code = "publisher_exists"
+    status = 409
+    message = N_("A publisher with this address exists already.")
+
+
+def find_publisher(session: Session, email: str) -> Publisher | None:
+    return session.scalar(select(Publisher).where(Publisher.email == email.strip().lower()))
+
+
+def create_publisher(
+    session: Session, email: str, password: str, *, name: str | None = None, now: datetime
+) -> Publisher:
+    address = normalize_address(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            N_("A password has at least %(count)s characters."), count=MIN_PASSWORD_LENGTH
+        )
+    if find_publisher(session, address) is not None:
+        raise PublisherExists()
+    publisher = Publisher(
+        email=address, name=name, password_hash=generate_password_hash(password), created_at=now
+    )
+    session.add(publisher)
+    session.flush()
+    return publisher
+
+
+def authenticate(session: Session, email: str, password: str, *, now: datetime) -> Publisher | None:
+    publisher = find_publisher(session, email)
+    if publisher is None or not publisher.is_active:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(publisher.password_hash, password):
+        return None
+    publisher.last_login_at = now
+    return publisher
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue_token(
+    session: Session, publisher: Publisher, *, label: str | None = None, now: datetime
+) -> str:
+    """A new API token: returned once, stored only as its SHA-256."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            publisher_id=publisher.id,
+            token_hash=token_hash(token),
+            prefix=token[: len(TOKEN_PREFIX) + 6],
+            label=label,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return token
+
+
+def revoke_tokens(
+    session: Session, publisher: Publisher, *, prefix: str | None = None, now: datetime
+) -> int:
+    """Revoke one token (by its shown prefix) or all of a publisher's tokens; returns how many."""
+    query = select(ApiToken).where(
+        ApiToken.publisher_id == publisher.id, ApiToken.revoked_at.is_(None)
+    )
+    if prefix:
+        query = query.where(ApiToken.prefix == prefix[: len(TOKEN_PREFIX) + 6])
+    tokens = session.scalars(query).all()
+    if prefix and not tokens:
+        raise NotFound(N_("No such token."))
+    for token in tokens:
+        token.revoked_at = now
+    session.flush()
+    return len(tokens)
+
+
+def publisher_for_token(session: Session, token: str, *, now: datetime) -> Publisher | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if row is None or not row.publisher.is_active:
+        return None
+    row.last_used_at = now
+    return row.publisher

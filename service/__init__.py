@@ -13,6 +13,7 @@ from service import dispatch
 from service.config import ConfigError, Settings
 from service.db import Database
 from service.domain.emails import EmailRenderer
+from service.domain.release_messages import Dkim
 from service.domain.tokens import TokenSigner
 from service.extensions import babel, csrf, migrate, select_locale
 
@@ -63,6 +64,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         settings.secret_key, settings.secret_key_fallbacks
     )
     app.extensions["pressroom.emails"] = EmailRenderer()
+    app.extensions["pressroom.dkim"] = _dkim_key(settings)
     dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
 
     csrf.init_app(app)
@@ -72,9 +74,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
 
-    from service.web import api, errors, public, security, signup
+    from service.web import api, errors, public, releases, security, signup
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(releases.bp)
     app.register_blueprint(api.bp)
     errors.init_app(app)
     signup.limit_signups(app)
@@ -83,7 +86,23 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         from service.web import dev
 
         app.register_blueprint(dev.bp)
+    from service.cli import commands
+
+    commands.init_app(app)
     return app
+
+
+def _dkim_key(settings: Settings) -> Dkim | None:
+    if not settings.dkim_private_key_file:
+        return None
+    key = Path(settings.dkim_private_key_file).read_bytes()
+    if b"PRIVATE KEY-----" not in key:
+        raise ConfigError("DKIM_PRIVATE_KEY_FILE must hold a PEM private key.")
+    return Dkim(
+        selector=(settings.dkim_selector or "").encode(),
+        domain=(settings.dkim_domain or "").encode(),
+        private_key=key,
+    )
 
 
 def _redis_url(settings: Settings) -> str:

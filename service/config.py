@@ -52,6 +52,9 @@ class Settings:
     site_name: str = "Pressroom"
     task_queue: str = "pressroom"
     topics: tuple[str, ...] = ()
+    send_lease_seconds: int = 60
+    retry_seconds: float = 30.0
+    sweep_seconds: float = 30.0
     trusted_proxy_count: int = 0
     debug: bool = False
     testing: bool = False
@@ -88,6 +91,10 @@ class Settings:
             "topics": tuple(
                 t.strip().lower() for t in env.get("TOPICS", "").split(",") if t.strip()
             ),
+            "send_lease_seconds": _int("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS")) or 60,
+            "retry_seconds": _optional_float("SMTP_RETRY_SECONDS", env.get("SMTP_RETRY_SECONDS"))
+            or 30.0,
+            "sweep_seconds": _optional_float("SWEEP_SECONDS", env.get("SWEEP_SECONDS")) or 30.0,
             "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
             "debug": debug,
             "testing": testing,

@@ -13,6 +13,9 @@ class TaskName(enum.StrEnum):
     SEND_CONFIRMATION = "pressroom.send_confirmation"
     SEND_ALREADY_SUBSCRIBED = "pressroom.send_already_subscribed"
     SEND_WELCOME = "pressroom.send_welcome"
+    START_RELEASE = "pressroom.start_release"
+    SEND_BATCH = "pressroom.send_batch"
+    SWEEP = "pressroom.sweep"
 
 
 def init_app(app: Flask, broker_url: str, queue: str) -> None:

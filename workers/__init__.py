@@ -18,9 +18,10 @@ def create_celery(flask_app: Flask) -> Celery:
 
     celery = Celery(flask_app.import_name, task_cls=FlaskTask, set_as_current=True)
     broker = flask_app.extensions["pressroom.redis_url"]
+    settings = flask_app.extensions["pressroom.settings"]
     celery.conf.update(
         broker_url=broker,
-        task_default_queue=flask_app.extensions["pressroom.settings"].task_queue,
+        task_default_queue=settings.task_queue,
         result_backend=None,
         task_ignore_result=True,
         task_serializer="json",
@@ -32,7 +33,10 @@ def create_celery(flask_app: Flask) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_schedule={},
+        beat_schedule={
+            # The doorbell's backstop: expired leases, lost tasks, schedules, finished sends.
+            "sweep": {"task": "pressroom.sweep", "schedule": settings.sweep_seconds},
+        },
     )
     import workers.tasks  # noqa: F401  (registers the tasks on this app)
 

@@ -2,26 +2,66 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
+    def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None: ...
 
-class TransientSendError(Exception):
+
+class SendError(Exception):
+    """An SMTP failure: the reply code (0 when the connection failed), the enhanced status code
+    when the server gave one, and whether it concerns every message (auth, sender, connection)
+    rather than this recipient."""
+
+    def __init__(self, code: int, detail: str, *, systemic: bool = False) -> None:
+        super().__init__(f"{code} {detail}".strip())
+        self.code = code
+        self.detail = detail
+        self.systemic = systemic
+        found = _ENHANCED.search(detail)
+        self.enhanced = found.group(0) if found else ""
+
+    @property
+    def unknown_user(self) -> bool:
+        """'No such mailbox' (5.1.1 and kin): the address is dead, suppress it."""
+        return self.enhanced in ("5.1.0", "5.1.1", "5.1.2", "5.1.6", "5.1.10")
+
+    @property
+    def policy(self) -> bool:
+        """Relay or policy refusal (5.7.x): when it repeats it is about us, not the reader."""
+        return self.enhanced.startswith("5.7.") or "relay" in self.detail.lower()
+
+
+class TransientSendError(SendError):
     """The server or the network said 'not now' (4xx, connection trouble): try again later."""
 
 
-class PermanentSendError(Exception):
-    """The server refused this message for good (5xx)."""
+class PermanentSendError(SendError):
+    """The server refused for good (5xx)."""
+
+
+def _error(code: int, detail: str, *, systemic: bool = False) -> SendError:
+    if code == 421:  # the server is closing the connection: nothing goes through it now
+        systemic = True
+    kind = PermanentSendError if code >= 500 else TransientSendError
+    return kind(code, detail, systemic=systemic)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 @dataclass(frozen=True)
@@ -72,27 +112,39 @@ class SmtpMailer:
         return connection
 
     def send(self, message: EmailMessage) -> None:
+        self.send_raw(
+            str(message["From"]), [str(message["To"])], message.as_bytes(policy=message.policy)
+        )
+
+    def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
+        """Send one message over the kept connection; raises a SendError subclass."""
+        envelope_from = parseaddr(sender)[1]
         try:
             if self._connection is None:
                 self._connection = self._connect()
-            self._connection.send_message(message)
+            self._connection.sendmail(envelope_from, recipients, data)
         except smtplib.SMTPRecipientsRefused as error:
-            codes = [code for code, _ in error.recipients.values()]
-            self._raise_for(min(codes) if codes else 550, str(error.recipients))
-        except smtplib.SMTPResponseException as error:
+            code, reply = min(error.recipients.values(), default=(550, b""))
+            self._close_after(code)
+            raise _error(code, _text(reply)) from None
+        except smtplib.SMTPSenderRefused as error:
+            self._close_after(error.smtp_code)
+            raise _error(error.smtp_code, _text(error.smtp_error), systemic=True) from None
+        except smtplib.SMTPAuthenticationError as error:
             self.close()
-            self._raise_for(error.smtp_code, error.smtp_error.decode(errors="replace"))
+            raise _error(error.smtp_code, _text(error.smtp_error), systemic=True) from None
+        except smtplib.SMTPResponseException as error:
+            self._close_after(error.smtp_code)
+            raise _error(error.smtp_code, _text(error.smtp_error)) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TransientSendError(
-                f"SMTP connection failed: {error.__class__.__name__}"
+                0, f"connection failed: {error.__class__.__name__}", systemic=True
             ) from None
 
-    @staticmethod
-    def _raise_for(code: int, detail: str) -> None:
-        if 400 <= code < 500:
-            raise TransientSendError(f"{code} {detail}")
-        raise PermanentSendError(f"{code} {detail}")
+    def _close_after(self, code: int) -> None:
+        if code == 421:
+            self.close()
 
     def close(self) -> None:
         if self._connection is not None:

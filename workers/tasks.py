@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from celery import Task, shared_task
@@ -14,13 +16,16 @@ from sqlalchemy import select
 
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import notices
-from service.models import Subscriber, SubscriberStatus
+from service.domain import delivery, notices, releases
+from service.domain.release_messages import MailSite, ReleaseMessage
+from service.models import Release, ReleaseStatus, Subscriber, SubscriberStatus
+from workers.sending import BATCH_SIZE, BatchSender, journal_key, redis_client
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
 log = logging.getLogger(__name__)
 
 MAX_NOTICE_RETRIES = 12
+REPLAN_AFTER = timedelta(minutes=1)
 
 
 def notice_context() -> notices.NoticeContext:
@@ -100,3 +105,140 @@ def send_welcome(self: Task, subscriber_uid: str) -> str:
         lambda s: s.status is SubscriberStatus.CONFIRMED,
         notices.welcome_email,
     )
+
+
+# --- Releases ------------------------------------------------------------------------------
+
+SEND_CHAINS = 4  # send_batch chains per release: each claims a batch and queues the next
+_messages: dict[tuple[int, str, datetime], ReleaseMessage] = {}
+
+
+def mail_site() -> MailSite:
+    settings = current_app.extensions["pressroom.settings"]
+    return MailSite(
+        base_url=settings.public_base_url,
+        mail_from=settings.mail_from,
+        site_name=settings.site_name,
+        list_id=settings.list_id,
+        dkim=current_app.extensions.get("pressroom.dkim"),
+    )
+
+
+def release_message(release: Release, language: str) -> ReleaseMessage:
+    """Composed once per release, language and edit, then reused for every batch."""
+    key = (release.id, language, release.updated_at)
+    if key not in _messages:
+        if len(_messages) > 16:
+            _messages.clear()
+        _messages[key] = ReleaseMessage(
+            current_app.extensions["pressroom.emails"],
+            current_app.extensions["pressroom.signer"],
+            mail_site(),
+            release,
+            language,
+            now=utcnow(),
+        )
+    return _messages[key]
+
+
+def start_sending(release_id: int, chains: int = SEND_CHAINS) -> None:
+    for _ in range(chains):
+        send_batch.delay(release_id)
+
+
+@shared_task(name=TaskName.START_RELEASE.value)
+def start_release(release_id: int) -> int:
+    """Plan the recipients chunk by chunk, starting the senders as soon as there is work."""
+    planned = 0
+    started = False
+    while True:
+        with session_scope() as session:
+            release = session.get(Release, release_id)
+            if release is None or release.status not in (
+                ReleaseStatus.SENDING,
+                ReleaseStatus.PAUSED,
+            ):
+                return planned
+            if release.planned_at is not None:
+                delivery.finish_if_done(session, release, now=utcnow())
+                break
+            planned += delivery.plan_chunk(session, release, now=utcnow())
+            sending = release.status is ReleaseStatus.SENDING
+        if planned and sending and not started:
+            start_sending(release_id)
+            started = True
+    log.info("release %s: planned %s deliveries", release_id, planned)
+    return planned
+
+
+@shared_task(name=TaskName.SEND_BATCH.value, bind=True)
+def send_batch(self: Task, release_id: int) -> dict[str, object]:
+    settings = current_app.extensions["pressroom.settings"]
+    owner = f"{socket.gethostname()}:{os.getpid()}:{self.request.id}"[:64]
+    client = redis_client()
+    try:
+        with mailer() as transport:
+            result = BatchSender(
+                owner=owner,
+                redis_client=client,
+                mailer=transport,
+                make_message=release_message,
+                mail_from=settings.mail_from,
+                send_rate=settings.send_rate,
+                lease=timedelta(seconds=settings.send_lease_seconds),
+                retry_seconds=settings.retry_seconds,
+            ).run(release_id)
+    finally:
+        client.close()
+    if result.more:
+        send_batch.delay(release_id)
+    else:  # the last chain to find nothing left to do closes the send
+        with session_scope() as session:
+            release = session.get(Release, release_id)
+            if release is not None:
+                delivery.finish_if_done(session, release, now=utcnow())
+    return {"sent": result.sent, "failed": result.failed, "deferred": result.deferred}
+
+
+@shared_task(name=TaskName.SWEEP.value)
+def sweep() -> dict[str, int]:
+    """Every half minute: recover vanished workers' rows, restart lost or stalled sends, start
+    due schedules, and mark finished sends sent. Makes a Redis wipe a delay, never a loss."""
+    now = utcnow()
+    client = redis_client()
+    report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0}
+    try:
+        with session_scope() as session:
+            expired = delivery.expired_leases(session, now=now)
+            journaled: set[int] = set()
+            for release_id in {r for _, r in expired}:
+                ids = [d for d, r in expired if r == release_id]
+                flags = client.smismember(journal_key(release_id), ids)
+                journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
+            delivery.reclaim(session, journaled, [d for d, _ in expired], now=now)
+            report["reclaimed"] = len(expired)
+        with session_scope() as session:
+            due = delivery.due_scheduled(session, now=now)
+        for release_id in due:
+            with session_scope() as session:
+                _, must_send = releases.publish(session, release_id, now=now)
+            if must_send:
+                start_release.delay(release_id)
+                report["scheduled"] += 1
+        with session_scope() as session:
+            for release in delivery.releases_in(session, ReleaseStatus.SENDING):
+                if release.planned_at is None:
+                    if release.send_started_at and now - release.send_started_at > REPLAN_AFTER:
+                        start_release.delay(release.id)  # resumes at its checkpoint
+                    continue
+                if delivery.finish_if_done(session, release, now=now):
+                    client.delete(journal_key(release.id))
+                    report["finished"] += 1
+                elif not delivery.in_progress(session, release.id, now=now):
+                    waiting = delivery.due_count(session, release.id, now=now)
+                    if waiting:
+                        start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
+                        report["restarted"] += 1
+    finally:
+        client.close()
+    return report

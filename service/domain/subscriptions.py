@@ -268,6 +268,7 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
             "user_agent": subscriber.consent_user_agent,
             "source": subscriber.consent_source.value,
             "text_version": subscriber.consent_text_version,
+            "note": subscriber.consent_note,
         },
         "confirmed_from_ip": subscriber.confirmed_ip,
     }

@@ -53,6 +53,8 @@ class Subscriber(Base):
         string_enum(ConsentSource, "consent_source")
     )
     consent_text_version: Mapped[str] = mapped_column(String(64))
+    # Where an imported list came from and on what terms (`subscribers import --consent-note`).
+    consent_note: Mapped[str | None] = mapped_column(String(500))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

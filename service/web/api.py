@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from service.domain.errors import N_, InvalidInput, MalformedRequest
+from service import dispatch
+from service.db import session_scope, utcnow
+from service.dispatch import TaskName
+from service.domain import releases, subscriptions
+from service.domain.addresses import normalize_address
+from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
-from service.models import ConsentSource
+from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.web.auth import require_token
 from service.web.signup import (
     build_signup,
     record_signup,
@@ -50,3 +58,150 @@ def create_subscription() -> tuple[Response, int]:
         )
     )
     return jsonify(status="pending"), 202
+
+
+# --- Publisher calls ---------------------------------------------------------------------
+
+RELEASE_BODY_LIMIT = 1024 * 1024
+SEND_CHAINS = 4  # as workers.tasks.SEND_CHAINS: the web never imports workers
+
+
+def release_answer(session: Session, release: Release) -> dict[str, Any]:
+    counts = releases.delivery_counts(session, release.id)
+    base = current_app.extensions["pressroom.settings"].public_base_url
+    return {
+        **releases.release_state(release),
+        "url": f"{base}/releases/{release.slug}",
+        "delivery": {
+            "state": release.status.value,
+            "total": counts["total"],
+            "sent": counts["sent"],
+            "failed": counts["failed"],
+            "pending": counts["pending"],
+            "skipped": counts["skipped"],
+        },
+    }
+
+
+@bp.post("/releases")
+@require_token
+def create_release() -> tuple[Response, int]:
+    request.max_content_length = RELEASE_BODY_LIMIT
+    body = json_object()
+    now = utcnow()
+    draft = releases.parse_release(body, now=now)
+    with session_scope() as session:
+        release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
+        must_send = False
+        if draft.publish:
+            release, must_send = releases.publish(session, release.id, now=now)
+        answer = release_answer(session, release)
+    if must_send:
+        dispatch.enqueue(TaskName.START_RELEASE, answer["id"])
+    return jsonify(answer), 201
+
+
+@bp.get("/releases")
+@require_token
+def list_releases() -> Response:
+    limit = _int_arg("limit", 50, 1, 200)
+    before = _int_arg("before", 0, 0, 2**62)
+    with session_scope() as session:
+        query = select(Release).order_by(Release.id.desc()).limit(limit)
+        if before:
+            query = query.where(Release.id < before)
+        rows = session.scalars(query).all()
+        items = [release_answer(session, r) for r in rows]
+    next_before = items[-1]["id"] if len(items) == limit else None
+    return jsonify(items=items, next_before=next_before)
+
+
+@bp.get("/releases/<int:release_id>")
+@require_token
+def get_release(release_id: int) -> Response:
+    with session_scope() as session:
+        return jsonify(release_answer(session, releases.get_release(session, release_id)))
+
+
+@bp.post("/releases/<int:release_id>/<any(publish, pause, resume, cancel):action>")
+@require_token
+def change_release(release_id: int, action: str) -> tuple[Response, int]:
+    now = utcnow()
+    must_send = must_resume = False
+    with session_scope() as session:
+        if action == "publish":
+            release, must_send = releases.publish(session, release_id, now=now)
+        elif action == "pause":
+            release = releases.pause(session, release_id)
+        elif action == "resume":
+            was_paused = releases.get_release(session, release_id).status is ReleaseStatus.PAUSED
+            release = releases.resume(session, release_id)
+            must_resume = was_paused
+        else:
+            release = releases.cancel(session, release_id, now=now)
+        answer = release_answer(session, release)
+    if must_send:
+        dispatch.enqueue(TaskName.START_RELEASE, release_id)
+    elif must_resume:
+        # Planning picks up at its checkpoint; sending at the rows still owed. Never from zero.
+        dispatch.enqueue(TaskName.START_RELEASE, release_id)
+        for _ in range(SEND_CHAINS):
+            dispatch.enqueue(TaskName.SEND_BATCH, release_id)
+    return jsonify(answer), 202
+
+
+@bp.get("/subscribers")
+@require_token
+def list_subscribers() -> Response:
+    limit = _int_arg("limit", 100, 1, 1000)
+    after = _int_arg("after", 0, 0, 2**62)
+    status = request.args.get("status") or None
+    email = request.args.get("email") or None
+    if status is not None and status not in {s.value for s in SubscriberStatus}:
+        raise InvalidInput(N_("Unknown status: %(status)s."), status=status[:40])
+    with session_scope() as session:
+        query = select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id)
+        if status:
+            query = query.where(Subscriber.status == SubscriberStatus(status))
+        if email:
+            query = query.where(Subscriber.email.contains(email.strip().lower()[:254]))
+        rows = session.scalars(query.limit(limit)).all()
+        items = [
+            {
+                "email": s.email,
+                "status": s.status.value,
+                "language": s.language,
+                "topics": s.topics,
+                "created_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+                "id": s.id,
+            }
+            for s in rows
+        ]
+    return jsonify(items=items, next_after=items[-1]["id"] if len(items) == limit else None)
+
+
+@bp.delete("/subscribers/<path:email>")
+@require_token
+def erase_subscriber(email: str) -> tuple[str, int]:
+    address = normalize_address(email)
+    with session_scope() as session:
+        subscriber = subscriptions.find_by_email(session, address)
+        if subscriber is None:
+            raise NotFound(N_("There is no subscriber with this address."))
+        subscriptions.erase(session, subscriber, now=utcnow())
+    return "", 204
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(
+            N_("%(name)s must be a whole number from %(low)s to %(high)s."),
+            name=name,
+            low=low,
+            high=high,
+        )
+    return int(raw)

@@ -86,8 +86,11 @@ def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
 
     @app.errorhandler(DomainError)
-    def domain_error(error: DomainError) -> tuple[Response | str, int]:
-        return error_response(error.status, error.code, _(error.message, **error.params))
+    def domain_error(error: DomainError) -> ResponseReturnValue:
+        body, status = error_response(error.status, error.code, _(error.message, **error.params))
+        if status == 401:
+            return body, status, {"WWW-Authenticate": 'Bearer realm="pressroom"'}
+        return body, status
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[Response | str, int]:

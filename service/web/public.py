@@ -14,7 +14,7 @@ from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import subscriptions
+from service.domain import archive, subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose, TokenSigner
 from service.extensions import csrf
@@ -55,9 +55,14 @@ def page_helpers() -> dict[str, object]:
     }
 
 
+FRONT_PAGE_RELEASES = 20
+
+
 @bp.get("/")
 def index() -> str:
-    return render_template("public/index.html")
+    with session_scope() as session:
+        releases = archive.public_releases(session, now=utcnow(), limit=FRONT_PAGE_RELEASES)
+        return render_template("public/index.html", releases=releases)
 
 
 @bp.get("/subscribe")

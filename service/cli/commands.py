@@ -1,0 +1,302 @@
+"""Operator commands under `flask --app service ...` (CONTRACT §2).
+
+    publisher create EMAIL [--name NAME] [--password-stdin]
+    token create EMAIL [--label TEXT]        prints only the token
+    token list EMAIL
+    token revoke EMAIL (--prefix PREFIX | --all)
+    subscribers import FILE.csv [--confirmed] [--consent-note TEXT]
+    subscribers export [FILE.csv]
+
+Each command parses its arguments, calls the domain inside `session_scope()`, and prints.
+A refusal is one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from service.config import Settings
+from service.db import session_scope, utcnow
+from service.domain import imports, publishers
+from service.domain.addresses import normalize_address
+from service.domain.errors import DomainError
+from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
+from service.models import Publisher
+
+publisher_group = AppGroup("publisher", help="Press staff accounts.")
+token_group = AppGroup("token", help="API tokens of press staff (Authorization: Bearer ...).")
+subscribers_group = AppGroup("subscribers", help="Import and export subscribers as CSV.")
+
+MAX_PUBLISHER_NAME = 200
+MAX_TOKEN_LABEL = 100
+
+
+def init_app(app: Flask) -> None:
+    for group in (publisher_group, token_group, subscribers_group):
+        app.cli.add_command(group)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A domain refusal becomes `Error: <message>` on stderr and exit status 1."""
+    try:
+        yield
+    except DomainError as error:
+        raise click.ClickException(error.text) from None
+
+
+def _settings() -> Settings:
+    return current_app.extensions["pressroom.settings"]
+
+
+def _address(email: str) -> str:
+    with refusals():
+        return normalize_address(email)
+
+
+def _require_publisher(publisher: Publisher | None, address: str) -> Publisher:
+    if publisher is None:
+        raise click.ClickException(f"There is no publisher with the address {address}.")
+    return publisher
+
+
+# --- publisher ------------------------------------------------------------------------------
+
+
+@publisher_group.command("create")
+@click.argument("email")
+@click.option("--name", help="The person's name, as shown on the desk.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of asking.",
+)
+def create_publisher_command(email: str, name: str | None, password_stdin: bool) -> None:
+    """Create a publisher account; asks for its password twice."""
+    address = _address(email)
+    name = " ".join(name.split()) if name else None
+    if name and len(name) > MAX_PUBLISHER_NAME:
+        raise click.ClickException(f"A name has at most {MAX_PUBLISHER_NAME} characters.")
+    # Refuse an existing account before asking for a password that would be thrown away.
+    with session_scope() as session:
+        if publishers.find_publisher(session, address) is not None:
+            raise click.ClickException(publishers.PublisherExists().text)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("No password on standard input.")
+    else:
+        password = click.prompt(
+            "Password", hide_input=True, confirmation_prompt="Repeat the password"
+        )
+    with refusals(), session_scope() as session:
+        publishers.create_publisher(session, address, password, name=name, now=utcnow())
+    click.echo(f"Created publisher {address}.")
+
+
+# --- token ----------------------------------------------------------------------------------
+
+
+@token_group.command("create")
+@click.argument("email")
+@click.option("--label", help="What the token is for, e.g. 'CMS integration'.")
+def create_token_command(email: str, label: str | None) -> None:
+    """Issue a new API token and print it (only the token, on stdout). It is not shown again."""
+    address = _address(email)
+    label = " ".join(label.split()) if label else None
+    if label and len(label) > MAX_TOKEN_LABEL:
+        raise click.ClickException(f"A label has at most {MAX_TOKEN_LABEL} characters.")
+    with refusals(), session_scope() as session:
+        publisher = _require_publisher(publishers.find_publisher(session, address), address)
+        if not publisher.is_active:
+            click.echo(
+                f"Warning: {address} is deactivated; the token works once it is active.", err=True
+            )
+        token = publishers.issue_token(session, publisher, label=label, now=utcnow())
+    click.echo(token)
+
+
+@token_group.command("list")
+@click.argument("email")
+def list_tokens_command(email: str) -> None:
+    """List a publisher's tokens: prefix, label, created, last used, revoked."""
+    address = _address(email)
+    with session_scope() as session:
+        publisher = _require_publisher(publishers.find_publisher(session, address), address)
+        rows = [
+            (
+                token.prefix,
+                token.label or "-",
+                _when(token.created_at),
+                _when(token.last_used_at),
+                _when(token.revoked_at),
+            )
+            for token in sorted(publisher.tokens, key=lambda t: (t.created_at, t.id))
+        ]
+    if not rows:
+        click.echo(f"{address} has no tokens.", err=True)
+        return
+    header = ("PREFIX", "LABEL", "CREATED", "LAST USED", "REVOKED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+@token_group.command("revoke")
+@click.argument("email")
+@click.option("--prefix", help="The token's first characters, as `token list` shows them.")
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of this publisher.")
+def revoke_tokens_command(email: str, prefix: str | None, revoke_all: bool) -> None:
+    """Revoke one token (--prefix) or all of them (--all); a revoked token is refused at once."""
+    if bool(prefix) == revoke_all:
+        raise click.UsageError("Give either --prefix PREFIX or --all.")
+    address = _address(email)
+    with refusals(), session_scope() as session:
+        publisher = _require_publisher(publishers.find_publisher(session, address), address)
+        count = publishers.revoke_tokens(session, publisher, prefix=prefix, now=utcnow())
+    click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {address}.")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+# --- subscribers ----------------------------------------------------------------------------
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--confirmed",
+    is_flag=True,
+    help="Import as confirmed (they receive releases at once) instead of pending.",
+)
+@click.option(
+    "--consent-note",
+    metavar="TEXT",
+    help="Where and how these readers consented; kept with each imported row.",
+)
+def import_command(file: Path, confirmed: bool, consent_note: str | None) -> None:
+    """Import subscribers from a CSV file with a header row.
+
+    Columns: email (required), language (nb or en; nb when empty), topics (separated by ;),
+    name. Fields separated by , or ; and UTF-8 with or without BOM. Bad rows are reported
+    with their line numbers and skipped; addresses already present are left as they are;
+    suppressed addresses are never added. No confirmation email is sent.
+    """
+    settings = _settings()
+    with refusals():
+        note = imports.check_consent_note(consent_note)
+    _require_utf8(file)
+    if confirmed and not note:
+        click.echo(
+            "Note: --consent-note TEXT records where these readers consented; "
+            "consider giving one with --confirmed.",
+            err=True,
+        )
+    options = ImportOptions(
+        consent_text_version=settings.consent_text_version,
+        confirmed=confirmed,
+        consent_note=note,
+        offered_topics=settings.topics,
+    )
+    started = time.monotonic()
+    total = ImportReport()
+    with file.open(encoding="utf-8-sig", newline="") as stream:
+        with refusals():
+            source = imports.CsvSource(stream)
+        if source.ignored_columns:
+            click.echo(f"Ignored columns: {', '.join(source.ignored_columns)}", err=True)
+        with session_scope() as session:
+            for part in imports.import_batches(session, source, options, now=utcnow()):
+                # One transaction per chunk: memory stays flat, the database is never locked
+                # for long, and a rerun after an interruption finds the rows done as "exists".
+                session.commit()
+                for row_note in part.notes:
+                    click.echo(_describe(row_note), err=True)
+                total.add(part, keep_notes=False)
+    elapsed = time.monotonic() - started
+    summary = (
+        f"imported {total.imported}, exists {total.exists}, suppressed {total.suppressed}, "
+        f"rejected {total.rejected}"
+    )
+    if total.opted_out:
+        summary += f", opted out {total.opted_out} (unsubscribed or bounced in the file)"
+    if confirmed:
+        summary += f" in {elapsed:.1f} s; imported readers are confirmed."
+    else:
+        summary += (
+            f" in {elapsed:.1f} s; imported readers are pending and were sent no confirmation "
+            "email: they receive nothing until they confirm."
+        )
+    click.echo(summary)
+
+
+def _describe(note: RowNote) -> str:
+    text = f"line {note.line}: {note.outcome.value}"
+    if note.email:
+        shown = note.email if len(note.email) <= 80 else note.email[:77] + "..."
+        text += f": {shown}"
+    if note.reason and note.outcome is Outcome.REJECTED:
+        text += f": {note.reason}"
+    return text
+
+
+def _require_utf8(file: Path) -> None:
+    """Refuse a file that is not UTF-8 before importing any of it (Excel's plain "CSV" is
+    Windows-1252): a half-imported file is worse than none."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                line += block.count(b"\n", 0, error.start)
+                raise click.ClickException(
+                    f"{file} is not UTF-8 (line {line}): save it as UTF-8 "
+                    '(in Excel: "CSV UTF-8") and try again. Nothing was imported.'
+                ) from None
+            line += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise click.ClickException(
+                f"{file} is not UTF-8 (it ends inside a character). Nothing was imported."
+            ) from None
+
+
+@subscribers_group.command("export")
+@click.argument(
+    "file", required=False, type=click.Path(dir_okay=False, writable=True, path_type=Path)
+)
+def export_command(file: Path | None) -> None:
+    """Write every subscriber as CSV (UTF-8, comma-separated) to FILE, or to stdout.
+
+    Columns: email, name, status, language, topics, created_at, confirmed_at,
+    unsubscribed_at, consent_source. `subscribers import` reads it back.
+    """
+    with session_scope() as session:
+        if file is not None:
+            with file.open("w", encoding="utf-8", newline="") as out:
+                count = imports.write_csv(imports.export_rows(session), out)
+            click.echo(f"Exported {count} subscribers to {file}.", err=True)
+            return
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+        try:
+            imports.write_csv(imports.export_rows(session), out)
+        finally:
+            out.flush()
+            out.detach()

@@ -1,0 +1,396 @@
+"""The send pipeline's bookkeeping: plan recipients, claim rows with a lease, record results.
+
+The database is the truth: every confirmed, matching reader gets one delivery row (UNIQUE per
+release and subscriber), and a row is only ever sent by the worker holding its lease.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.models import (
+    Delivery,
+    DeliveryStatus,
+    Release,
+    ReleaseStatus,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+    SuppressionReason,
+)
+
+PLAN_CHUNK = 5_000
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(minutes=30)
+HARD_BOUNCE_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    delivery_id: int
+    subscriber_id: int
+    uid: str
+    email: str
+    language: str
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Delivery)
+
+
+def _recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
+    """Conditions for the confirmed subscribers this release goes to, and the language
+    version each of them gets."""
+    available = [lang for lang in ("nb", "en") if release.version(lang)]
+    conditions: list[ColumnElement[bool]] = [Subscriber.status == SubscriberStatus.CONFIRMED]
+    language: ColumnElement[str]
+    if release.fallback_to_primary:
+        language = case(
+            (Subscriber.language.in_(available), Subscriber.language),
+            else_=literal(release.language),
+        )
+    else:
+        conditions.append(Subscriber.language.in_(available))
+        language = Subscriber.language
+    if release.topics:
+        chose_topics = exists().where(SubscriberTopic.subscriber_id == Subscriber.id)
+        shares_topic = exists().where(
+            SubscriberTopic.subscriber_id == Subscriber.id,
+            SubscriberTopic.topic.in_(list(release.topics)),
+        )
+        conditions.append(or_(~chose_topics, shares_topic))
+    return conditions, language
+
+
+def plan_chunk(
+    session: Session, release: Release, *, now: datetime, chunk: int = PLAN_CHUNK
+) -> int:
+    """Snapshot the next chunk of recipients into delivery rows; returns rows added.
+
+    Keyset pagination on subscriber id with a checkpoint on the release, and
+    INSERT ... SELECT ... ON CONFLICT DO NOTHING: re-running a chunk after a crash adds nothing.
+    """
+    conditions, language = _recipient_filter(release)
+    start = release.last_subscriber_id
+    upper = session.scalar(
+        select(Subscriber.id)
+        .where(*conditions, Subscriber.id > start)
+        .order_by(Subscriber.id)
+        .offset(chunk - 1)
+        .limit(1)
+    )
+    done = upper is None
+    if done:
+        upper = session.scalar(select(func.max(Subscriber.id))) or start
+    rows = select(
+        literal(release.id),
+        Subscriber.id,
+        language,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+    ).where(*conditions, Subscriber.id > start, Subscriber.id <= upper)
+    statement = (
+        _insert(session)
+        .from_select(["release_id", "subscriber_id", "language", "status", "attempts"], rows)
+        .on_conflict_do_nothing(index_elements=["release_id", "subscriber_id"])
+    )
+    added = session.execute(statement).rowcount or 0
+    release.last_subscriber_id = max(release.last_subscriber_id, upper)
+    if done:
+        release.planned_at = now
+    session.flush()
+    return added
+
+
+def claim(
+    session: Session,
+    release_id: int,
+    *,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Take up to `limit` due rows with a lease (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.release_id == release_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(Delivery.id, Delivery.subscriber_id, Delivery.language)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = [Claimed(*row) for row in result.all()]
+    claimed.sort(key=lambda c: c.delivery_id)
+    return claimed
+
+
+def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recipient], list[int]]:
+    """Who of the claimed rows is still a confirmed reader, and which rows to skip."""
+    by_subscriber = {c.subscriber_id: c for c in claimed}
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.uid, Subscriber.email).where(
+            Subscriber.id.in_(list(by_subscriber)),
+            Subscriber.status == SubscriberStatus.CONFIRMED,
+        )
+    ).all()
+    found = {sid: (uid, email) for sid, uid, email in rows}
+    keep = [
+        Recipient(c.delivery_id, c.subscriber_id, *found[c.subscriber_id], c.language)
+        for c in claimed
+        if c.subscriber_id in found
+    ]
+    skip = [c.delivery_id for c in claimed if c.subscriber_id not in found]
+    return keep, skip
+
+
+def still_confirmed(session: Session, subscriber_ids: Iterable[int]) -> set[int]:
+    ids = list(subscriber_ids)
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Subscriber.id).where(
+                Subscriber.id.in_(ids), Subscriber.status == SubscriberStatus.CONFIRMED
+            )
+        )
+    )
+
+
+def _owned(ids: Sequence[int], owner: str):  # type: ignore[no-untyped-def]
+    return and_(
+        Delivery.id.in_(list(ids)),
+        Delivery.status == DeliveryStatus.SENDING,
+        Delivery.lease_owner == owner,
+    )
+
+
+def mark_sent(session: Session, ids: Sequence[int], *, owner: str, now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(_owned(ids, owner))
+            .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_done(
+    session: Session,
+    ids: Sequence[int],
+    status: DeliveryStatus,
+    *,
+    owner: str,
+    error: str | None = None,
+) -> None:
+    """Finish rows that will not be sent: failed, skipped or cancelled."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(_owned(ids, owner))
+            .values(status=status, lease_owner=None, last_error=error and error[:300])
+            .execution_options(synchronize_session=False)
+        )
+
+
+def backoff(attempts: int, base: float = 30.0) -> timedelta:
+    """Exponential backoff with jitter: about `base` seconds at first, at most MAX_BACKOFF."""
+    ceiling = min(MAX_BACKOFF.total_seconds(), base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def defer(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    owner: str,
+    now: datetime,
+    delay: timedelta | None = None,
+    error: str | None = None,
+    retry_base: float = 30.0,
+) -> None:
+    """Give rows back for a later try (4xx, an outage, a pause, a shutdown)."""
+    if not ids:
+        return
+    rows = session.execute(select(Delivery.id, Delivery.attempts).where(_owned(ids, owner))).all()
+    for delivery_id, attempts in rows:
+        wait = delay if delay is not None else backoff(attempts, retry_base)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
+            .values(
+                status=DeliveryStatus.PENDING,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=now + wait if wait else None,
+                last_error=error and error[:300],
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def renew_lease(
+    session: Session, ids: Sequence[int], *, owner: str, now: datetime, lease: timedelta = LEASE
+) -> None:
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(_owned(ids, owner))
+            .values(lease_expires_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def record_hard_bounce(
+    session: Session, subscriber_id: int, *, unknown_user: bool, now: datetime
+) -> None:
+    """A 5xx for this address: count it; 'no such user' (5.1.x) stops mail to it at once."""
+    from service.domain.subscriptions import suppress
+
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return
+    subscriber.bounce_score += 1
+    if unknown_user or subscriber.bounce_score >= HARD_BOUNCE_LIMIT:
+        subscriber.status = SubscriberStatus.BOUNCED
+        suppress(session, subscriber.email, SuppressionReason.BOUNCED, now=now)
+
+
+def expired_leases(
+    session: Session, *, now: datetime, limit: int = 10_000
+) -> list[tuple[int, int]]:
+    """(delivery id, release id) of rows whose worker vanished while holding them."""
+    return [
+        (row.id, row.release_id)
+        for row in session.execute(
+            select(Delivery.id, Delivery.release_id)
+            .where(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
+            .limit(limit)
+        )
+    ]
+
+
+def reclaim(session: Session, sent_ids: set[int], expired: Sequence[int], *, now: datetime) -> None:
+    """Rows of a vanished worker: those it recorded as sent (in Redis) are sent; the rest owed."""
+    done = [i for i in expired if i in sent_ids]
+    owed = [i for i in expired if i not in sent_ids]
+    if done:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(done), Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None)
+            .execution_options(synchronize_session=False)
+        )
+    if owed:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(owed), Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def due_count(session: Session, release_id: int, *, now: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.release_id == release_id,
+                Delivery.status == DeliveryStatus.PENDING,
+                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            )
+        )
+        or 0
+    )
+
+
+def in_progress(session: Session, release_id: int, *, now: datetime) -> bool:
+    """Whether some worker holds a live lease on rows of this release."""
+    return bool(
+        session.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.release_id == release_id,
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.lease_expires_at >= now,
+            )
+            .limit(1)
+        )
+    )
+
+
+def open_count(session: Session, release_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(
+                Delivery.release_id == release_id,
+                Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+            )
+        )
+        or 0
+    )
+
+
+def finish_if_done(session: Session, release: Release, *, now: datetime) -> bool:
+    """Mark a sending release sent once planning is over and no row is owed."""
+    if release.status is not ReleaseStatus.SENDING or release.planned_at is None:
+        return False
+    if open_count(session, release.id):
+        return False
+    won = session.execute(
+        update(Release)
+        .where(Release.id == release.id, Release.status == ReleaseStatus.SENDING)
+        .values(status=ReleaseStatus.SENT, send_finished_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(release)
+    return bool(won)
+
+
+def releases_in(session: Session, *states: ReleaseStatus) -> list[Release]:
+    return list(session.scalars(select(Release).where(Release.status.in_(states))))
+
+
+def due_scheduled(session: Session, *, now: datetime) -> list[int]:
+    return list(
+        session.scalars(
+            select(Release.id).where(
+                Release.status == ReleaseStatus.SCHEDULED, Release.publish_at <= now
+            )
+        )
+    )

@@ -1,0 +1,347 @@
+"""Releases: write, publish (idempotent), pause, resume, cancel, and how far the send has come."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from service.domain.content import render_markdown
+from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
+from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+
+MAX_TITLE = 300
+MAX_SUMMARY = 2_000
+MAX_BODY = 200_000
+BACKDATE_LIMIT = timedelta(days=2)
+EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
+PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
+_TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
+
+
+class InvalidState(DomainError):
+    code = "invalid_state"
+    status = 409
+    message = N_("The release cannot do that in its present state.")
+
+
+@dataclass(frozen=True)
+class ReleaseText:
+    title: str
+    summary: str
+    body: str
+
+    def as_version(self) -> dict[str, str]:
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "body": self.body,
+            "body_html": render_markdown(self.body),
+        }
+
+
+@dataclass(frozen=True)
+class ReleaseDraft:
+    text: ReleaseText
+    language: str
+    topics: list[str]
+    translations: dict[str, ReleaseText] = field(default_factory=dict)
+    fallback_to_primary: bool = True
+    email: bool | None = None  # None: the default (yes, unless backdated)
+    publish: bool = False
+    publish_at: datetime | None = None
+    published_at: datetime | None = None
+
+
+def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool) -> str:
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise InvalidInput(N_("The field '%(field)s' must be text."), field=name)
+    if one_line and _LINE_BREAK.search(raw):
+        raise InvalidInput(N_("The field '%(field)s' must be one line."), field=name)
+    value = raw.strip()
+    if _CONTROL.search(value.replace("\n", "").replace("\r", "").replace("\t", "")):
+        raise InvalidInput(N_("The field '%(field)s' holds control characters."), field=name)
+    if required and not value:
+        raise InvalidInput(N_("The field '%(field)s' is required."), field=name)
+    if len(value) > limit:
+        raise InvalidInput(
+            N_("The field '%(field)s' has more than %(count)s characters."), field=name, count=limit
+        )
+    return value
+
+
+def parse_text(raw: dict[str, Any], *, prefix: str = "") -> ReleaseText:
+    def field(name: str, limit: int, *, one_line: bool = False, required: bool = False) -> str:
+        return _text(
+            raw.get(name), prefix + name, limit=limit, one_line=one_line, required=required
+        )
+
+    return ReleaseText(
+        title=field("title", MAX_TITLE, one_line=True, required=True),
+        summary=field("summary", MAX_SUMMARY),
+        body=field("body", MAX_BODY),
+    )
+
+
+def parse_datetime(raw: object, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise InvalidInput(
+            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
+        )
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidInput(
+            N_("The field '%(field)s' needs a time zone, like 2026-12-01T09:00:00+01:00."),
+            field=name,
+        )
+    return value
+
+
+def _flag(raw: object, name: str) -> bool | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, bool):
+        raise InvalidInput(N_("The field '%(field)s' must be true or false."), field=name)
+    return raw
+
+
+RELEASE_FIELDS = frozenset(
+    {"title", "summary", "body", "language", "topics", "translations", "publish", "publish_at",
+     "published_at", "email", "fallback_to_primary"}
+)  # fmt: skip
+
+
+def parse_release(raw: dict[str, Any], *, now: datetime) -> ReleaseDraft:
+    """Validate what a publisher sent; raises InvalidInput with a message naming the field."""
+    unknown = sorted(set(raw) - RELEASE_FIELDS)
+    if unknown:
+        raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
+    if "language" not in raw:
+        raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
+    language = parse_language(raw.get("language"))
+    translations_raw = raw.get("translations") or {}
+    if not isinstance(translations_raw, dict):
+        raise InvalidInput(N_("Translations must be an object keyed by language."))
+    translations: dict[str, ReleaseText] = {}
+    for key, value in translations_raw.items():
+        other = parse_language(key)
+        if other == language:
+            raise InvalidInput(N_("A translation cannot be in the release's own language."))
+        if not isinstance(value, dict):
+            raise InvalidInput(N_("Each translation must hold title, summary and body."))
+        translations[other] = parse_text(value, prefix=f"translations.{other}.")
+    publish_at = parse_datetime(raw.get("publish_at"), "publish_at")
+    if publish_at is not None and publish_at <= now:
+        raise InvalidInput(N_("The time to publish must be in the future."))
+    published_at = parse_datetime(raw.get("published_at"), "published_at")
+    if published_at is not None and published_at > now:
+        raise InvalidInput(N_("Use publish_at to publish later; published_at is for backdating."))
+    publish = _flag(raw.get("publish"), "publish") or False
+    if publish and publish_at is not None:
+        raise InvalidInput(N_("Give either publish or publish_at, not both."))
+    return ReleaseDraft(
+        text=parse_text(raw),
+        language=language,
+        topics=parse_topics(raw.get("topics")),
+        translations=translations,
+        fallback_to_primary=_flag(raw.get("fallback_to_primary"), "fallback_to_primary")
+        is not False,
+        email=_flag(raw.get("email"), "email"),
+        publish=publish,
+        publish_at=publish_at,
+        published_at=published_at,
+    )
+
+
+def slugify(title: str) -> str:
+    text = unicodedata.normalize("NFKD", title.translate(_TRANSLITERATE))
+    ascii_text = text.encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    return slug[:100].rstrip("-") or "release"
+
+
+def _unique_slug(session: Session, title: str) -> str:
+    base = slugify(title)
+    taken = set(
+        session.scalars(
+            select(Release.slug).where((Release.slug == base) | Release.slug.like(f"{base}-%"))
+        )
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def create_release(
+    session: Session, draft: ReleaseDraft, *, publisher_id: int | None, now: datetime
+) -> Release:
+    primary = draft.text.as_version()
+    release = Release(
+        slug=_unique_slug(session, draft.text.title),
+        title=primary["title"],
+        summary=primary["summary"],
+        body=primary["body"],
+        body_html=primary["body_html"],
+        language=draft.language,
+        topics=draft.topics,
+        translations={lang: text.as_version() for lang, text in draft.translations.items()},
+        fallback_to_primary=draft.fallback_to_primary,
+        send_email=draft.email is not False,
+        status=ReleaseStatus.DRAFT,
+        published_at=draft.published_at,
+        created_by_id=publisher_id,
+        created_at=now,
+    )
+    session.add(release)
+    session.flush()
+    if draft.publish_at is not None:
+        schedule(session, release, draft.publish_at)
+    # Backdated releases are archive material: emailed only when the publisher says so.
+    if draft.published_at is not None and now - draft.published_at > BACKDATE_LIMIT:
+        release.send_email = draft.email is True
+    return release
+
+
+def get_release(session: Session, release_id: int) -> Release:
+    release = session.get(Release, release_id)
+    if release is None:
+        raise NotFound(N_("There is no release with this id."))
+    return release
+
+
+def schedule(session: Session, release: Release, publish_at: datetime) -> None:
+    if release.status not in (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED):
+        raise InvalidState()
+    release.publish_at = publish_at
+    release.status = ReleaseStatus.SCHEDULED
+    session.flush()
+
+
+def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Release, bool]:
+    """Publish now. Returns the release and whether a send must start (once, whoever calls).
+
+    A compare-and-set on the status makes a double click, or two workers, start one send.
+    """
+    release = get_release(session, release_id)
+    target = ReleaseStatus.SENDING if release.send_email else ReleaseStatus.PUBLISHED
+    won = session.execute(
+        update(Release)
+        .where(
+            Release.id == release_id,
+            Release.status.in_([ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED]),
+        )
+        .values(
+            status=target,
+            published_at=func.coalesce(Release.published_at, now),
+            send_started_at=now if target is ReleaseStatus.SENDING else None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(release)
+    if not won and release.status is ReleaseStatus.CANCELLED:
+        raise InvalidState(N_("A cancelled release cannot be published."))
+    return release, bool(won) and target is ReleaseStatus.SENDING
+
+
+def pause(session: Session, release_id: int, *, reason: str | None = None) -> Release:
+    release = get_release(session, release_id)
+    if release.status is ReleaseStatus.PAUSED:
+        return release
+    if release.status is not ReleaseStatus.SENDING:
+        raise InvalidState(N_("Only a release that is sending can be paused."))
+    release.status = ReleaseStatus.PAUSED
+    release.pause_reason = reason
+    session.flush()
+    return release
+
+
+def resume(session: Session, release_id: int) -> Release:
+    release = get_release(session, release_id)
+    if release.status is ReleaseStatus.SENDING:
+        return release
+    if release.status is not ReleaseStatus.PAUSED:
+        raise InvalidState(N_("Only a paused release can be resumed."))
+    release.status = ReleaseStatus.SENDING
+    release.pause_reason = None
+    session.flush()
+    return release
+
+
+def cancel(session: Session, release_id: int, *, now: datetime) -> Release:
+    """Stop for good: nobody who has not had it yet gets it. Sent mail stays sent."""
+    release = get_release(session, release_id)
+    if release.status is ReleaseStatus.CANCELLED:
+        return release
+    if release.status in (ReleaseStatus.SENT, ReleaseStatus.PUBLISHED):
+        raise InvalidState(N_("A release that is out cannot be cancelled."))
+    release.status = ReleaseStatus.CANCELLED
+    release.send_finished_at = now
+    session.execute(
+        update(Delivery)
+        .where(Delivery.release_id == release_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return release
+
+
+def delivery_counts(session: Session, release_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.release_id == release_id)
+        .group_by(Delivery.status)
+    ).all()
+    by_status = {status.value: count for status, count in rows}
+    return {
+        "total": sum(by_status.values()),
+        "sent": by_status.get("sent", 0),
+        "failed": by_status.get("failed", 0),
+        "pending": by_status.get("pending", 0) + by_status.get("sending", 0),
+        "skipped": by_status.get("skipped", 0),
+        "cancelled": by_status.get("cancelled", 0),
+    }
+
+
+def release_state(release: Release) -> dict[str, Any]:
+    """The release as the API shows it."""
+    return {
+        "id": release.id,
+        "slug": release.slug,
+        "status": release.status.value,
+        "title": release.title,
+        "summary": release.summary,
+        "body": release.body,
+        "language": release.language,
+        "topics": list(release.topics or []),
+        "translations": {
+            lang: {k: v[k] for k in ("title", "summary", "body")}
+            for lang, v in (release.translations or {}).items()
+        },
+        "fallback_to_primary": release.fallback_to_primary,
+        "email": release.send_email,
+        "publish_at": release.publish_at.isoformat() if release.publish_at else None,
+        "published_at": release.published_at.isoformat() if release.published_at else None,
+        "languages": [lang for lang in LANGUAGES if release.version(lang)],
+    }

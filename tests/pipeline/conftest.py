@@ -1,0 +1,3 @@
+from tests.pipeline.deployment import deployment
+
+__all__ = ["deployment"]

@@ -1,0 +1,173 @@
+"""A production-like deployment inside a test: real `celery worker` and `celery beat` processes
+(in process groups of their own, so they can be killed like on a server), a scripted SMTP sink,
+and a web app sharing the database and a Redis queue of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service import create_app
+from service.config import Settings
+from service.db import get_database
+from service.mailsink import MailSink, SinkHandler
+from tests.conftest import make_settings
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ScriptedHandler(SinkHandler):
+    """A sink whose answers a test can script: an outage for everyone, or per-recipient
+    refusals, each a list of replies used up one per attempt, after which mail is accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outage = threading.Event()
+        self.refusals: dict[str, list[str]] = {}
+        self.attempts: Counter[str] = Counter()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if self.outage.is_set():
+            return ["421 4.3.2 Service not available, try later"]
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
+        if self.outage.is_set():
+            return "421 4.3.2 Service not available, try later"
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(0)
+        with self._lock:
+            self.attempts[address] += 1
+            script = self.refusals.get(address)
+            if script:
+                return script.pop(0) if len(script) > 1 else self.refusals.pop(address)[0]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(r for mail in self.received for r in mail.recipients)
+
+
+@dataclass
+class Deployment:
+    app: Flask
+    settings: Settings
+    sink: MailSink
+    handler: ScriptedHandler
+    workdir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        s = self.settings
+        values = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "SECRET_KEY": s.secret_key,
+            "DATABASE_URL": s.database_url,
+            "REDIS_URL": s.redis_url,
+            "SMTP_URL": s.smtp_url,
+            "BASE_URL": s.base_url,
+            "MAIL_FROM": s.mail_from,
+            "CELERY_QUEUE": s.task_queue,
+            "SEND_LEASE_SECONDS": str(s.send_lease_seconds),
+            "SMTP_RETRY_SECONDS": str(s.retry_seconds),
+            "SWEEP_SECONDS": str(s.sweep_seconds),
+        }
+        if s.send_rate:
+            values["SEND_RATE"] = str(s.send_rate)
+        return {**values, **extra}
+
+    def _start(self, args: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "workers", *args],
+            env=self.env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as under a service manager
+        )
+        self.processes.append(process)
+        return process
+
+    def worker(self, name: str = "w1", concurrency: int = 2) -> subprocess.Popen[bytes]:
+        node = f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h"
+        options = ["--loglevel=INFO", "--without-mingle", "--without-gossip"]
+        return self._start(["worker", f"--concurrency={concurrency}", node, *options], name)
+
+    def beat(self) -> subprocess.Popen[bytes]:
+        return self._start(
+            ["beat", "--loglevel=INFO", f"--schedule={self.workdir / 'beat-schedule'}"], "beat"
+        )
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        os.killpg(process.pid, sig)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+            for path in sorted(self.workdir.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def deployment(
+    app: Flask, database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """Options through indirect parametrization are not needed: tests adjust `settings` with
+    `deployment_settings` marks."""
+    handler = ScriptedHandler()
+    sink = MailSink(handler).start()
+    marker = request.node.get_closest_marker("deployment_settings")
+    changes = dict(marker.kwargs) if marker else {}
+    settings = make_settings(
+        database_url,
+        redis_url,
+        sink.url,
+        task_queue=f"pressroom-deploy-{uuid.uuid4().hex[:8]}",
+        send_lease_seconds=3,
+        retry_seconds=0.5,
+        sweep_seconds=1.0,
+        **changes,
+    )
+    web = create_app(settings)
+    deployed = Deployment(web, settings, sink, handler, tmp_path)
+    try:
+        yield deployed
+    finally:
+        deployed.stop()
+        sink.stop()
+        with web.app_context():
+            get_database().dispose()

@@ -1,0 +1,92 @@
+"""Building blocks for pipeline tests: publishers, many subscribers at once, waiting."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import insert
+
+from service.db import get_database
+from service.domain import publishers
+from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def api_token(app: Flask, email: str = "desk@press.example") -> str:
+    with app.app_context(), get_database().session_scope() as session:
+        publisher = publishers.find_publisher(session, email) or publishers.create_publisher(
+            session, email, "correct horse battery", now=NOW
+        )
+        return publishers.issue_token(session, publisher, now=NOW)
+
+
+def add_subscribers(
+    app: Flask,
+    emails: Iterable[str],
+    *,
+    status: SubscriberStatus = SubscriberStatus.CONFIRMED,
+    language: str = "nb",
+    topics: tuple[str, ...] = (),
+) -> list[int]:
+    """Insert readers in bulk, as an import would; returns their ids."""
+    rows = [
+        {
+            "uid": uuid.uuid4().hex,
+            "email": email,
+            "status": status,
+            "language": language,
+            "token_version": 1,
+            "bounce_score": 0,
+            "consent_at": NOW,
+            "consent_source": ConsentSource.IMPORT,
+            "consent_text_version": "test",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "confirmed_at": NOW if status is SubscriberStatus.CONFIRMED else None,
+        }
+        for email in emails
+    ]
+    with app.app_context(), get_database().session_scope() as session:
+        ids = list(session.scalars(insert(Subscriber).returning(Subscriber.id), rows))
+        if topics:
+            session.execute(
+                insert(SubscriberTopic),
+                [{"subscriber_id": i, "topic": t} for i in ids for t in topics],
+            )
+    return ids
+
+
+def publish(client: FlaskClient, token: str, **fields: object) -> dict[str, object]:
+    body = {"title": "60 år siden Jurij Gagarin erobret verdensrommet", "summary": "Sammendrag",
+            "body": "Den **12. april 1961** ble Gagarin det første mennesket i verdensrommet.",
+            "language": "nb", "publish": True, **fields}  # fmt: skip
+    answer = client.post(
+        "/api/v1/releases", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def release_state(client: FlaskClient, token: str, release_id: object) -> dict[str, object]:
+    answer = client.get(
+        f"/api/v1/releases/{release_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float = 60.0, what: str | Callable[[], str] = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            detail = what() if callable(what) else what
+            raise TimeoutError(f"not reached in {timeout}s: {detail}")
+        time.sleep(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         try:
             settings = Settings.from_env(**(config or {}))
         except ConfigError as error:
-            # One line for the operator, not a traceback.
-            raise SystemExit(f"pressroom: configuration error: {error}") from None
+            # One line for the operator, not a traceback; exit code 4 also stops gunicorn's
+            # master (APP_LOAD_ERROR) instead of letting it boot workers in a loop.
+            print(f"pressroom: configuration error: {error}", file=sys.stderr)
+            raise SystemExit(4) from None
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -108,8 +111,6 @@ def _dkim_key(settings: Settings) -> Dkim | None:
 def _redis_url(settings: Settings) -> str:
     if settings.redis_url:
         return settings.redis_url
-    if settings.testing:
-        raise ConfigError("REDIS_URL must be set in tests (the test fixtures start one).")
     from service.embedded_redis import EmbeddedRedis
 
     embedded = EmbeddedRedis().start()

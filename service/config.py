@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
 DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
 DEFAULT_MAIL_FROM = "Pressroom <noreply@localhost>"
@@ -125,6 +129,10 @@ class Settings:
             )
         if not self.debug and not self.testing and len(self.secret_key) < 16:
             raise ConfigError("SECRET_KEY is too short: use at least 16 random characters.")
+        if not self.redis_url and not self.debug:
+            raise ConfigError(
+                "REDIS_URL is not set: point it at your Redis (`make run` starts one for you)."
+            )
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
@@ -146,6 +154,23 @@ class Settings:
             raise ConfigError(
                 f"TOPICS holds {bad_topics[0]!r}: topics are short names of a-z, 0-9 and hyphens."
             )
+        for name, value in (
+            ("SIGNUP_RATE_LIMIT", self.signup_rate_limit),
+            ("ADDRESS_RATE_LIMIT", self.address_rate_limit),
+        ):
+            try:
+                if not parse_many(value):
+                    raise ValueError(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must look like '10/minute;100/hour', not {value!r}."
+                ) from None
+        try:
+            make_url(self.sqlalchemy_url)
+        except ArgumentError:
+            raise ConfigError(
+                "DATABASE_URL is not a database URL (sqlite:///… or postgresql://…)."
+            ) from None
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
 

@@ -40,6 +40,37 @@ def test_missing_secret_key_stops_the_app_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_gunicorn_without_a_secret_key_stops_instead_of_looping(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{free_port()}"],
+        env=clean_env(DATABASE_URL=f"sqlite:///{tmp_path}/x.db", REDIS_URL="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.count("configuration error: SECRET_KEY") == 1
+
+
+def test_missing_redis_url_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "service", "db", "upgrade"],
+        env=clean_env(
+            SECRET_KEY="a-long-enough-secret-key", DATABASE_URL=f"sqlite:///{tmp_path}/x.db"
+        ),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "pressroom: configuration error: REDIS_URL is not set: point it at your Redis "
+        "(`make run` starts one for you)."
+    ]
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str], MailSink]]:
     sink = MailSink().start()

@@ -1,9 +1,14 @@
 """Sending one batch of a release: claim, render, send over one connection, record.
 
-Crash safety: every message sent is written to a Redis set at once (a journal) and to the
-database in bulk a few times a second. A worker killed mid-batch leaves rows in 'sending' with a
-lease; the sweep later marks those in the journal sent and gives the rest back. So a reader can
-get a duplicate only if the worker died between the server's "250 OK" and the journal write.
+Crash safety: every message sent is written at once to a Redis set of the batch's own (a
+journal named by the lease owner) and to the database in bulk a few times a second. A worker
+killed mid-batch leaves rows in 'sending' with a lease; the sweep later marks those in that
+worker's journal sent and gives the rest back. So a reader can get a duplicate only if the
+worker died between the server's "250 OK" and the journal write.
+
+The journal is named by the lease owner (host, pid and task id), never by a release or delivery
+id: ids repeat across databases sharing one Redis, and a stale journal must never pass for
+this batch's.
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ FLUSH_COUNT = 200
 POLICY_STRIKES = 3  # consecutive relay/policy refusals that mean "it is us, not them"
 
 
-def journal_key(release_id: int) -> str:
-    return f"pressroom:sent:{release_id}"
+JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # far beyond any lease: only a forgotten journal expires
+
+
+def journal_key(owner: str) -> str:
+    return f"pressroom:sent:{owner}"
 
 
 @dataclass
@@ -116,7 +124,7 @@ class BatchSender:
         sent: list[int] = []
         suspects: list[delivery.Recipient] = []
         last_check = last_flush = time.monotonic()
-        journal = journal_key(release_id)
+        journal = journal_key(self.owner)
         try:
             while queue:
                 now_mono = time.monotonic()
@@ -156,7 +164,7 @@ class BatchSender:
                         continue
                     self._fail([recipient], error, result)
                 else:
-                    self.redis.sadd(journal, recipient.delivery_id)
+                    self._journal(journal, recipient.delivery_id)
                     sent.append(recipient.delivery_id)
                     result.sent += 1
                     if suspects:  # others get through: those refusals were about the readers
@@ -166,6 +174,14 @@ class BatchSender:
             if suspects:
                 self._fail(suspects, None, result)
             self._flush(sent, [])
+            # Everything sent is now in the database; the journal has done its job.
+            self.redis.delete(journal)
+
+    def _journal(self, journal: str, delivery_id: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(journal, delivery_id)
+        pipe.expire(journal, JOURNAL_TTL_SECONDS)
+        pipe.execute()
 
     def _flush(self, sent: list[int], still_mine: list[int]) -> None:
         with session_scope() as session:

@@ -66,14 +66,20 @@ def _send_notice(
     try:
         with mailer() as transport:
             transport.send(message)
-    except TransientSendError as error:
-        log.warning("notice to subscriber %s deferred: %s", subscriber_uid, error)
+    except (TransientSendError, PermanentSendError) as error:
+        if isinstance(error, PermanentSendError) and not error.systemic:
+            log.warning("notice to subscriber %s refused: %s", subscriber_uid, error)
+            return "refused"
+        # A 4xx, or a refusal of all mail (auth, sender, TLS): ours to fix, so keep trying.
+        log.log(
+            logging.ERROR if error.systemic else logging.WARNING,
+            "notice to subscriber %s deferred: %s",
+            subscriber_uid,
+            error,
+        )
         raise task.retry(
             countdown=backoff_seconds(task.request.retries), max_retries=MAX_NOTICE_RETRIES
         ) from None
-    except PermanentSendError as error:
-        log.warning("notice to subscriber %s refused: %s", subscriber_uid, error)
-        return "refused"
     return "sent"
 
 
@@ -210,13 +216,16 @@ def sweep() -> dict[str, int]:
     try:
         with session_scope() as session:
             expired = delivery.expired_leases(session, now=now)
+            owners = {lease.owner for lease in expired}
             journaled: set[int] = set()
-            for release_id in {r for _, r in expired}:
-                ids = [d for d, r in expired if r == release_id]
-                flags = client.smismember(journal_key(release_id), ids)
+            for owner in owners:
+                ids = [lease.delivery_id for lease in expired if lease.owner == owner]
+                flags = client.smismember(journal_key(owner), ids)
                 journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
-            delivery.reclaim(session, journaled, [d for d, _ in expired], now=now)
+            delivery.reclaim(session, journaled, [lease.delivery_id for lease in expired], now=now)
             report["reclaimed"] = len(expired)
+        if owners:  # committed: the database now holds what those journals knew
+            client.delete(*(journal_key(owner) for owner in owners))
         with session_scope() as session:
             due = delivery.due_scheduled(session, now=now)
         for release_id in due:
@@ -232,7 +241,6 @@ def sweep() -> dict[str, int]:
                         start_release.delay(release.id)  # resumes at its checkpoint
                     continue
                 if delivery.finish_if_done(session, release, now=now):
-                    client.delete(journal_key(release.id))
                     report["finished"] += 1
                 elif not delivery.in_progress(session, release.id, now=now):
                     waiting = delivery.due_count(session, release.id, now=now)

@@ -94,6 +94,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "service:create_app()",
                     f"--bind={host}:{port}",
                     "--workers=2",
+                    "--graceful-timeout=10",
                     "--threads=4",
                     "--access-logfile=-",
                     "--logger-class=service.logs.RedactingGunicornLogger",

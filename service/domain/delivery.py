@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.db import insert_for
 from service.models import (
     Delivery,
     DeliveryStatus,
@@ -47,11 +47,6 @@ class Recipient:
     uid: str
     email: str
     language: str
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Delivery)
 
 
 def _recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
@@ -106,7 +101,7 @@ def plan_chunk(
         literal(0),
     ).where(*conditions, Subscriber.id > start, Subscriber.id <= upper)
     statement = (
-        _insert(session)
+        insert_for(session, Delivery)
         .from_select(["release_id", "subscriber_id", "language", "status", "attempts"], rows)
         .on_conflict_do_nothing(index_elements=["release_id", "subscriber_id"])
     )
@@ -288,14 +283,19 @@ def record_hard_bounce(
         suppress(session, subscriber.email, SuppressionReason.BOUNCED, now=now)
 
 
-def expired_leases(
-    session: Session, *, now: datetime, limit: int = 10_000
-) -> list[tuple[int, int]]:
-    """(delivery id, release id) of rows whose worker vanished while holding them."""
+@dataclass(frozen=True)
+class ExpiredLease:
+    delivery_id: int
+    release_id: int
+    owner: str
+
+
+def expired_leases(session: Session, *, now: datetime, limit: int = 10_000) -> list[ExpiredLease]:
+    """Rows whose worker vanished while holding them, with the lease owner that held them."""
     return [
-        (row.id, row.release_id)
+        ExpiredLease(row.id, row.release_id, row.lease_owner or "")
         for row in session.execute(
-            select(Delivery.id, Delivery.release_id)
+            select(Delivery.id, Delivery.release_id, Delivery.lease_owner)
             .where(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
             .limit(limit)
         )

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
+from service.db import insert_for
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
 from service.models import (
@@ -23,6 +25,7 @@ from service.models import (
     SuppressionReason,
     address_hash,
 )
+from service.models.subscriber import new_uid
 
 LANGUAGES = ("nb", "en")
 DEFAULT_LANGUAGE = "nb"
@@ -102,8 +105,8 @@ def parse_topics(raw: object, offered: Sequence[str] = ()) -> list[str]:
             raise InvalidInput(N_("There is no topic called %(topic)s."), topic=topic)
         if topic not in topics:
             topics.append(topic)
-    if len(topics) > MAX_TOPICS:
-        raise InvalidInput(N_("Choose at most %(count)s topics."), count=MAX_TOPICS)
+            if len(topics) > MAX_TOPICS:
+                raise InvalidInput(N_("Choose at most %(count)s topics."), count=MAX_TOPICS)
     return topics
 
 
@@ -114,12 +117,33 @@ def find_by_email(session: Session, email: str) -> Subscriber | None:
 def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutcome:
     """Record a signup; answers the same to the caller whatever the address's state.
 
-    The outcome says which email to send; at most one per address per CONFIRMATION_INTERVAL.
+    The outcome says which email to send; at most one per address per CONFIRMATION_INTERVAL,
+    even when the same address is sent many times at once (a double click, a script).
     """
-    subscriber = find_by_email(session, signup.email)
-    if subscriber is None:
-        subscriber = Subscriber(email=signup.email, status=SubscriberStatus.PENDING)
-        session.add(subscriber)
+    # Insert-or-nothing, then lock the row: concurrent signups for one address take turns.
+    session.execute(
+        insert_for(session, Subscriber)
+        .values(
+            uid=new_uid(),
+            email=signup.email,
+            status=SubscriberStatus.PENDING,
+            language=signup.language,
+            token_version=1,
+            bounce_score=0,
+            consent_at=now,
+            consent_source=signup.source,
+            consent_text_version=signup.consent_text_version,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+    subscriber = session.scalars(
+        select(Subscriber)
+        .where(Subscriber.email == signup.email)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if subscriber.status is not SubscriberStatus.CONFIRMED:
         # Only a person who confirms changes what is kept; until then the latest request wins.
         subscriber.language = signup.language
@@ -127,19 +151,28 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
         if signup.name:
             subscriber.name = signup.name
         _record_consent(subscriber, signup, now)
-    throttled = (
-        subscriber.confirmation_sent_at is not None
-        and now - subscriber.confirmation_sent_at < CONFIRMATION_INTERVAL
-    )
-    if throttled:
-        follow_up = FollowUp.NONE
-    elif subscriber.status is SubscriberStatus.CONFIRMED:
-        follow_up = FollowUp.ALREADY_SUBSCRIBED
-    else:
-        follow_up = FollowUp.CONFIRM
-    if follow_up is not FollowUp.NONE:
-        subscriber.confirmation_sent_at = now
     session.flush()
+    follow_up = (
+        FollowUp.ALREADY_SUBSCRIBED
+        if subscriber.status is SubscriberStatus.CONFIRMED
+        else FollowUp.CONFIRM
+    )
+    # Claim the mail slot with a compare-and-set, so two requests cannot both win it.
+    claimed = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber.id,
+            or_(
+                Subscriber.confirmation_sent_at.is_(None),
+                Subscriber.confirmation_sent_at <= now - CONFIRMATION_INTERVAL,
+            ),
+        )
+        .values(confirmation_sent_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=FollowUp.NONE)
+    set_committed_value(subscriber, "confirmation_sent_at", now)
     return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=follow_up)
 
 
@@ -205,12 +238,24 @@ def confirm(
     if checked.already_confirmed:
         return checked
     subscriber = checked.subscriber
-    subscriber.status = SubscriberStatus.CONFIRMED
-    subscriber.confirmed_at = now
-    subscriber.confirmed_ip = ip
-    subscriber.unsubscribed_at = None
-    subscriber.bounce_score = 0
-    subscriber.token_version += 1  # single use
+    # Single use even under a double click: only the request that moves the version on wins.
+    won = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.token_version == subscriber.token_version)
+        .values(
+            status=SubscriberStatus.CONFIRMED,
+            confirmed_at=now,
+            confirmed_ip=ip,
+            unsubscribed_at=None,
+            bounce_score=0,
+            token_version=Subscriber.token_version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(subscriber)
+    if not won:
+        return Confirmation(subscriber, already_confirmed=True)
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))

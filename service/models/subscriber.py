@@ -25,7 +25,7 @@ class ConsentSource(enum.StrEnum):
     IMPORT = "import"
 
 
-def _new_uid() -> str:
+def new_uid() -> str:
     return uuid.uuid4().hex
 
 
@@ -34,7 +34,7 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Tokens name this, never the integer id: ids can be reused after an erasure.
-    uid: Mapped[str] = mapped_column(String(32), unique=True, default=_new_uid)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[SubscriberStatus] = mapped_column(

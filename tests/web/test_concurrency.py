@@ -1,0 +1,73 @@
+"""Double clicks and scripts: the same request many times at once changes things once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from service.db import get_database
+from service.mailsink import MailSink
+from service.models import Subscriber, SubscriberStatus
+from tests.conftest import csrf_token, link_in
+
+THREADS = 6
+
+
+def at_once(action: Callable[[int], int]) -> list[int]:
+    """Run `action` in THREADS threads released together; returns their status codes."""
+    barrier = threading.Barrier(THREADS)
+    codes: list[int] = []
+
+    def run(n: int) -> None:
+        barrier.wait()
+        codes.append(action(n))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+def test_one_address_signed_up_many_times_at_once(app: Flask, sink: MailSink, worker: None) -> None:
+    def signup(n: int) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
+        answer = client.post("/api/v1/subscriptions", json={"email": "double@mail.example"})
+        return answer.status_code
+
+    assert at_once(signup) == [202] * THREADS
+    with app.app_context(), get_database().session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 1
+    sink.handler.wait_for(1)
+    time.sleep(0.7)
+    assert len(sink.handler.received) == 1  # one confirmation mail, not one per request
+
+
+def test_a_confirm_link_clicked_many_times_at_once_confirms_once(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    client.post("/api/v1/subscriptions", json={"email": "clicker@mail.example"})
+    path = link_in(
+        sink.handler.wait_for(1)[0].message.get_body(("plain",)).get_content(), "confirm"
+    )
+    browsers = [app.test_client() for _ in range(THREADS)]
+    tokens = [csrf_token(b.get(path).text) for b in browsers]
+
+    def confirm(n: int) -> int:
+        return browsers[n].post(path, data={"csrf_token": tokens[n]}).status_code
+
+    assert at_once(confirm) == [200] * THREADS
+    sink.handler.wait_for(2)
+    time.sleep(0.7)
+    assert len(sink.handler.received) == 2  # the confirmation and exactly one welcome
+    with app.app_context(), get_database().session_scope() as session:
+        row = session.scalar(select(Subscriber))
+        assert row is not None and row.status is SubscriberStatus.CONFIRMED
+        assert row.token_version == 2

@@ -133,7 +133,7 @@ def parse_release(raw: dict[str, Any], *, now: datetime) -> ReleaseDraft:
     unknown = sorted(set(raw) - RELEASE_FIELDS)
     if unknown:
         raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
-    if "language" not in raw:
+    if raw.get("language") is None:
         raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
     language = parse_language(raw.get("language"))
     translations_raw = raw.get("translations") or {}
@@ -219,6 +219,45 @@ def create_release(
     # Backdated releases are archive material: emailed only when the publisher says so.
     if draft.published_at is not None and now - draft.published_at > BACKDATE_LIMIT:
         release.send_email = draft.email is True
+    return release
+
+
+EDITABLE_FIELDS = frozenset({"title", "summary", "body", "translations", "topics", "publish_at"})
+
+
+def edit_release(
+    session: Session, release_id: int, raw: dict[str, Any], *, now: datetime
+) -> Release:
+    """Change the text of a release. Editing never sends anything: a release that went out
+    stays out, and readers get what was sent to them."""
+    release = get_release(session, release_id)
+    unknown = sorted(set(raw) - EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            N_("These fields cannot be edited: %(fields)s."), fields=", ".join(unknown)[:200]
+        )
+    if release.status is ReleaseStatus.CANCELLED:
+        raise InvalidState(N_("A cancelled release cannot be edited."))
+    merged = {**(release.version(release.language) or {}), **raw}
+    text = parse_text(merged)
+    version = text.as_version()
+    release.title, release.summary = version["title"], version["summary"]
+    release.body, release.body_html = version["body"], version["body_html"]
+    if "translations" in raw:
+        current = {"language": release.language, "translations": raw["translations"]}
+        draft = parse_release({**current, "title": text.title}, now=now)
+        release.translations = {lang: t.as_version() for lang, t in draft.translations.items()}
+    if "topics" in raw:
+        if release.status not in (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED):
+            raise InvalidState(N_("Topics decide who gets the release: fixed once it is out."))
+        release.topics = parse_topics(raw["topics"])
+    if "publish_at" in raw:
+        when = parse_datetime(raw["publish_at"], "publish_at")
+        if when is None or when <= now:
+            raise InvalidInput(N_("The time to publish must be in the future."))
+        schedule(session, release, when)
+    release.updated_at = now
+    session.flush()
     return release
 
 

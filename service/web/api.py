@@ -123,6 +123,16 @@ def get_release(release_id: int) -> Response:
         return jsonify(release_answer(session, releases.get_release(session, release_id)))
 
 
+@bp.patch("/releases/<int:release_id>")
+@require_token
+def edit_release(release_id: int) -> Response:
+    request.max_content_length = RELEASE_BODY_LIMIT
+    body = json_object()
+    with session_scope() as session:
+        release = releases.edit_release(session, release_id, body, now=utcnow())
+        return jsonify(release_answer(session, release))
+
+
 @bp.post("/releases/<int:release_id>/<any(publish, pause, resume, cancel):action>")
 @require_token
 def change_release(release_id: int, action: str) -> tuple[Response, int]:

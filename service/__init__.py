@@ -77,12 +77,12 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
 
-    from service.web import api, errors, public, releases, security, signup
+    from service.web import api, errors, openapi, public, releases, security, signup
 
     app.register_blueprint(public.bp)
     app.register_blueprint(releases.bp)
-    app.register_blueprint(api.bp)
-    errors.init_app(app)
+    openapi.init_app(app).register_blueprint(api.bp)
+    errors.init_app(app)  # after flask-smorest's: our error answers are the contract
     signup.limit_signups(app)
     security.init_app(app)
     if settings.dev_mailbox_dir:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
+from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
@@ -17,13 +18,14 @@ from service.domain.addresses import normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.web import openapi as doc
 from service.web.auth import require_token
 from service.web.signup import (
     build_signup,
     record_signup,
 )
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Pressroom API v1")
 csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json without CORS
 
 SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
@@ -42,6 +44,14 @@ def json_object() -> dict[str, Any]:
 
 
 @bp.post("/subscriptions")
+@bp.doc(
+    summary="Subscribe an address (double opt-in)",
+    description="The same answer whatever the address's state; a confirmation email follows.",
+    requestBody=doc.json_body(doc.SubscriptionRequest),
+)
+@bp.alt_response(202, schema=doc.SubscriptionAccepted, description="Check your inbox")
+@bp.alt_response(422, schema=doc.Error, description="Invalid address, language or topics")
+@bp.alt_response(429, schema=doc.Error, description="Too many signups")
 def create_subscription() -> tuple[Response, int]:
     body = json_object()
     unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)
@@ -84,6 +94,11 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
 
 
 @bp.post("/releases")
+@bp.doc(
+    summary="Write a release", security=doc.BEARER, requestBody=doc.json_body(doc.ReleaseRequest)
+)
+@bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
+@bp.alt_response(422, schema=doc.Error, description="Invalid field")
 @require_token
 def create_release() -> tuple[Response, int]:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -102,6 +117,15 @@ def create_release() -> tuple[Response, int]:
 
 
 @bp.get("/releases")
+@bp.doc(
+    summary="Releases, newest first",
+    security=doc.BEARER,
+    parameters=[
+        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 200}},
+        {"in": "query", "name": "before", "schema": {"type": "integer"}},
+    ],
+)
+@bp.alt_response(200, schema=doc.ReleasePage, description="A page; next_before fetches more")
 @require_token
 def list_releases() -> Response:
     limit = _int_arg("limit", 50, 1, 200)
@@ -117,6 +141,9 @@ def list_releases() -> Response:
 
 
 @bp.get("/releases/<int:release_id>")
+@bp.doc(summary="A release with its delivery progress", security=doc.BEARER)
+@bp.alt_response(200, schema=doc.Release, description="The release")
+@bp.alt_response(404, schema=doc.Error, description="No such release")
 @require_token
 def get_release(release_id: int) -> Response:
     with session_scope() as session:
@@ -124,6 +151,13 @@ def get_release(release_id: int) -> Response:
 
 
 @bp.patch("/releases/<int:release_id>")
+@bp.doc(
+    summary="Edit a release's text; never sends it again",
+    security=doc.BEARER,
+    requestBody=doc.json_body(doc.ReleaseEdit),
+)
+@bp.alt_response(200, schema=doc.Release, description="The edited release")
+@bp.alt_response(409, schema=doc.Error, description="Not editable in its state")
 @require_token
 def edit_release(release_id: int) -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -134,6 +168,12 @@ def edit_release(release_id: int) -> Response:
 
 
 @bp.post("/releases/<int:release_id>/<any(publish, pause, resume, cancel):action>")
+@bp.doc(
+    summary="Publish, pause, resume or cancel; publishing twice sends nothing twice",
+    security=doc.BEARER,
+)
+@bp.alt_response(202, schema=doc.Release, description="The release in its new state")
+@bp.alt_response(409, schema=doc.Error, description="Not possible in its state")
 @require_token
 def change_release(release_id: int, action: str) -> tuple[Response, int]:
     now = utcnow()
@@ -161,6 +201,17 @@ def change_release(release_id: int, action: str) -> tuple[Response, int]:
 
 
 @bp.get("/subscribers")
+@bp.doc(
+    summary="Subscribers, by id",
+    security=doc.BEARER,
+    parameters=[
+        {"in": "query", "name": "status", "schema": {"type": "string"}},
+        {"in": "query", "name": "email", "schema": {"type": "string"}},
+        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 1000}},
+        {"in": "query", "name": "after", "schema": {"type": "integer"}},
+    ],
+)
+@bp.alt_response(200, schema=doc.SubscriberPage, description="A page; next_after fetches more")
 @require_token
 def list_subscribers() -> Response:
     limit = _int_arg("limit", 100, 1, 1000)
@@ -192,6 +243,9 @@ def list_subscribers() -> Response:
 
 
 @bp.delete("/subscribers/<path:email>")
+@bp.doc(summary="Erase a subscriber; a hashed suppression entry stays", security=doc.BEARER)
+@bp.alt_response(204, description="Erased")
+@bp.alt_response(404, schema=doc.Error, description="No such subscriber")
 @require_token
 def erase_subscriber(email: str) -> tuple[str, int]:
     address = normalize_address(email)

@@ -1,0 +1,157 @@
+"""The API's OpenAPI document (/api/v1/openapi.json), built by flask-smorest from the routes.
+
+Requests are still parsed by the domain (its messages and error codes are the contract); the
+schemas here describe them for integrators and client generators.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+from marshmallow import Schema, fields, validate
+
+LANGUAGE = fields.String(validate=validate.OneOf(["nb", "en"]))
+TOPICS = fields.List(
+    fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    metadata={"description": "Topic slugs; none means every topic."},
+)
+
+
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"example": "invalid_input"})
+    message = fields.String(required=True)
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+class SubscriptionRequest(Schema):
+    email = fields.Email(required=True)
+    language = LANGUAGE
+    topics = TOPICS
+
+
+class SubscriptionAccepted(Schema):
+    status = fields.String(required=True, metadata={"example": "pending"})
+
+
+class ReleaseText(Schema):
+    title = fields.String(required=True, validate=validate.Length(1, 300))
+    summary = fields.String(validate=validate.Length(0, 2_000))
+    body = fields.String(
+        validate=validate.Length(0, 200_000), metadata={"description": "Markdown."}
+    )
+
+
+class ReleaseRequest(ReleaseText):
+    language = fields.String(required=True, validate=validate.OneOf(["nb", "en"]))
+    topics = TOPICS
+    translations = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(["nb", "en"])),
+        values=fields.Nested(ReleaseText),
+        metadata={"description": "Other language versions, keyed by language."},
+    )
+    fallback_to_primary = fields.Boolean(
+        metadata={"description": "Readers of a language without a version get the primary one."}
+    )
+    publish = fields.Boolean(metadata={"description": "Publish (and send) at once."})
+    publish_at = fields.AwareDateTime(metadata={"description": "Publish later, from beat."})
+    published_at = fields.AwareDateTime(
+        metadata={"description": "Backdate; more than 2 days back is not emailed unless asked."}
+    )
+    email = fields.Boolean(metadata={"description": "false: archive only, no email."})
+
+
+class ReleaseEdit(Schema):
+    title = fields.String()
+    summary = fields.String()
+    body = fields.String()
+    translations = fields.Dict(keys=fields.String(), values=fields.Nested(ReleaseText))
+    topics = TOPICS
+    publish_at = fields.AwareDateTime()
+
+
+class DeliveryProgress(Schema):
+    state = fields.String(
+        validate=validate.OneOf(
+            ["draft", "scheduled", "published", "sending", "paused", "sent", "cancelled"]
+        )
+    )
+    total = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    pending = fields.Integer()
+    skipped = fields.Integer()
+
+
+class Release(ReleaseRequest):
+    id = fields.Integer()
+    slug = fields.String()
+    status = fields.String()
+    url = fields.Url()
+    languages = fields.List(fields.String())
+    delivery = fields.Nested(DeliveryProgress)
+
+
+class ReleasePage(Schema):
+    items = fields.List(fields.Nested(Release))
+    next_before = fields.Integer(allow_none=True)
+
+
+class Subscriber(Schema):
+    id = fields.Integer()
+    email = fields.Email()
+    status = fields.String(
+        validate=validate.OneOf(["pending", "confirmed", "unsubscribed", "bounced"])
+    )
+    language = LANGUAGE
+    topics = TOPICS
+    created_at = fields.AwareDateTime()
+    confirmed_at = fields.AwareDateTime(allow_none=True)
+
+
+class SubscriberPage(Schema):
+    items = fields.List(fields.Nested(Subscriber))
+    next_after = fields.Integer(allow_none=True)
+
+
+BEARER = [{"bearer": []}]
+
+
+class DocumentedApi(Api):
+    """flask-smorest documenting our error body, which errors.py produces for every error."""
+
+    ERROR_SCHEMA = Error
+
+
+def json_body(schema: type[Schema]) -> dict[str, object]:
+    """An OpenAPI requestBody for a JSON document described by `schema`."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def init_app(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="Pressroom API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = DocumentedApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": (
+                    "Subscriptions for readers; releases and their delivery for publishers. "
+                    'Errors are {"error": {"code", "message"}} with a 4xx status.'
+                )
+            }
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "description": "`flask token create`"}
+    )
+    for schema in (SubscriptionRequest, ReleaseRequest, ReleaseEdit):
+        api.spec.components.schema(schema.__name__, schema=schema)
+    return api

@@ -77,13 +77,26 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
 
-    from service.web import api, errors, openapi, public, releases, security, signup
+    from service.web import (
+        api,
+        desk,
+        desk_auth,
+        errors,
+        openapi,
+        public,
+        releases,
+        security,
+        signup,
+    )
 
+    desk_auth.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(releases.bp)
+    app.register_blueprint(desk.bp)
     openapi.init_app(app).register_blueprint(api.bp)
     errors.init_app(app)  # after flask-smorest's: our error answers are the contract
     signup.limit_signups(app)
+    desk.limit_logins(app)
     security.init_app(app)
     if settings.dev_mailbox_dir:
         from service.web import dev

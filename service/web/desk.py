@@ -1,0 +1,94 @@
+"""The publisher's desk (/admin): sign in and out, and the releases with their delivery."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from service.db import session_scope, utcnow
+from service.domain import publishers, releases
+from service.models import Release
+from service.web.desk_auth import desk_user, safe_next
+
+bp = Blueprint("desk", __name__, url_prefix="/admin")
+
+LOGIN_RATE_LIMIT = "10/minute;50/hour"
+DESK_RELEASES = 50
+STATE_LABELS = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "published": _l("published, not emailed"),
+    "sending": _l("sending"),
+    "paused": _l("paused"),
+    "sent": _l("sent"),
+    "cancelled": _l("cancelled"),
+}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(validators=[DataRequired(), Length(max=1024)])
+
+
+@bp.context_processor
+def desk_helpers() -> dict[str, object]:
+    return {"release_state_label": lambda state: str(STATE_LABELS.get(state, state))}
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | tuple[str, int] | str:
+    target = safe_next(request.args.get("next")) or url_for("desk.index")
+    if current_user.is_authenticated:
+        return redirect(target, code=303)
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("admin/login.html", form=form, failed=False)
+    if form.validate_on_submit():
+        with session_scope() as session:
+            publisher = publishers.authenticate(
+                session, form.email.data or "", form.password.data or "", now=utcnow()
+            )
+            user = desk_user(publisher) if publisher is not None else None
+        if user is not None:
+            login_user(user)
+            return redirect(target, code=303)
+    # The same answer for an unknown address and a wrong password.
+    return render_template("admin/login.html", form=form, failed=True), 401
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    logout_user()
+    return redirect(url_for("desk.login"), code=303)
+
+
+@bp.get("", strict_slashes=False)
+@login_required
+def index() -> str:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Release).order_by(Release.id.desc()).limit(DESK_RELEASES)
+        ).all()
+        counts = releases.delivery_counts_of(session, [r.id for r in rows])
+        items = [{"release": r, "counts": counts[r.id]} for r in rows]
+        return render_template("admin/index.html", items=items, user=current_user)
+
+
+def limit_logins(app: Flask) -> None:
+    """Password guessing is slowed per client address."""
+    limiter = app.extensions["pressroom.limiter"]
+    app.view_functions["desk.login"] = limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"])(
+        app.view_functions["desk.login"]
+    )

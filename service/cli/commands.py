@@ -1,6 +1,7 @@
 """Operator commands under `flask --app service ...` (CONTRACT §2).
 
     publisher create EMAIL [--name NAME] [--password-stdin]
+    publisher password EMAIL [--password-stdin]
     token create EMAIL [--label TEXT]        prints only the token
     token list EMAIL
     token revoke EMAIL (--prefix PREFIX | --all)
@@ -43,7 +44,9 @@ MAX_TOKEN_LABEL = 100
 
 
 def init_app(app: Flask) -> None:
-    for group in (publisher_group, token_group, subscribers_group):
+    from service.cli.demo import demo_group
+
+    for group in (publisher_group, token_group, subscribers_group, demo_group):
         app.cli.add_command(group)
 
 
@@ -92,17 +95,38 @@ def create_publisher_command(email: str, name: str | None, password_stdin: bool)
     with session_scope() as session:
         if publishers.find_publisher(session, address) is not None:
             raise click.ClickException(publishers.PublisherExists().text)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise click.ClickException("No password on standard input.")
-    else:
-        password = click.prompt(
-            "Password", hide_input=True, confirmation_prompt="Repeat the password"
-        )
+    password = _read_password(password_stdin)
     with refusals(), session_scope() as session:
         publishers.create_publisher(session, address, password, name=name, now=utcnow())
     click.echo(f"Created publisher {address}.")
+
+
+@publisher_group.command("password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of asking.",
+)
+def set_password_command(email: str, password_stdin: bool) -> None:
+    """Give a publisher a new password; their desk sessions end."""
+    address = _address(email)
+    with session_scope() as session:
+        _require_publisher(publishers.find_publisher(session, address), address)
+    password = _read_password(password_stdin)
+    with refusals(), session_scope() as session:
+        publisher = _require_publisher(publishers.find_publisher(session, address), address)
+        publishers.set_password(session, publisher, password)
+    click.echo(f"New password set for {address}.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("No password on standard input.")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
 
 
 # --- token ----------------------------------------------------------------------------------

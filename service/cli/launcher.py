@@ -1,13 +1,15 @@
 """`pressroom run`: the whole service on one machine, for trying it out (what `make run` starts).
 
 Starts an embedded Redis (unless REDIS_URL is set), a local SMTP sink with its inbox at
-/dev/mailbox (unless SMTP_URL is set), migrates the database, then runs the web server,
-a Celery worker and beat as child processes. Ctrl-C stops all of it.
+/dev/mailbox (unless SMTP_URL is set), migrates the database and seeds a demo publisher and
+releases, then runs the web server, a Celery worker and beat as child processes, and prints
+where to go with the demo login. Ctrl-C stops all of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -27,12 +29,18 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-def _migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "service", "db", "upgrade"],
-        env=env,
-        check=True,
-    )
+DEMO_LOGIN = INSTANCE / "demo-login.json"
+
+
+def _flask(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "service", *args], env=env, check=True)
+
+
+def _prepare_database(env: dict[str, str]) -> dict[str, str]:
+    """Migrate, seed the demo publisher and releases (once), and return the demo login."""
+    _flask(env, "db", "upgrade")
+    _flask(env, "demo", "seed", "--login-file", str(DEMO_LOGIN.resolve()))
+    return dict(json.loads(DEMO_LOGIN.read_text()))
 
 
 def run(host: str, port: int, worker_concurrency: int) -> int:
@@ -58,7 +66,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
 
     children: list[subprocess.Popen[bytes]] = []
     try:
-        _migrate(env)
+        login = _prepare_database(env)
         bin_dir = Path(sys.executable).parent
         children.append(
             subprocess.Popen(
@@ -102,7 +110,14 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                 env=env,
             )
         )
-        _banner(env, host, port, sink is not None, redis_server is not None)
+        _banner(
+            env,
+            host,
+            port,
+            login,
+            local_sink=sink is not None,
+            local_redis=redis_server is not None,
+        )
         return _wait(children)
     except KeyboardInterrupt:
         return 0
@@ -114,11 +129,22 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
             redis_server.stop()
 
 
-def _banner(env: dict[str, str], host: str, port: int, local_sink: bool, local_redis: bool) -> None:
+def _banner(
+    env: dict[str, str],
+    host: str,
+    port: int,
+    login: dict[str, str],
+    *,
+    local_sink: bool,
+    local_redis: bool,
+) -> None:
     lines = [
         "",
         "Pressroom is running. Ctrl-C stops everything.",
         f"  Press room:  http://{host}:{port}/",
+        f"  Desk:        http://{host}:{port}/admin   "
+        f"(demo login {login['email']} / {login['password']})",
+        f"  API token:   {login['token']}   (Authorization: Bearer ...)",
     ]
     if local_sink:
         lines.append(

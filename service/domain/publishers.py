@@ -34,10 +34,7 @@ def create_publisher(
     session: Session, email: str, password: str, *, name: str | None = None, now: datetime
 ) -> Publisher:
     address = normalize_address(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            N_("A password has at least %(count)s characters."), count=MIN_PASSWORD_LENGTH
-        )
+    _check_password(password)
     if find_publisher(session, address) is not None:
         raise PublisherExists()
     publisher = Publisher(
@@ -46,6 +43,20 @@ def create_publisher(
     session.add(publisher)
     session.flush()
     return publisher
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            N_("A password has at least %(count)s characters."), count=MIN_PASSWORD_LENGTH
+        )
+
+
+def set_password(session: Session, publisher: Publisher, password: str) -> None:
+    """A new password; the desk signs out every session opened with the old one."""
+    _check_password(password)
+    publisher.password_hash = generate_password_hash(password)
+    session.flush()
 
 
 def authenticate(session: Session, email: str, password: str, *, now: datetime) -> Publisher | None:

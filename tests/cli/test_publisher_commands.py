@@ -153,3 +153,26 @@ def test_revoke_needs_exactly_one_of_prefix_or_all(app: Flask) -> None:
     assert flask(app, "token", "revoke", EMAIL).exit_code == 2
     assert flask(app, "token", "revoke", EMAIL, "--all", "--prefix", token[:10]).exit_code == 2
     assert token_works(app, token)
+
+
+def test_password_sets_a_new_password(app: Flask) -> None:
+    create(app)
+    result = flask(
+        app, "publisher", "password", EMAIL, "--password-stdin", input="a brand new password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert can_log_in(app, EMAIL, "a brand new password")
+    assert not can_log_in(app, EMAIL, PASSWORD)
+
+
+def test_password_for_an_unknown_publisher_or_too_short_is_refused(app: Flask) -> None:
+    refused(
+        flask(app, "publisher", "password", EMAIL, "--password-stdin", input="long enough pw\n"),
+        "no publisher",
+    )
+    create(app)
+    refused(
+        flask(app, "publisher", "password", EMAIL, "--password-stdin", input="short\n"),
+        "at least",
+    )
+    assert can_log_in(app, EMAIL, PASSWORD)

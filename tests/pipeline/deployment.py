@@ -40,6 +40,8 @@ class ScriptedHandler(SinkHandler):
         self.outage = threading.Event()
         self.refusals: dict[str, list[str]] = {}
         self.attempts: Counter[str] = Counter()
+        self.refuse_every_recipient: str | None = None  # e.g. a relay refusal for everyone
+        self.refuse_sender: str | None = None  # MAIL FROM refused: a server-wide problem
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -55,12 +57,23 @@ class ScriptedHandler(SinkHandler):
         session.host_name = hostname
         return f"250 {server.hostname}"
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         await asyncio.sleep(0)
         with self._lock:
             self.attempts[address] += 1
+            if self.refuse_every_recipient:
+                return self.refuse_every_recipient
             script = self.refusals.get(address)
             if script:
                 return script.pop(0) if len(script) > 1 else self.refusals.pop(address)[0]

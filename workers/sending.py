@@ -164,9 +164,10 @@ class BatchSender:
                         continue
                     self._fail([recipient], error, result)
                 else:
-                    self._journal(journal, recipient.delivery_id)
+                    # Counted first: should the journal write fail, the flush still records it.
                     sent.append(recipient.delivery_id)
                     result.sent += 1
+                    self._journal(journal, recipient.delivery_id)
                     if suspects:  # others get through: those refusals were about the readers
                         self._fail(suspects, None, result)
                         suspects = []

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import socket
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -180,7 +181,9 @@ def start_release(release_id: int) -> int:
 @shared_task(name=TaskName.SEND_BATCH.value, bind=True)
 def send_batch(self: Task, release_id: int) -> dict[str, object]:
     settings = current_app.extensions["pressroom.settings"]
-    owner = f"{socket.gethostname()}:{os.getpid()}:{self.request.id}"[:64]
+    # Unique to this run (a redelivered task keeps its id, a container its pid): names the
+    # lease and the send journal.
+    owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex}"
     client = redis_client()
     try:
         with mailer() as transport:
@@ -216,16 +219,19 @@ def sweep() -> dict[str, int]:
     try:
         with session_scope() as session:
             expired = delivery.expired_leases(session, now=now)
-            owners = {lease.owner for lease in expired}
+            by_owner: dict[str, list[int]] = {}
+            for lease in expired:
+                by_owner.setdefault(lease.owner, []).append(lease.delivery_id)
             journaled: set[int] = set()
-            for owner in owners:
-                ids = [lease.delivery_id for lease in expired if lease.owner == owner]
+            for owner, ids in by_owner.items():
                 flags = client.smismember(journal_key(owner), ids)
                 journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
             delivery.reclaim(session, journaled, [lease.delivery_id for lease in expired], now=now)
             report["reclaimed"] = len(expired)
-        if owners:  # committed: the database now holds what those journals knew
-            client.delete(*(journal_key(owner) for owner in owners))
+        # Committed: the database now holds what the journals knew of these rows. Only these:
+        # a sweep may see part of a batch, and the rest still needs its journal.
+        for owner, ids in by_owner.items():
+            client.srem(journal_key(owner), *ids)
         with session_scope() as session:
             due = delivery.due_scheduled(session, now=now)
         for release_id in due:

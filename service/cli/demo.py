@@ -1,7 +1,8 @@
 """`flask --app service demo seed`: a demo publisher and a few releases for `make run`.
 
 Local use only: the demo login (password and API token) is kept in a file under instance/
-so that every `make run` can print it again. Nothing is seeded twice.
+so that every `make run` can print it again. Nothing is seeded twice, and a database with
+publishers of its own is refused: `make run` seeds only the SQLite file it made itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from service.db import session_scope, utcnow
 from service.domain import publishers, releases
-from service.models import Release
+from service.models import Publisher, Release
 
 DEMO_EMAIL = "desk@pressroom.example"
 
@@ -91,6 +92,12 @@ def _seed_releases(publisher_id: int, now: datetime) -> int:
 )
 def seed_command(login_file: Path) -> None:
     """Create the demo publisher and a few archive releases, unless they exist."""
+    with session_scope() as session:
+        others = session.scalar(select(Publisher.id).where(Publisher.email != DEMO_EMAIL).limit(1))
+    if others is not None:
+        raise click.ClickException(
+            "This database has publishers of its own: demo content is only for a demo database."
+        )
     login = _login(login_file)
     now = utcnow()
     with session_scope() as session:

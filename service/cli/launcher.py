@@ -36,9 +36,12 @@ def _flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "flask", "--app", "service", *args], env=env, check=True)
 
 
-def _prepare_database(env: dict[str, str]) -> dict[str, str]:
-    """Migrate, seed the demo publisher and releases (once), and return the demo login."""
+def _prepare_database(env: dict[str, str], *, demo: bool) -> dict[str, str] | None:
+    """Migrate; in the launcher's own database, seed the demo publisher and releases (once)
+    and return the demo login. A database named by DATABASE_URL is never seeded."""
     _flask(env, "db", "upgrade")
+    if not demo:
+        return None
     _flask(env, "demo", "seed", "--login-file", str(DEMO_LOGIN.resolve()))
     return dict(json.loads(DEMO_LOGIN.read_text()))
 
@@ -50,6 +53,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
     INSTANCE.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", _secret_key())
+    own_database = not env.get("DATABASE_URL")
     env.setdefault("DATABASE_URL", f"sqlite:///{(INSTANCE / 'pressroom.db').resolve()}")
     env.setdefault("BASE_URL", f"http://{host}:{port}")
     env["PYTHONUNBUFFERED"] = "1"
@@ -66,7 +70,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
 
     children: list[subprocess.Popen[bytes]] = []
     try:
-        login = _prepare_database(env)
+        login = _prepare_database(env, demo=own_database)
         bin_dir = Path(sys.executable).parent
         children.append(
             subprocess.Popen(
@@ -133,7 +137,7 @@ def _banner(
     env: dict[str, str],
     host: str,
     port: int,
-    login: dict[str, str],
+    login: dict[str, str] | None,
     *,
     local_sink: bool,
     local_redis: bool,
@@ -142,10 +146,18 @@ def _banner(
         "",
         "Pressroom is running. Ctrl-C stops everything.",
         f"  Press room:  http://{host}:{port}/",
-        f"  Desk:        http://{host}:{port}/admin   "
-        f"(demo login {login['email']} / {login['password']})",
-        f"  API token:   {login['token']}   (Authorization: Bearer ...)",
     ]
+    if login is not None:
+        lines += [
+            f"  Desk:        http://{host}:{port}/admin   "
+            f"(demo login {login['email']} / {login['password']})",
+            f"  API token:   {login['token']}   (Authorization: Bearer ...)",
+        ]
+    else:
+        lines.append(
+            f"  Desk:        http://{host}:{port}/admin   "
+            "(a login: flask --app service publisher create EMAIL)"
+        )
     if local_sink:
         lines.append(
             f"  Mailbox:     http://{host}:{port}/dev/mailbox   (every email sent lands here)"

@@ -286,17 +286,17 @@ def record_hard_bounce(
 @dataclass(frozen=True)
 class ExpiredLease:
     delivery_id: int
-    release_id: int
     owner: str
 
 
 def expired_leases(session: Session, *, now: datetime, limit: int = 10_000) -> list[ExpiredLease]:
     """Rows whose worker vanished while holding them, with the lease owner that held them."""
     return [
-        ExpiredLease(row.id, row.release_id, row.lease_owner or "")
+        ExpiredLease(row.id, row.lease_owner or "")
         for row in session.execute(
-            select(Delivery.id, Delivery.release_id, Delivery.lease_owner)
+            select(Delivery.id, Delivery.lease_owner)
             .where(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
+            .order_by(Delivery.lease_owner, Delivery.id)
             .limit(limit)
         )
     ]

@@ -33,6 +33,7 @@ MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
 _MAX_USER_AGENT = 512
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+USED_LINK = N_("This link has already been used. Subscribe again to get a new one.")
 
 
 class FollowUp(enum.StrEnum):
@@ -227,7 +228,7 @@ def check_confirmation(session: Session, signer: TokenSigner, token: str) -> Con
     if subscriber.token_version != payload.get("v"):
         if subscriber.status is SubscriberStatus.CONFIRMED:
             return Confirmation(subscriber, already_confirmed=True)
-        raise InvalidToken(N_("This link has already been used. Subscribe again to get a new one."))
+        raise InvalidToken(USED_LINK)
     return Confirmation(subscriber, already_confirmed=False)
 
 
@@ -255,7 +256,10 @@ def confirm(
     ).rowcount
     session.refresh(subscriber)
     if not won:
-        return Confirmation(subscriber, already_confirmed=True)
+        # Another request moved the version on first: a double click, or an unsubscribe.
+        if subscriber.status is SubscriberStatus.CONFIRMED:
+            return Confirmation(subscriber, already_confirmed=True)
+        raise InvalidToken(USED_LINK)
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))

@@ -10,9 +10,14 @@ from flask import Flask
 from flask_smorest import Api
 from marshmallow import Schema, fields, validate
 
-LANGUAGE = fields.String(validate=validate.OneOf(["nb", "en"]))
+from service.config import TOPIC_PATTERN
+from service.domain.releases import MAX_BODY, MAX_SUMMARY, MAX_TITLE
+from service.domain.subscriptions import LANGUAGES
+from service.models import ReleaseStatus, SubscriberStatus
+
+LANGUAGE = fields.String(validate=validate.OneOf(LANGUAGES))
 TOPICS = fields.List(
-    fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,39}$")),
+    fields.String(validate=validate.Regexp(TOPIC_PATTERN)),
     metadata={"description": "Topic slugs; none means every topic."},
 )
 
@@ -37,18 +42,18 @@ class SubscriptionAccepted(Schema):
 
 
 class ReleaseText(Schema):
-    title = fields.String(required=True, validate=validate.Length(1, 300))
-    summary = fields.String(validate=validate.Length(0, 2_000))
+    title = fields.String(required=True, validate=validate.Length(1, MAX_TITLE))
+    summary = fields.String(validate=validate.Length(0, MAX_SUMMARY))
     body = fields.String(
-        validate=validate.Length(0, 200_000), metadata={"description": "Markdown."}
+        validate=validate.Length(0, MAX_BODY), metadata={"description": "Markdown."}
     )
 
 
 class ReleaseRequest(ReleaseText):
-    language = fields.String(required=True, validate=validate.OneOf(["nb", "en"]))
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
     topics = TOPICS
     translations = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(["nb", "en"])),
+        keys=fields.String(validate=validate.OneOf(LANGUAGES)),
         values=fields.Nested(ReleaseText),
         metadata={"description": "Other language versions, keyed by language."},
     )
@@ -73,11 +78,7 @@ class ReleaseEdit(Schema):
 
 
 class DeliveryProgress(Schema):
-    state = fields.String(
-        validate=validate.OneOf(
-            ["draft", "scheduled", "published", "sending", "paused", "sent", "cancelled"]
-        )
-    )
+    state = fields.String(validate=validate.OneOf([s.value for s in ReleaseStatus]))
     total = fields.Integer()
     sent = fields.Integer()
     failed = fields.Integer()
@@ -102,9 +103,7 @@ class ReleasePage(Schema):
 class Subscriber(Schema):
     id = fields.Integer()
     email = fields.Email()
-    status = fields.String(
-        validate=validate.OneOf(["pending", "confirmed", "unsubscribed", "bounced"])
-    )
+    status = fields.String(validate=validate.OneOf([s.value for s in SubscriberStatus]))
     language = LANGUAGE
     topics = TOPICS
     created_at = fields.AwareDateTime()

@@ -51,3 +51,15 @@ def test_seed_repairs_a_login_whose_file_or_database_was_reset(app: Flask, tmp_p
         publishers.revoke_tokens(session, publisher, now=utcnow())
     assert flask(app, "demo", "seed", "--login-file", str(login_file)).exit_code == 0
     assert token_works(app, json.loads(login_file.read_text())["token"])
+
+
+def test_seed_refuses_a_database_with_publishers_of_its_own(app: Flask, tmp_path: Path) -> None:
+    with app.app_context(), session_scope() as session:
+        publishers.create_publisher(session, "editor@press.example", "long enough pw", now=utcnow())
+    result = flask(app, "demo", "seed", "--login-file", str(tmp_path / "demo-login.json"))
+    assert result.exit_code == 1
+    assert "demo database" in result.stderr
+    assert not (tmp_path / "demo-login.json").exists()
+    assert release_count(app) == 0
+    with app.app_context(), session_scope() as session:
+        assert publishers.find_publisher(session, "desk@pressroom.example") is None

@@ -5,8 +5,10 @@ Runs the sweep's code in this process against the real database and Redis.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+import pytest
 import redis
 from flask import Flask
 from sqlalchemy import insert, select
@@ -20,13 +22,13 @@ from workers.tasks import sweep
 DEAD_OWNER = "web-1:4242:0f3c2a9e-dead-task"
 
 
-def test_only_the_vanished_batchs_own_journal_counts(app: Flask) -> None:
-    subscriber_ids = add_subscribers(app, [f"r{i}@mail.example" for i in range(6)])
-    expired = utcnow() - timedelta(minutes=5)
+def leased_rows(app: Flask, count: int, *, expires_at: list[datetime]) -> tuple[int, list[int]]:
+    """A paused release (the sweep recovers rows, starts no sending) with `count` rows held by
+    DEAD_OWNER; returns the release id and the delivery ids."""
+    subscriber_ids = add_subscribers(app, [f"r{i}@mail.example" for i in range(count)])
     with app.app_context(), get_database().session_scope() as session:
-        # Paused: the sweep recovers the rows but starts no new sending.
         release = Release(
-            slug="r", title="T", language="nb", status=ReleaseStatus.PAUSED, planned_at=expired
+            slug="r", title="T", language="nb", status=ReleaseStatus.PAUSED, planned_at=utcnow()
         )
         session.add(release)
         session.flush()
@@ -41,28 +43,64 @@ def test_only_the_vanished_batchs_own_journal_counts(app: Flask) -> None:
                         "status": DeliveryStatus.SENDING,
                         "attempts": 1,
                         "lease_owner": DEAD_OWNER,
-                        "lease_expires_at": expired,
+                        "lease_expires_at": until,
                     }
-                    for sid in subscriber_ids
+                    for sid, until in zip(subscriber_ids, expires_at, strict=True)
                 ],
             )
         )
+        return release.id, sorted(ids)
+
+
+def statuses(app: Flask) -> dict[int, DeliveryStatus]:
+    with app.app_context(), get_database().session_scope() as session:
+        return dict(session.execute(select(Delivery.id, Delivery.status)).all())
+
+
+@pytest.fixture
+def redis_client(app: Flask) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
-    try:
-        client.sadd(journal_key(DEAD_OWNER), *ids[:2])
-        # Journals of other batches (another database on this Redis, an older send) name the
-        # same delivery ids: they must not count for this worker's rows.
-        client.sadd(journal_key("web-2:77:another-task"), *ids)
-        client.sadd(f"pressroom:sent:{release.id}", *ids)
+    yield client
+    for key in client.scan_iter("pressroom:sent:*"):
+        client.delete(key)
+    client.close()
 
-        with app.app_context():
-            report = sweep.run()
 
-        assert report["reclaimed"] == len(ids)
-        with app.app_context(), get_database().session_scope() as session:
-            rows = dict(session.execute(select(Delivery.id, Delivery.status)).all())
-        assert [rows[i] for i in ids] == [DeliveryStatus.SENT] * 2 + [DeliveryStatus.PENDING] * 4
-        assert not client.exists(journal_key(DEAD_OWNER))
-    finally:
-        client.delete(journal_key("web-2:77:another-task"), f"pressroom:sent:{release.id}")
-        client.close()
+def test_only_the_vanished_batchs_own_journal_counts(app: Flask, redis_client: redis.Redis) -> None:
+    past = utcnow() - timedelta(minutes=5)
+    release_id, ids = leased_rows(app, 6, expires_at=[past] * 6)
+    redis_client.sadd(journal_key(DEAD_OWNER), *ids[:2])
+    # Journals of other batches (another database on this Redis, an older send) name the
+    # same delivery ids: they must not count for this worker's rows.
+    redis_client.sadd(journal_key("web-2:77:another-run"), *ids)
+    redis_client.sadd(f"pressroom:sent:{release_id}", *ids)
+
+    with app.app_context():
+        report = sweep.run()
+
+    assert report["reclaimed"] == len(ids)
+    rows = statuses(app)
+    assert [rows[i] for i in ids] == [DeliveryStatus.SENT] * 2 + [DeliveryStatus.PENDING] * 4
+    assert not redis_client.exists(journal_key(DEAD_OWNER))  # done with: nothing left behind
+
+
+def test_a_sweep_forgets_only_the_journal_entries_it_recorded(
+    app: Flask, redis_client: redis.Redis
+) -> None:
+    """A sweep may see part of a batch (a row limit, leases renewed at different times): the
+    journal entries of the rows it did not take must stay for the next sweep."""
+    past, future = utcnow() - timedelta(minutes=5), utcnow() + timedelta(minutes=5)
+    _, ids = leased_rows(app, 4, expires_at=[past, past, future, future])
+    redis_client.sadd(journal_key(DEAD_OWNER), ids[0], ids[2])
+
+    with app.app_context():
+        sweep.run()
+
+    rows = statuses(app)
+    assert [rows[i] for i in ids] == [
+        DeliveryStatus.SENT,
+        DeliveryStatus.PENDING,
+        DeliveryStatus.SENDING,
+        DeliveryStatus.SENDING,
+    ]
+    assert redis_client.smembers(journal_key(DEAD_OWNER)) == {str(ids[2]).encode()}

@@ -122,13 +122,19 @@ def claim(
     now: datetime,
     lease: timedelta = LEASE,
 ) -> list[Claimed]:
-    """Take up to `limit` due rows with a lease (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+    """Take up to `limit` due rows with a lease (compare-and-set; SKIP LOCKED on PostgreSQL).
+
+    Only while the release is sending, checked in the same statement: a pause that commits
+    between a worker's look at the release and its claim must not leave it sending anyway.
+    """
+    sending = exists().where(Release.id == release_id, Release.status == ReleaseStatus.SENDING)
     due = (
         select(Delivery.id)
         .where(
             Delivery.release_id == release_id,
             Delivery.status == DeliveryStatus.PENDING,
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            sending,
         )
         .order_by(Delivery.id)
         .limit(limit)

@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint translations clean
+.PHONY: run test bench lint translations clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Pressroom needs Python 3.11 or newer (python3.11+ not found)." >&2; exit 1; }
@@ -27,6 +27,17 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@touch $@ $(VENV)/.installed-run
+
+# Fan-out speed against a bare SMTP loop (bench/fanout.py); never part of `make test`.
+# N=100000 for the large run; BENCH_DATABASE=postgresql://... for PostgreSQL.
+N ?= 20000
+RUNS ?= 1
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.fanout --subscribers $(N) --runs $(RUNS) $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

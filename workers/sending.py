@@ -13,6 +13,7 @@ this batch's.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -45,6 +46,30 @@ JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # far beyond any lease: only a forgotten jo
 
 def journal_key(owner: str) -> str:
     return f"pressroom:sent:{owner}"
+
+
+class SendJournal:
+    """One batch's record in Redis of each message the server took, written before the next
+    message goes out: what the sweep consults when the worker vanished mid-batch."""
+
+    def __init__(self, client: redis.Redis, owner: str) -> None:
+        self._redis = client
+        self._key = journal_key(owner)
+        self._expiring = False
+
+    def add(self, delivery_id: int) -> None:
+        if self._expiring:
+            self._redis.sadd(self._key, delivery_id)
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sadd(self._key, delivery_id)
+        pipe.expire(self._key, JOURNAL_TTL_SECONDS)
+        pipe.execute()
+        self._expiring = True
+
+    def close(self) -> None:
+        """Forget the batch: call once its rows are recorded in the database."""
+        self._redis.delete(self._key)
 
 
 @dataclass
@@ -124,7 +149,7 @@ class BatchSender:
         sent: list[int] = []
         suspects: list[delivery.Recipient] = []
         last_check = last_flush = time.monotonic()
-        journal = journal_key(self.owner)
+        journal = SendJournal(self.redis, self.owner)
         try:
             while queue:
                 now_mono = time.monotonic()
@@ -167,7 +192,7 @@ class BatchSender:
                     # Counted first: should the journal write fail, the flush still records it.
                     sent.append(recipient.delivery_id)
                     result.sent += 1
-                    self._journal(journal, recipient.delivery_id)
+                    journal.add(recipient.delivery_id)
                     if suspects:  # others get through: those refusals were about the readers
                         self._fail(suspects, None, result)
                         suspects = []
@@ -175,14 +200,7 @@ class BatchSender:
             if suspects:
                 self._fail(suspects, None, result)
             self._flush(sent, [])
-            # Everything sent is now in the database; the journal has done its job.
-            self.redis.delete(journal)
-
-    def _journal(self, journal: str, delivery_id: int) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(journal, delivery_id)
-        pipe.expire(journal, JOURNAL_TTL_SECONDS)
-        pipe.execute()
+            journal.close()  # everything sent is now in the database
 
     def _flush(self, sent: list[int], still_mine: list[int]) -> None:
         with session_scope() as session:
@@ -305,5 +323,11 @@ def _bounce(
     )
 
 
+@functools.cache
+def _redis_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(current_app.extensions["pressroom.redis_url"])
+    """This process's client (and connection pool) for the app's Redis, made once."""
+    return _redis_for(current_app.extensions["pressroom.redis_url"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import smtplib
 import ssl
@@ -90,8 +91,15 @@ class SmtpSettings:
         return f"SmtpSettings({self.scheme}://{self.host}:{self.port}, user={self.username!r})"
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the system's CA certificates takes tens of milliseconds: do it once per process.
+    return ssl.create_default_context()
+
+
 class SmtpMailer:
-    """Opens one connection, sends, and keeps it for the next message until closed."""
+    """Opens one connection, sends, and keeps it for the next message until closed. A kept
+    connection the server has since dropped is replaced once, transparently."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -99,14 +107,13 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
         connection: smtplib.SMTP
         if s.scheme == "smtps":
-            connection = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+            connection = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=_tls_context())
         else:
             connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             if s.scheme == "smtp+starttls":
-                connection.starttls(context=context)
+                connection.starttls(context=_tls_context())
         if s.username:
             connection.login(s.username, s.password or "")
         return connection
@@ -119,10 +126,18 @@ class SmtpMailer:
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Send one message over the kept connection; raises a SendError subclass."""
         envelope_from = parseaddr(sender)[1]
+        kept = self._connection is not None
         try:
             if self._connection is None:
                 self._connection = self._connect()
             self._connection.sendmail(envelope_from, recipients, data)
+        except smtplib.SMTPServerDisconnected:
+            # Dropped before the server's final "250": the message was not taken, so sending it
+            # again cannot duplicate it. A kept connection that timed out is simply renewed.
+            self.close()
+            if kept:
+                return self.send_raw(sender, recipients, data)
+            raise TransientSendError(0, "the server closed the connection", systemic=True) from None
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = min(error.recipients.values(), default=(550, b""))
             self._close_after(code)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from celery import Task, shared_task
+from celery.signals import worker_process_shutdown
 from flask import current_app
 from sqlalchemy import select
 
@@ -45,6 +46,28 @@ def notice_context() -> notices.NoticeContext:
 
 def mailer() -> SmtpMailer:
     return SmtpMailer(SmtpSettings.from_url(current_app.extensions["pressroom.settings"].smtp_url))
+
+
+_kept_mailer: SmtpMailer | None = None
+
+
+def kept_mailer() -> SmtpMailer:
+    """This worker process's SMTP connection, kept from one batch to the next: a send to
+    100,000 readers is some hundreds of batches, and each new connection costs a TCP (and TLS)
+    handshake, EHLO and AUTH."""
+    global _kept_mailer
+    wanted = SmtpSettings.from_url(current_app.extensions["pressroom.settings"].smtp_url)
+    if _kept_mailer is None or _kept_mailer.settings != wanted:
+        if _kept_mailer is not None:
+            _kept_mailer.close()
+        _kept_mailer = SmtpMailer(wanted)
+    return _kept_mailer
+
+
+@worker_process_shutdown.connect
+def _close_kept_mailer(**_: object) -> None:
+    if _kept_mailer is not None:
+        _kept_mailer.close()
 
 
 def backoff_seconds(retries: int) -> float:
@@ -184,21 +207,16 @@ def send_batch(self: Task, release_id: int) -> dict[str, object]:
     # Unique to this run (a redelivered task keeps its id, a container its pid): names the
     # lease and the send journal.
     owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex}"
-    client = redis_client()
-    try:
-        with mailer() as transport:
-            result = BatchSender(
-                owner=owner,
-                redis_client=client,
-                mailer=transport,
-                make_message=release_message,
-                mail_from=settings.mail_from,
-                send_rate=settings.send_rate,
-                lease=timedelta(seconds=settings.send_lease_seconds),
-                retry_seconds=settings.retry_seconds,
-            ).run(release_id)
-    finally:
-        client.close()
+    result = BatchSender(
+        owner=owner,
+        redis_client=redis_client(),
+        mailer=kept_mailer(),
+        make_message=release_message,
+        mail_from=settings.mail_from,
+        send_rate=settings.send_rate,
+        lease=timedelta(seconds=settings.send_lease_seconds),
+        retry_seconds=settings.retry_seconds,
+    ).run(release_id)
     if result.more:
         send_batch.delay(release_id)
     else:  # the last chain to find nothing left to do closes the send
@@ -216,43 +234,40 @@ def sweep() -> dict[str, int]:
     now = utcnow()
     client = redis_client()
     report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0}
-    try:
-        with session_scope() as session:
-            expired = delivery.expired_leases(session, now=now)
-            by_owner: dict[str, list[int]] = {}
-            for lease in expired:
-                by_owner.setdefault(lease.owner, []).append(lease.delivery_id)
-            journaled: set[int] = set()
-            for owner, ids in by_owner.items():
-                flags = client.smismember(journal_key(owner), ids)
-                journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
-            delivery.reclaim(session, journaled, [lease.delivery_id for lease in expired], now=now)
-            report["reclaimed"] = len(expired)
-        # Committed: the database now holds what the journals knew of these rows. Only these:
-        # a sweep may see part of a batch, and the rest still needs its journal.
+    with session_scope() as session:
+        expired = delivery.expired_leases(session, now=now)
+        by_owner: dict[str, list[int]] = {}
+        for lease in expired:
+            by_owner.setdefault(lease.owner, []).append(lease.delivery_id)
+        journaled: set[int] = set()
         for owner, ids in by_owner.items():
-            client.srem(journal_key(owner), *ids)
+            flags = client.smismember(journal_key(owner), ids)
+            journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
+        delivery.reclaim(session, journaled, [lease.delivery_id for lease in expired], now=now)
+        report["reclaimed"] = len(expired)
+    # Committed: the database now holds what the journals knew of these rows. Only these:
+    # a sweep may see part of a batch, and the rest still needs its journal.
+    for owner, ids in by_owner.items():
+        client.srem(journal_key(owner), *ids)
+    with session_scope() as session:
+        due = delivery.due_scheduled(session, now=now)
+    for release_id in due:
         with session_scope() as session:
-            due = delivery.due_scheduled(session, now=now)
-        for release_id in due:
-            with session_scope() as session:
-                _, must_send = releases.publish(session, release_id, now=now)
-            if must_send:
-                start_release.delay(release_id)
-                report["scheduled"] += 1
-        with session_scope() as session:
-            for release in delivery.releases_in(session, ReleaseStatus.SENDING):
-                if release.planned_at is None:
-                    if release.send_started_at and now - release.send_started_at > REPLAN_AFTER:
-                        start_release.delay(release.id)  # resumes at its checkpoint
-                    continue
-                if delivery.finish_if_done(session, release, now=now):
-                    report["finished"] += 1
-                elif not delivery.in_progress(session, release.id, now=now):
-                    waiting = delivery.due_count(session, release.id, now=now)
-                    if waiting:
-                        start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
-                        report["restarted"] += 1
-    finally:
-        client.close()
+            _, must_send = releases.publish(session, release_id, now=now)
+        if must_send:
+            start_release.delay(release_id)
+            report["scheduled"] += 1
+    with session_scope() as session:
+        for release in delivery.releases_in(session, ReleaseStatus.SENDING):
+            if release.planned_at is None:
+                if release.send_started_at and now - release.send_started_at > REPLAN_AFTER:
+                    start_release.delay(release.id)  # resumes at its checkpoint
+                continue
+            if delivery.finish_if_done(session, release, now=now):
+                report["finished"] += 1
+            elif not delivery.in_progress(session, release.id, now=now):
+                waiting = delivery.due_count(session, release.id, now=now)
+                if waiting:
+                    start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
+                    report["restarted"] += 1
     return report

@@ -60,6 +60,43 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
 
 
+class _EncodedBody:
+    """A body quoted-printable encoded once, but for the lines holding a reader's own links.
+
+    Quoted-printable works line by line, so the lines without a placeholder are encoded here,
+    once per release, and only the one or two lines with a link are encoded per reader.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._pieces: list[bytes | str] = []
+        plain: list[str] = []
+        for line in text.replace("\r\n", "\n").split("\n"):
+            if _UNSUBSCRIBE in line or _PREFERENCES in line:
+                if plain:
+                    self._pieces.append(_qp_lines("\n".join(plain)))
+                    plain = []
+                self._pieces.append(line)
+            else:
+                plain.append(line)
+        if plain:
+            self._pieces.append(_qp_lines("\n".join(plain)))
+
+    def fill(self, unsubscribe: str, preferences: str) -> bytes:
+        return CRLF.join(
+            piece
+            if isinstance(piece, bytes)
+            else _qp_lines(
+                piece.replace(_UNSUBSCRIBE, unsubscribe).replace(_PREFERENCES, preferences)
+            )
+            for piece in self._pieces
+        )
+
+
+def _qp_lines(text: str) -> bytes:
+    # Encoded with a line break after it, so that soft breaks come out as CRLF too.
+    return _qp(text + "\n")[: -len(CRLF)]
+
+
 class ReleaseMessage:
     """One release in one language, ready to be addressed to any reader."""
 
@@ -94,8 +131,8 @@ class ReleaseMessage:
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,
         )
-        self._text = rendered.text
-        self._html = rendered.html
+        self._text = _EncodedBody(rendered.text)
+        self._html = _EncodedBody(rendered.html)
         self._boundary = ("==pressroom-" + uuid.uuid4().hex).encode()
         head = EmailMessage(policy=SMTP)
         head["From"] = site.mail_from
@@ -132,8 +169,6 @@ class ReleaseMessage:
         preferences = f"{self._site.base_url}/preferences/" + self._signer.dumps(
             Purpose.PREFERENCES, {"u": subscriber_uid}
         )
-        text = self._text.replace(_UNSUBSCRIBE, unsubscribe).replace(_PREFERENCES, preferences)
-        html = self._html.replace(_UNSUBSCRIBE, unsubscribe).replace(_PREFERENCES, preferences)
         message = b"".join(
             [
                 b"To: " + email.encode("ascii") + CRLF,
@@ -142,9 +177,9 @@ class ReleaseMessage:
                 self._head,
                 CRLF,
                 self._part_text,
-                _qp(text),
+                self._text.fill(unsubscribe, preferences),
                 self._part_html,
-                _qp(html),
+                self._html.fill(unsubscribe, preferences),
                 self._close,
             ]
         )

@@ -246,7 +246,9 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-def run_service(the_sink: Sink, n: int, database_url: str | None) -> ServiceRun:
+def run_service(
+    the_sink: Sink, n: int, database_url: str | None, worker_options: list[str]
+) -> ServiceRun:
     with (
         tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp,
         redis_url() as redis,
@@ -289,7 +291,10 @@ def run_service(the_sink: Sink, n: int, database_url: str | None) -> ServiceRun:
         logs = {name: open(workdir / f"{name}.log", "wb") for name in ("web", "worker", "beat")}  # noqa: SIM115
         commands = {
             "web": [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{web_port}"],
-            "worker": [str(BIN / "celery"), "-A", "workers", "worker", "--loglevel=WARNING"],
+            "worker": [
+                str(BIN / "celery"), "-A", "workers", "worker", "--loglevel=WARNING",
+                *worker_options,
+            ],
             "beat": [
                 str(BIN / "celery"), "-A", "workers", "beat", "--loglevel=WARNING",
                 f"--schedule={workdir / 'beat'}",
@@ -394,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", "-n", type=int, default=20_000)
     parser.add_argument("--database", help="a PostgreSQL URL (default: SQLite in a temp dir)")
     parser.add_argument("--runs", type=int, default=1, help="report the median of this many")
+    parser.add_argument(
+        "--worker-option",
+        action="append",
+        default=[],
+        help="passed to `celery worker`, e.g. --worker-option=--concurrency=2 (default: none)",
+    )
     args = parser.parse_args(argv)
     n = args.subscribers
     kind = "PostgreSQL" if args.database else "SQLite"
@@ -402,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     with sink() as the_sink:
         for run in range(1, args.runs + 1):
             base_rate, size = baseline(the_sink, n)
-            service = run_service(the_sink, n, args.database)
+            service = run_service(the_sink, n, args.database, args.worker_option)
             ratio = service.rate / base_rate
             results.append((base_rate, service))
             print(

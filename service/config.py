@@ -60,6 +60,7 @@ class Settings:
     retry_seconds: float = 30.0
     sweep_seconds: float = 30.0
     trusted_proxy_count: int = 0
+    worker_concurrency: int = 0  # 0: twice the CPUs (sending mostly waits on the mail server)
     debug: bool = False
     testing: bool = False
 
@@ -100,6 +101,7 @@ class Settings:
             or 30.0,
             "sweep_seconds": _optional_float("SWEEP_SECONDS", env.get("SWEEP_SECONDS")) or 30.0,
             "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
+            "worker_concurrency": _int("WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY")),
             "debug": debug,
             "testing": testing,
         }
@@ -171,8 +173,14 @@ class Settings:
             raise ConfigError(
                 "DATABASE_URL is not a database URL (sqlite:///… or postgresql://…)."
             ) from None
+        if self.worker_concurrency < 0:
+            raise ConfigError("WORKER_CONCURRENCY must be a positive number of processes.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
+
+    @property
+    def worker_processes(self) -> int:
+        return self.worker_concurrency or 2 * (os.cpu_count() or 1)
 
     @property
     def public_base_url(self) -> str:

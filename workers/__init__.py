@@ -29,6 +29,8 @@ def create_celery(flask_app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A sending process mostly waits for the mail server: two per CPU keep the CPUs busy.
+        worker_concurrency=settings.worker_processes,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,

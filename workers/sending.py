@@ -34,8 +34,9 @@ from workers.smtp import Mailer, PermanentSendError, SendError, TransientSendErr
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 200
-CHECK_EVERY = 0.25  # seconds between looks at pause/cancel/unsubscribe
+BATCH_SIZE = 500
+CHECK_EVERY = 0.25  # seconds between looks at pause and cancel
+READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during the batch
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
 POLICY_STRIKES = 3  # consecutive relay/policy refusals that mean "it is us, not them"
@@ -148,18 +149,28 @@ class BatchSender:
     ) -> None:
         sent: list[int] = []
         suspects: list[delivery.Recipient] = []
-        last_check = last_flush = time.monotonic()
+        last_check = last_flush = last_readers_check = leased = time.monotonic()
+        renew_every = self.lease.total_seconds() / 3
         journal = SendJournal(self.redis, self.owner)
         try:
             while queue:
                 now_mono = time.monotonic()
                 if now_mono - last_check >= CHECK_EVERY:
                     last_check = now_mono
-                    if self._interrupted(release_id, queue, result):
+                    readers = now_mono - last_readers_check >= READERS_CHECK_EVERY
+                    if readers:
+                        last_readers_check = now_mono
+                    if self._interrupted(release_id, queue, result, check_readers=readers):
                         return
-                if sent and (now_mono - last_flush >= FLUSH_EVERY or len(sent) >= FLUSH_COUNT):
+                renew = now_mono - leased >= renew_every
+                if renew or (
+                    sent and (now_mono - last_flush >= FLUSH_EVERY or len(sent) >= FLUSH_COUNT)
+                ):
                     last_flush = now_mono
-                    self._flush(sent, [r.delivery_id for r in queue])
+                    # The lease is renewed now and then, not at every flush: it is long.
+                    self._flush(sent, [r.delivery_id for r in queue] if renew else [])
+                    if renew:
+                        leased = now_mono
                     sent = []
                 recipient = queue.popleft()
                 self.limiter.acquire()
@@ -209,7 +220,12 @@ class BatchSender:
             delivery.renew_lease(session, still_mine, owner=self.owner, now=now, lease=self.lease)
 
     def _interrupted(
-        self, release_id: int, queue: deque[delivery.Recipient], result: BatchResult
+        self,
+        release_id: int,
+        queue: deque[delivery.Recipient],
+        result: BatchResult,
+        *,
+        check_readers: bool,
     ) -> bool:
         """Pause and cancel take effect between messages; so does a reader's unsubscribe."""
         with session_scope() as session:
@@ -224,6 +240,8 @@ class BatchSender:
                 delivery.mark_done(session, ids, DeliveryStatus.CANCELLED, owner=self.owner)
                 result.stopped = "cancelled"
                 return True
+            if not check_readers:
+                return False
             confirmed = delivery.still_confirmed(session, (r.subscriber_id for r in queue))
             gone = [r for r in queue if r.subscriber_id not in confirmed]
             if gone:

@@ -96,7 +96,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("release_id", "subscriber_id"),
-        Index("ix_deliveries_release_status", "release_id", "status"),
+        Index("ix_deliveries_release_status", "release_id", "status", "id"),  # claim order
         Index("ix_deliveries_status_lease", "status", "lease_expires_at"),
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -90,10 +91,15 @@ class Sink:
         with self.counter.get_lock():
             self.counter.value = 0
 
-    def wait_for(self, n: int, timeout: float) -> float:
-        """Seconds until the sink has counted n; raises on timeout."""
+    def wait_for(self, n: int, timeout: float, marks: list[float] | None = None) -> float:
+        """The time at which the sink has counted n; raises on timeout. `marks` collects the
+        times at which each further quarter of n was reached."""
         deadline = time.monotonic() + timeout
+        quarter = 1
         while self.count < n:
+            if marks is not None and quarter < 4 and self.count >= n * quarter / 4:
+                marks.append(time.monotonic())
+                quarter += 1
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the sink counted {self.count} of {n}")
             time.sleep(0.005)
@@ -178,6 +184,7 @@ class ServiceRun:
     rest_rss_mib: float
     planning_s: float
     total_s: float
+    quarter_rates: list[float]
 
 
 class MemoryWatch:
@@ -327,7 +334,9 @@ def run_service(
                         "publish": True,
                     },
                 )
-                finished = the_sink.wait_for(n, timeout=max(600, n / 20))
+                marks = [started]
+                finished = the_sink.wait_for(n, timeout=max(600, n / 20), marks=marks)
+                marks.append(finished)
             planning = _planning_seconds(db_url, int(release["id"]))
             return ServiceRun(
                 rate=n / (finished - started),
@@ -335,6 +344,7 @@ def run_service(
                 rest_rss_mib=rest / 2**20,
                 planning_s=planning,
                 total_s=finished - started,
+                quarter_rates=[n / 4 / (b - a) for a, b in itertools.pairwise(marks)],
             )
         finally:
             for process in processes:
@@ -420,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  run {run}: baseline {base_rate:,.0f} msg/s ({size:,} B each), "
                 f"service {service.rate:,.0f} msg/s, ratio {ratio:.2f}, "
                 f"peak RSS {service.peak_rss_mib:,.0f} MiB (at rest {service.rest_rss_mib:,.0f}), "
-                f"planning {service.planning_s:.1f} s of {service.total_s:.1f} s",
+                f"planning {service.planning_s:.1f} s of {service.total_s:.1f} s, "
+                "by quarter " + " / ".join(f"{rate:,.0f}" for rate in service.quarter_rates),
                 flush=True,
             )
     base_median = statistics.median(r[0] for r in results)

@@ -25,7 +25,7 @@ import pytest
 
 from service.embedded_redis import free_port
 from service.mailsink import MailSink, ReceivedMail
-from tests.test_entry_points import BIN, ROOT, clean_env, wait_for_http
+from tests.test_entry_points import BIN, ROOT, clean_env, stop, wait_for_http
 
 PUBLISHER = "desk@press.example"
 PASSWORD = "a long enough password"
@@ -92,13 +92,7 @@ def site(tmp_path: Path, redis_url: str) -> Iterator[Site]:
         wait_for_http(site.base + "/")
         yield site
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         for log in logs:
             log.close()
         sink.stop()

@@ -86,6 +86,17 @@ def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str],
     sink.stop()
 
 
+def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """SIGTERM, as a service manager sends it; SIGKILL for what does not stop in time."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_for_http(url: str, timeout: float = 30.0) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
@@ -140,10 +151,4 @@ def test_migrate_gunicorn_and_celery_worker_serve_a_signup(
         assert mail.recipients == ("operator@mail.example",)
         assert "https://press.example/confirm/" in mail.message.get_body(("plain",)).get_content()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)

@@ -132,8 +132,10 @@ class SmtpMailer:
                 self._connection = self._connect()
             self._connection.sendmail(envelope_from, recipients, data)
         except smtplib.SMTPServerDisconnected:
-            # Dropped before the server's final "250": the message was not taken, so sending it
-            # again cannot duplicate it. A kept connection that timed out is simply renewed.
+            # No "250" came back. Mostly a kept connection the server closed while it sat idle
+            # (the first command fails): renew it once and send. Should the line have dropped
+            # after the server took the message but before its reply, the copy this sends is
+            # the same one a later retry would have sent.
             self.close()
             if kept:
                 return self.send_raw(sender, recipients, data)

@@ -87,6 +87,21 @@ def test_plain_smtp_delivers_and_reuses_one_connection(plain_sink: MailSink) -> 
     assert [m.recipients for m in received] == [("a@mail.example",), ("b@mail.example",)]
 
 
+def test_a_kept_connection_the_server_dropped_is_renewed_once() -> None:
+    first = MailSink(SinkHandler()).start()
+    mailer = SmtpMailer(SmtpSettings.from_url(first.url))
+    mailer.send(message("a@mail.example"))
+    first.stop()  # the server goes away, and with it the connection the mailer keeps
+    restarted = MailSink(SinkHandler(), port=first.port).start()
+    try:
+        mailer.send(message("b@mail.example"))
+        assert [m.recipients for m in restarted.handler.wait_for(1)] == [("b@mail.example",)]
+    finally:
+        mailer.close()
+        restarted.stop()
+    assert [m.recipients for m in first.handler.received] == [("a@mail.example",)]
+
+
 def test_starttls_with_auth(ca: trustme.CA, trust: None) -> None:
     sink = MailSink(
         SinkHandler(),

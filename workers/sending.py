@@ -6,9 +6,9 @@ killed mid-batch leaves rows in 'sending' with a lease; the sweep later marks th
 worker's journal sent and gives the rest back. So a reader can get a duplicate only if the
 worker died between the server's "250 OK" and the journal write.
 
-The journal is named by the lease owner (host, pid and task id), never by a release or delivery
-id: ids repeat across databases sharing one Redis, and a stale journal must never pass for
-this batch's.
+The journal is named by the lease owner (host, pid and a random id per run), never by a
+release or delivery id: ids repeat across databases sharing one Redis, and a stale journal must
+never pass for this batch's.
 """
 
 from __future__ import annotations

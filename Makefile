@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint translations clean
+.PHONY: run test browser screenshots bench lint translations clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Pressroom needs Python 3.11 or newer (python3.11+ not found)." >&2; exit 1; }
@@ -23,10 +23,29 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/pressroom run
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+# Browser tests run in Debian's Chromium (never a browser from `playwright install`). When it
+# is missing, root installs it with apt; anyone else gets the browser tests skipped, and told how.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the browser tests: apt-get install chromium"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "Could not install Chromium with apt-get (see above); the browser tests need it." >&2; exit 1; }; \
+	else \
+		echo "browser tests skipped: $(CHROMIUM) not found; install it with \`sudo apt-get install chromium\` and run make test again"; \
+	fi
+
+# The PNGs under docs/screenshots/ that the README shows, taken by the browser tests (SQLite).
+screenshots: $(VENV)/.installed-test browser
+	SCREENSHOTS=docs/screenshots TEST_DATABASE_URL= CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/browser -q
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

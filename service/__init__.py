@@ -50,6 +50,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE="nb",
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
         RATELIMIT_STORAGE_URI=_redis_url(settings),
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_HEADERS_ENABLED=True,
@@ -70,6 +71,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["pressroom.dkim"] = _dkim_key(settings)
     dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
 
+    from service.web import body_limits
+
+    body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     import service.models  # noqa: F401  (registers the tables for migrations)
@@ -81,6 +85,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         api,
         desk,
         desk_auth,
+        desk_charts,
+        desk_releases,
+        desk_subscribers,
         errors,
         openapi,
         public,
@@ -93,6 +100,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(releases.bp)
     app.register_blueprint(desk.bp)
+    app.register_blueprint(desk_releases.bp)
+    app.register_blueprint(desk_subscribers.bp)
+    app.register_blueprint(desk_charts.bp)
     openapi.init_app(app).register_blueprint(api.bp)
     errors.init_app(app)  # after flask-smorest's: our error answers are the contract
     signup.limit_signups(app)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from sqlalchemy.engine import make_url
@@ -61,6 +62,7 @@ class Settings:
     sweep_seconds: float = 30.0
     trusted_proxy_count: int = 0
     worker_concurrency: int = 0  # 0: twice the CPUs (sending mostly waits on the mail server)
+    timezone: str = "Europe/Oslo"  # the desk's clock: schedules are typed and shown in it
     debug: bool = False
     testing: bool = False
 
@@ -102,6 +104,7 @@ class Settings:
             "sweep_seconds": _optional_float("SWEEP_SECONDS", env.get("SWEEP_SECONDS")) or 30.0,
             "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
             "worker_concurrency": _int("WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY")),
+            "timezone": env.get("TIMEZONE", "Europe/Oslo").strip() or "Europe/Oslo",
             "debug": debug,
             "testing": testing,
         }
@@ -177,10 +180,20 @@ class Settings:
             raise ConfigError("WORKER_CONCURRENCY must be a positive number of processes.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"TIMEZONE must be an IANA time zone like Europe/Oslo, not {self.timezone!r}."
+            ) from None
 
     @property
     def worker_processes(self) -> int:
         return self.worker_concurrency or 2 * (os.cpu_count() or 1)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def public_base_url(self) -> str:

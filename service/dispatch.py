@@ -15,6 +15,7 @@ class TaskName(enum.StrEnum):
     SEND_WELCOME = "pressroom.send_welcome"
     START_RELEASE = "pressroom.start_release"
     SEND_BATCH = "pressroom.send_batch"
+    SEND_TEST_RELEASE = "pressroom.send_test_release"
     SWEEP = "pressroom.sweep"
 
 

@@ -2,14 +2,128 @@
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import insert, inspect, select
 
+from service import create_app
+from service.config import normalize_database_url
 from service.db import Base, get_database
+from service.domain import stats
+from service.mailsink import MailSink
+from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriptionEvent
+from tests.conftest import DATABASES, make_settings
 
 
 def test_migrated_database_matches_the_models(app: Flask) -> None:
     with app.app_context(), get_database().engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, sink: MailSink
+) -> Iterator[Flask]:
+    """An app on a database of its own, with no tables yet."""
+    if request.param == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / 'fresh.db'}", None
+    else:
+        base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
+        schema = f"pressroom_migration_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_plain(base), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    application = create_app(make_settings(url, redis_url, sink.url))
+    yield application
+    with application.app_context():
+        get_database().dispose()
+    if schema is not None:
+        with psycopg.connect(_plain(base), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _plain(url: str) -> str:
+    return re.sub(r"^postgresql\+psycopg://", "postgresql://", url)
+
+
+def test_the_subscription_event_log_is_backfilled_from_the_subscribers(
+    empty_database: Flask,
+) -> None:
+    """An install upgraded to the event log shows its history, not a blank chart."""
+    t1 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    t2 = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
+    t3 = datetime(2026, 11, 3, 10, 45, tzinfo=UTC)
+    readers = [
+        ("stays", SubscriberStatus.CONFIRMED, t1, None, t1),
+        ("left", SubscriberStatus.UNSUBSCRIBED, t1, t2, t2),
+        ("bounced", SubscriberStatus.BOUNCED, t1, None, t3),
+        ("never-confirmed", SubscriberStatus.UNSUBSCRIBED, None, t2, t2),
+        ("pending", SubscriberStatus.PENDING, None, None, t1),
+        ("left-and-asked-again", SubscriberStatus.PENDING, t2, t3, t3),
+    ]
+    with empty_database.app_context():
+        upgrade(revision="0004")
+        engine = get_database().engine
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Subscriber.__table__),
+                [
+                    {
+                        "uid": uuid.uuid4().hex,
+                        "email": f"{name}@mail.example",
+                        "status": status,
+                        "language": "nb",
+                        "token_version": 1,
+                        "bounce_score": 0,
+                        "consent_at": t1,
+                        "consent_source": ConsentSource.FORM,
+                        "consent_text_version": "v1",
+                        "created_at": t1,
+                        "updated_at": updated,
+                        "confirmed_at": confirmed,
+                        "unsubscribed_at": unsubscribed,
+                    }
+                    for name, status, confirmed, unsubscribed, updated in readers
+                ],
+            )
+        upgrade()
+        with engine.connect() as connection:
+            logged = connection.execute(
+                select(
+                    SubscriptionEvent.kind,
+                    SubscriptionEvent.occurred_at,
+                    SubscriptionEvent.release_id,
+                )
+            ).all()
+        assert sorted((kind.value, at, release) for kind, at, release in logged) == sorted(
+            [
+                ("confirmed", t1, None),  # stays
+                ("confirmed", t1, None),  # left
+                ("unsubscribed", t2, None),
+                ("confirmed", t1, None),  # bounced, at the row's last change
+                ("bounced", t3, None),
+                ("confirmed", t2, None),  # left and asked again
+                ("unsubscribed", t3, None),
+            ]
+        )
+        with get_database().session_scope() as session:
+            history = stats.subscriber_history(
+                session, days=365, now=t3 + timedelta(days=1), zone=ZoneInfo("Europe/Oslo")
+            )
+        assert history.current == 1 and history.start_total == 0
+        downgrade(revision="0004")
+        with engine.connect() as connection:
+            assert "subscription_events" not in inspect(connection).get_table_names()

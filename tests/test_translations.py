@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -41,11 +41,23 @@ def msgids(catalog: Catalog) -> set[str | tuple[str, ...]]:
 
 
 def translated(catalog: Catalog) -> dict[str | tuple[str, ...], object]:
-    """What a compiled catalog holds: every translated, non-fuzzy message but the header."""
+    """What a compiled catalog holds: every translated, non-fuzzy message but the header.
+
+    Plural messages come back from a .mo file as lists (compared as tuples), and an
+    untranslated plural is compiled as its msgids: what a lookup gives without a catalog."""
+
+    def same(value: object) -> object:
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    def translated_forms(message: Message) -> bool:
+        forms = same(message.string)
+        filled = all(forms) if isinstance(forms, tuple) else bool(forms)
+        return filled and forms != same(message.id)
+
     return {
-        message.id: message.string
+        same(message.id): same(message.string)  # type: ignore[misc]
         for message in catalog
-        if message.id and message.string and not message.fuzzy
+        if message.id and not message.fuzzy and translated_forms(message)
     }
 
 

@@ -20,7 +20,7 @@ from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import delivery, notices, releases
 from service.domain.release_messages import MailSite, ReleaseMessage
-from service.models import Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.models import Publisher, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from workers.sending import BATCH_SIZE, BatchSender, journal_key, redis_client
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
@@ -144,13 +144,8 @@ _messages: dict[tuple[int, str, datetime], ReleaseMessage] = {}
 
 
 def mail_site() -> MailSite:
-    settings = current_app.extensions["pressroom.settings"]
-    return MailSite(
-        base_url=settings.public_base_url,
-        mail_from=settings.mail_from,
-        site_name=settings.site_name,
-        list_id=settings.list_id,
-        dkim=current_app.extensions.get("pressroom.dkim"),
+    return MailSite.from_settings(
+        current_app.extensions["pressroom.settings"], current_app.extensions.get("pressroom.dkim")
     )
 
 
@@ -225,6 +220,37 @@ def send_batch(self: Task, release_id: int) -> dict[str, object]:
             if release is not None:
                 delivery.finish_if_done(session, release, now=utcnow())
     return {"sent": result.sent, "failed": result.failed, "deferred": result.deferred}
+
+
+@shared_task(name=TaskName.SEND_TEST_RELEASE.value, bind=True)
+def send_test_release(self: Task, release_id: int, publisher_id: int, language: str) -> str:
+    """A copy for press staff before they publish: marked as a test, never a delivery row."""
+    with session_scope() as session:
+        release = session.get(Release, release_id)
+        publisher = session.get(Publisher, publisher_id)
+        if release is None or publisher is None or not publisher.is_active:
+            return "skipped"
+        message = ReleaseMessage(
+            current_app.extensions["pressroom.emails"],
+            current_app.extensions["pressroom.signer"],
+            mail_site(),
+            release,
+            language,
+            now=utcnow(),
+            test=True,
+        ).for_recipient(publisher.email, f"test-{publisher.id}")
+        address = publisher.email
+    settings = current_app.extensions["pressroom.settings"]
+    try:
+        with mailer() as transport:
+            transport.send_raw(settings.mail_from, [address], message)
+    except TransientSendError as error:
+        log.warning("test copy of release %s deferred: %s", release_id, error)
+        raise self.retry(countdown=backoff_seconds(self.request.retries), max_retries=5) from None
+    except PermanentSendError as error:
+        log.warning("test copy of release %s refused: %s", release_id, error)
+        return "refused"
+    return "sent"
 
 
 @shared_task(name=TaskName.SWEEP.value)

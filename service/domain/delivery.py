@@ -24,6 +24,7 @@ from service.models import (
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
+    SubscriptionEventKind,
     SuppressionReason,
 )
 
@@ -49,7 +50,7 @@ class Recipient:
     language: str
 
 
-def _recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
+def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
     """Conditions for the confirmed subscribers this release goes to, and the language
     version each of them gets."""
     available = [lang for lang in ("nb", "en") if release.version(lang)]
@@ -81,7 +82,7 @@ def plan_chunk(
     Keyset pagination on subscriber id with a checkpoint on the release, and
     INSERT ... SELECT ... ON CONFLICT DO NOTHING: re-running a chunk after a crash adds nothing.
     """
-    conditions, language = _recipient_filter(release)
+    conditions, language = recipient_filter(release)
     start = release.last_subscriber_id
     upper = session.scalar(
         select(Subscriber.id)
@@ -278,13 +279,21 @@ def record_hard_bounce(
     session: Session, subscriber_id: int, *, unknown_user: bool, now: datetime
 ) -> None:
     """A 5xx for this address: count it; 'no such user' (5.1.x) stops mail to it at once."""
-    from service.domain.subscriptions import suppress
+    from service.domain.subscriptions import leave_list, suppress
 
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return
     subscriber.bounce_score += 1
     if unknown_user or subscriber.bounce_score >= HARD_BOUNCE_LIMIT:
+        # Logged as a departure once, when a confirmed reader stops being one.
+        leave_list(
+            session,
+            subscriber_id,
+            SubscriptionEventKind.BOUNCED,
+            now=now,
+            status=SubscriberStatus.BOUNCED,
+        )
         subscriber.status = SubscriberStatus.BOUNCED
         suppress(session, subscriber.email, SuppressionReason.BOUNCED, now=now)
 

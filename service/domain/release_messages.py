@@ -18,6 +18,7 @@ from email.utils import format_datetime
 
 from babel.dates import format_date
 
+from service.config import Settings
 from service.domain.emails import EmailRenderer
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import Release
@@ -47,6 +48,16 @@ class MailSite:
     def domain(self) -> str:
         address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
         return address.rsplit("@", 1)[-1] or "localhost"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dkim: Dkim | None = None) -> MailSite:
+        return cls(
+            base_url=settings.public_base_url,
+            mail_from=settings.mail_from,
+            site_name=settings.site_name,
+            list_id=settings.list_id,
+            dkim=dkim,
+        )
 
 
 DKIM_HEADERS = [
@@ -109,7 +120,9 @@ class ReleaseMessage:
         language: str,
         *,
         now: datetime,
+        test: bool = False,
     ) -> None:
+        """`test`: a copy for press staff, marked as such in its subject, body and headers."""
         version = release.version(language) or release.version(release.language)
         assert version is not None
         self._release_id = release.id
@@ -130,16 +143,19 @@ class ReleaseMessage:
             release_url=f"{site.base_url}/releases/{release.slug}?lang={language}",
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,
+            test=test,
         )
         self._text = _EncodedBody(rendered.text)
         self._html = _EncodedBody(rendered.html)
         self._boundary = ("==pressroom-" + uuid.uuid4().hex).encode()
         head = EmailMessage(policy=SMTP)
         head["From"] = site.mail_from
-        head["Subject"] = rendered.subject
+        head["Subject"] = f"[TEST] {rendered.subject}" if test else rendered.subject
         head["Date"] = format_datetime(now)
         head["List-Id"] = f"{site.site_name} <{site.list_id}>"
         head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if test:
+            head["X-Pressroom-Test"] = "yes"
         head["MIME-Version"] = "1.0"
         head["Content-Type"] = f'multipart/alternative; boundary="{self._boundary.decode()}"'
         self._head = b"".join(SMTP.fold_binary(name, value) for name, value in head.items())
@@ -161,7 +177,12 @@ class ReleaseMessage:
         return f"<release-{self._release_id}.{digest}@{self._site.domain}>"
 
     def unsubscribe_url(self, subscriber_uid: str) -> str:
-        token = self._signer.dumps(Purpose.UNSUBSCRIBE, {"u": subscriber_uid})
+        """The reader's own link; it names this release, so that a reader who leaves through
+        it is counted against the release (the desk's charts)."""
+        payload: dict[str, object] = {"u": subscriber_uid}
+        if self._release_id is not None:
+            payload["r"] = self._release_id
+        token = self._signer.dumps(Purpose.UNSUBSCRIBE, payload)
         return f"{self._site.base_url}/unsubscribe/{token}"
 
     def for_recipient(self, email: str, subscriber_uid: str) -> bytes:

@@ -223,6 +223,9 @@ def create_release(
 
 
 EDITABLE_FIELDS = frozenset({"title", "summary", "body", "translations", "topics", "publish_at"})
+# Who gets the release and how: only while nothing has gone out.
+UNSENT_FIELDS = frozenset({"topics", "language", "email", "fallback_to_primary"})
+UNSENT_STATES = (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED)
 
 
 def edit_release(
@@ -231,31 +234,50 @@ def edit_release(
     """Change the text of a release. Editing never sends anything: a release that went out
     stays out, and readers get what was sent to them."""
     release = get_release(session, release_id)
-    unknown = sorted(set(raw) - EDITABLE_FIELDS)
+    unknown = sorted(set(raw) - EDITABLE_FIELDS - UNSENT_FIELDS)
     if unknown:
         raise InvalidInput(
             N_("These fields cannot be edited: %(fields)s."), fields=", ".join(unknown)[:200]
         )
     if release.status is ReleaseStatus.CANCELLED:
         raise InvalidState(N_("A cancelled release cannot be edited."))
+    if set(raw) & UNSENT_FIELDS and release.status not in UNSENT_STATES:
+        raise InvalidState(N_("Topics decide who gets the release: fixed once it is out."))
+    if "language" in raw:
+        if raw["language"] is None:
+            raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
+        release.language = parse_language(raw["language"])
     merged = {**(release.version(release.language) or {}), **raw}
     text = parse_text(merged)
     version = text.as_version()
     release.title, release.summary = version["title"], version["summary"]
     release.body, release.body_html = version["body"], version["body_html"]
-    if "translations" in raw:
-        current = {"language": release.language, "translations": raw["translations"]}
+    if "translations" in raw or "language" in raw:
+        current = {"language": release.language, "translations": raw.get("translations", {})}
+        if "translations" not in raw:
+            current["translations"] = {
+                lang: {k: v[k] for k in ("title", "summary", "body")}
+                for lang, v in (release.translations or {}).items()
+                if lang != release.language
+            }
         draft = parse_release({**current, "title": text.title}, now=now)
         release.translations = {lang: t.as_version() for lang, t in draft.translations.items()}
     if "topics" in raw:
-        if release.status not in (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED):
-            raise InvalidState(N_("Topics decide who gets the release: fixed once it is out."))
         release.topics = parse_topics(raw["topics"])
+    if "email" in raw:
+        release.send_email = _flag(raw["email"], "email") is not False
+    if "fallback_to_primary" in raw:
+        release.fallback_to_primary = (
+            _flag(raw["fallback_to_primary"], "fallback_to_primary") is not False
+        )
     if "publish_at" in raw:
-        when = parse_datetime(raw["publish_at"], "publish_at")
-        if when is None or when <= now:
-            raise InvalidInput(N_("The time to publish must be in the future."))
-        schedule(session, release, when)
+        if raw["publish_at"] is None and release.status is ReleaseStatus.SCHEDULED:
+            unschedule(session, release)
+        else:
+            when = parse_datetime(raw["publish_at"], "publish_at")
+            if when is None or when <= now:
+                raise InvalidInput(N_("The time to publish must be in the future."))
+            schedule(session, release, when)
     release.updated_at = now
     session.flush()
     return release
@@ -273,6 +295,15 @@ def schedule(session: Session, release: Release, publish_at: datetime) -> None:
         raise InvalidState()
     release.publish_at = publish_at
     release.status = ReleaseStatus.SCHEDULED
+    session.flush()
+
+
+def unschedule(session: Session, release: Release) -> None:
+    """Back to a draft: nothing goes out until someone publishes or schedules it again."""
+    if release.status is not ReleaseStatus.SCHEDULED:
+        raise InvalidState()
+    release.publish_at = None
+    release.status = ReleaseStatus.DRAFT
     session.flush()
 
 

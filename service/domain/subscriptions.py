@@ -15,12 +15,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
 from service.db import insert_for
+from service.domain import subscription_events
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
 from service.models import (
     ConsentSource,
     Subscriber,
     SubscriberStatus,
+    SubscriptionEventKind,
     Suppression,
     SuppressionReason,
     address_hash,
@@ -242,7 +244,11 @@ def confirm(
     # Single use even under a double click: only the request that moves the version on wins.
     won = session.execute(
         update(Subscriber)
-        .where(Subscriber.id == subscriber.id, Subscriber.token_version == subscriber.token_version)
+        .where(
+            Subscriber.id == subscriber.id,
+            Subscriber.token_version == subscriber.token_version,
+            Subscriber.status != SubscriberStatus.CONFIRMED,
+        )
         .values(
             status=SubscriberStatus.CONFIRMED,
             confirmed_at=now,
@@ -260,6 +266,7 @@ def confirm(
         if subscriber.status is SubscriberStatus.CONFIRMED:
             return Confirmation(subscriber, already_confirmed=True)
         raise InvalidToken(USED_LINK)
+    subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
@@ -271,20 +278,74 @@ def confirm(
 def unsubscribe(
     session: Session, signer: TokenSigner, token: str, *, now: datetime
 ) -> Subscriber | None:
-    """Idempotent; a valid token for an erased subscriber is a no-op, not an error."""
-    subscriber = subscriber_for_token(session, signer, Purpose.UNSUBSCRIBE, token)
+    """Idempotent; a valid token for an erased subscriber is a no-op, not an error.
+
+    A link from a release email names that release ("r"), which the departure is counted for.
+    """
+    payload, subscriber = _resolve(session, signer, Purpose.UNSUBSCRIBE, token)
     if subscriber is not None:
-        unsubscribe_subscriber(subscriber, now=now)
+        release_id = payload.get("r")
+        if not isinstance(release_id, int) or isinstance(release_id, bool) or release_id < 1:
+            release_id = None  # a link from a notice, the preferences page, or an older email
+        unsubscribe_subscriber(session, subscriber, now=now, release_id=release_id)
         session.flush()
     return subscriber
 
 
-def unsubscribe_subscriber(subscriber: Subscriber, *, now: datetime) -> None:
+def unsubscribe_subscriber(
+    session: Session, subscriber: Subscriber, *, now: datetime, release_id: int | None = None
+) -> bool:
+    """Stop all mail to the reader. True when this call took a confirmed reader off the list:
+    only then is the departure counted, so a repeated or concurrent one-click POST counts once.
+    """
     if subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
-        return
-    subscriber.status = SubscriberStatus.UNSUBSCRIBED
-    subscriber.unsubscribed_at = now
-    subscriber.token_version += 1  # an old confirm link must not re-subscribe
+        return False
+    values = {
+        "status": SubscriberStatus.UNSUBSCRIBED,
+        "unsubscribed_at": now,
+        "token_version": Subscriber.token_version + 1,  # an old confirm link must not re-subscribe
+        "updated_at": now,
+    }
+    left = leave_list(
+        session,
+        subscriber.id,
+        SubscriptionEventKind.UNSUBSCRIBED,
+        now=now,
+        release_id=release_id,
+        **values,
+    )
+    if not left:  # never confirmed, or another request was first
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.PENDING)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(subscriber)
+    return left
+
+
+def leave_list(
+    session: Session,
+    subscriber_id: int,
+    kind: SubscriptionEventKind,
+    *,
+    now: datetime,
+    release_id: int | None = None,
+    **values: Any,
+) -> bool:
+    """Move a confirmed reader off the list (compare-and-set on the status, so that of two
+    requests at once only one wins) and log the departure. False when the reader was not
+    confirmed; nothing is changed then."""
+    left = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id, Subscriber.status == SubscriberStatus.CONFIRMED)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if left:
+        subscription_events.record(session, kind, at=now, release_id=release_id)
+    return bool(left)
 
 
 def change_preferences(
@@ -324,7 +385,16 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
 
 
 def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
-    """Delete the row; keep only a hash so that an import cannot add the address again."""
+    """Delete the row; keep only a hash so that an import cannot add the address again.
+
+    A confirmed reader's departure is logged, with nothing that names them."""
+    leave_list(
+        session,
+        subscriber.id,
+        SubscriptionEventKind.ERASED,
+        now=now,
+        status=SubscriberStatus.UNSUBSCRIBED,  # the row goes next; this only claims the count
+    )
     suppress(session, subscriber.email, SuppressionReason.ERASED, now=now)
     session.delete(subscriber)
     session.flush()

@@ -3,6 +3,7 @@
 from service.models.publisher import ApiToken, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
 from service.models.subscriber import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+from service.models.subscription_event import SubscriptionEvent, SubscriptionEventKind
 from service.models.suppression import Suppression, SuppressionReason, address_hash
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "Subscriber",
     "SubscriberStatus",
     "SubscriberTopic",
+    "SubscriptionEvent",
+    "SubscriptionEventKind",
     "Suppression",
     "SuppressionReason",
     "address_hash",

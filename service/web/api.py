@@ -10,15 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from service import dispatch
 from service.db import session_scope, utcnow
-from service.dispatch import TaskName
 from service.domain import releases, subscriptions
 from service.domain.addresses import normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
-from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.models import ConsentSource, Release, Subscriber, SubscriberStatus
 from service.web import openapi as doc
+from service.web import release_control
 from service.web.auth import require_token
 from service.web.signup import (
     build_signup,
@@ -73,7 +72,6 @@ def create_subscription() -> tuple[Response, int]:
 # --- Publisher calls ---------------------------------------------------------------------
 
 RELEASE_BODY_LIMIT = 1024 * 1024
-SEND_CHAINS = 4  # as workers.tasks.SEND_CHAINS: the web never imports workers
 
 
 def release_answer(session: Session, release: Release) -> dict[str, Any]:
@@ -107,12 +105,11 @@ def create_release() -> tuple[Response, int]:
     draft = releases.parse_release(body, now=now)
     with session_scope() as session:
         release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
-        must_send = False
+        follow_up = release_control.FollowUp()
         if draft.publish:
-            release, must_send = releases.publish(session, release.id, now=now)
+            release, follow_up = release_control.change(session, release.id, "publish", now=now)
         answer = release_answer(session, release)
-    if must_send:
-        dispatch.enqueue(TaskName.START_RELEASE, answer["id"])
+    follow_up.enqueue()
     return jsonify(answer), 201
 
 
@@ -175,28 +172,11 @@ def edit_release(release_id: int) -> Response:
 @bp.alt_response(202, schema=doc.Release, description="The release in its new state")
 @bp.alt_response(409, schema=doc.Error, description="Not possible in its state")
 @require_token
-def change_release(release_id: int, action: str) -> tuple[Response, int]:
-    now = utcnow()
-    must_send = must_resume = False
+def change_release(release_id: int, action: release_control.Action) -> tuple[Response, int]:
     with session_scope() as session:
-        if action == "publish":
-            release, must_send = releases.publish(session, release_id, now=now)
-        elif action == "pause":
-            release = releases.pause(session, release_id)
-        elif action == "resume":
-            was_paused = releases.get_release(session, release_id).status is ReleaseStatus.PAUSED
-            release = releases.resume(session, release_id)
-            must_resume = was_paused
-        else:
-            release = releases.cancel(session, release_id, now=now)
+        release, follow_up = release_control.change(session, release_id, action, now=utcnow())
         answer = release_answer(session, release)
-    if must_send:
-        dispatch.enqueue(TaskName.START_RELEASE, release_id)
-    elif must_resume:
-        # Planning picks up at its checkpoint; sending at the rows still owed. Never from zero.
-        dispatch.enqueue(TaskName.START_RELEASE, release_id)
-        for _ in range(SEND_CHAINS):
-            dispatch.enqueue(TaskName.SEND_BATCH, release_id)
+    follow_up.enqueue()
     return jsonify(answer), 202
 
 

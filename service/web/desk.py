@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -14,7 +15,7 @@ from wtforms.validators import DataRequired, Length
 from service.db import session_scope, utcnow
 from service.domain import publishers, releases
 from service.models import Release
-from service.web.desk_auth import desk_user, safe_next
+from service.web.desk_auth import end_session, new_sign_in, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/admin")
 
@@ -36,9 +37,12 @@ class LoginForm(FlaskForm):
     password = PasswordField(validators=[DataRequired(), Length(max=1024)])
 
 
-@bp.context_processor
+@bp.app_context_processor
 def desk_helpers() -> dict[str, object]:
-    return {"release_state_label": lambda state: str(STATE_LABELS.get(state, state))}
+    return {
+        "release_state_label": lambda state: str(STATE_LABELS.get(state, state)),
+        "format_datetime": format_datetime,
+    }
 
 
 @bp.after_request
@@ -60,7 +64,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
             publisher = publishers.authenticate(
                 session, form.email.data or "", form.password.data or "", now=utcnow()
             )
-            user = desk_user(publisher) if publisher is not None else None
+            user = new_sign_in(publisher) if publisher is not None else None
         if user is not None:
             login_user(user)
             return redirect(target, code=303)
@@ -70,6 +74,8 @@ def login() -> BaseResponse | tuple[str, int] | str:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    if current_user.is_authenticated:
+        end_session(current_user)
     logout_user()
     return redirect(url_for("desk.login"), code=303)
 
@@ -83,7 +89,7 @@ def index() -> str:
         ).all()
         counts = releases.delivery_counts_of(session, [r.id for r in rows])
         items = [{"release": r, "counts": counts[r.id]} for r in rows]
-        return render_template("admin/index.html", items=items, user=current_user)
+        return render_template("admin/index.html", items=items)
 
 
 def limit_logins(app: Flask) -> None:

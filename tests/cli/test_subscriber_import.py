@@ -196,7 +196,7 @@ def test_existing_addresses_are_left_as_they_are(app: Flask, tmp_path: Path) -> 
     with app.app_context(), session_scope() as session:
         subscriber = subscriptions.find_by_email(session, "pending@example.no")
         assert subscriber is not None
-        subscriptions.unsubscribe_subscriber(subscriber, now=utcnow())
+        subscriptions.unsubscribe_subscriber(session, subscriber, now=utcnow())
     before = stored(app)
     path = csv_file(
         tmp_path,
@@ -256,7 +256,7 @@ def test_export_then_import_gives_back_the_same_readers(app: Flask, tmp_path: Pa
     with app.app_context(), session_scope() as session:
         subscriber = subscriptions.find_by_email(session, "gone@example.no")
         assert subscriber is not None
-        subscriptions.unsubscribe_subscriber(subscriber, now=utcnow())
+        subscriptions.unsubscribe_subscriber(session, subscriber, now=utcnow())
     before = stored(app)
 
     out = tmp_path / "export.csv"

@@ -99,7 +99,7 @@ def test_a_used_confirm_link_cannot_resubscribe_someone_who_left(
     subscriptions.subscribe(session, signup(), now=NOW)
     token = subscriptions.confirm_token(signer, subscriber(session))
     subscriptions.confirm(session, signer, token, now=NOW)
-    subscriptions.unsubscribe_subscriber(subscriber(session), now=NOW)
+    subscriptions.unsubscribe_subscriber(session, subscriber(session), now=NOW)
     with pytest.raises(InvalidToken):
         subscriptions.confirm(session, signer, token, now=NOW)
     assert subscriber(session).status is SubscriberStatus.UNSUBSCRIBED

@@ -1,0 +1,408 @@
+"""The publisher's desk: write a release, preview it, test it, publish it, watch it go out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
+
+from service import dispatch
+from service.config import Settings
+from service.db import session_scope, utcnow
+from service.dispatch import TaskName
+from service.domain import progress, releases
+from service.domain.errors import N_, DomainError, InvalidInput
+from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.subscriptions import LANGUAGES, parse_language
+from service.models import Release, ReleaseStatus
+from service.web import release_control
+from service.web.body_limits import allow_body
+from service.web.desk_auth import guard
+
+bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
+guard(bp)
+
+RELEASE_FORM_LIMIT = 2 * 1024 * 1024  # the text and a translation, each up to MAX_BODY
+SEND_VIEW_STATES = (
+    ReleaseStatus.SENDING,
+    ReleaseStatus.PAUSED,
+    ReleaseStatus.SENT,
+    ReleaseStatus.CANCELLED,
+)
+# The email's own HTML in a frame of the editor: its inlined styles, no scripts, no forms.
+PREVIEW_POLICY = (
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def settings() -> Settings:
+    return current_app.extensions["pressroom.settings"]
+
+
+def other_language(language: str) -> str:
+    return next(code for code in LANGUAGES if code != language)
+
+
+# --- The editor's form, to and from the fields the domain knows ------------------------------
+
+
+def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
+    """The editor's form as the domain's release fields (the API's JSON shape).
+
+    `unsent`: who gets the release (language, topics, email) may still change."""
+    language = parse_language(form.get("language"), default="nb")
+    translation = {
+        name: form.get(f"translation_{name}", "") for name in ("title", "summary", "body")
+    }
+    fields: dict[str, Any] = {
+        "title": form.get("title", ""),
+        "summary": form.get("summary", ""),
+        "body": form.get("body", ""),
+        "translations": (
+            {other_language(language): translation}
+            if any(value.strip() for value in translation.values())
+            else {}
+        ),
+    }
+    if unsent:
+        fields |= {
+            "language": language,
+            "topics": form.getlist("topics") if settings().topics else form.get("topics", ""),
+            "email": form.get("email") == "yes",
+            "fallback_to_primary": form.get("fallback_to_primary") == "yes",
+            "publish_at": schedule_time(form.get("publish_at", "")),
+        }
+    return fields
+
+
+def schedule_time(raw: str) -> str | None:
+    """A `datetime-local` value, read on the desk's clock (TIMEZONE), as ISO 8601."""
+    if not raw.strip():
+        return None
+    try:
+        local = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput(N_("Give the time to publish as a date and a time.")) from None
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=settings().zone)
+    return local.isoformat()
+
+
+def form_values(release: Release | None) -> dict[str, Any]:
+    """What the editor shows: a release's fields, or a new release's defaults."""
+    if release is None:
+        return {
+            "title": "",
+            "summary": "",
+            "body": "",
+            "language": "nb",
+            "topics": [],
+            "email": True,
+            "fallback_to_primary": True,
+            "publish_at": "",
+            "translation": {"title": "", "summary": "", "body": ""},
+        }
+    translation = (release.translations or {}).get(other_language(release.language)) or {}
+    return {
+        "title": release.title,
+        "summary": release.summary,
+        "body": release.body,
+        "language": release.language,
+        "topics": list(release.topics or []),
+        "email": release.send_email,
+        "fallback_to_primary": release.fallback_to_primary,
+        "publish_at": (
+            release.publish_at.astimezone(settings().zone).strftime("%Y-%m-%dT%H:%M")
+            if release.publish_at
+            else ""
+        ),
+        "translation": {key: translation.get(key, "") for key in ("title", "summary", "body")},
+    }
+
+
+def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The form as it was sent, to show it again with an error message."""
+    return {
+        "title": form.get("title", ""),
+        "summary": form.get("summary", ""),
+        "body": form.get("body", ""),
+        "language": form.get("language", "nb") if form.get("language") in LANGUAGES else "nb",
+        "topics": form.getlist("topics")
+        if settings().topics
+        else [t.strip() for t in form.get("topics", "").split(",") if t.strip()],
+        "email": form.get("email") == "yes",
+        "fallback_to_primary": form.get("fallback_to_primary") == "yes",
+        "publish_at": form.get("publish_at", ""),
+        "translation": {
+            key: form.get(f"translation_{key}", "") for key in ("title", "summary", "body")
+        },
+    }
+
+
+def editor(
+    release: Release | None, values: dict[str, Any], *, error: str | None = None
+) -> str | tuple[str, int]:
+    unsent = release is None or release.status in releases.UNSENT_STATES
+    page = render_template(
+        "admin/release_form.html",
+        release=release,
+        values=values,
+        unsent=unsent,
+        error=error,
+        timezone=settings().timezone,
+        languages=LANGUAGES,
+    )
+    return (page, 422) if error else page
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+@bp.get("/new")
+def new() -> str | tuple[str, int]:
+    return editor(None, form_values(None))
+
+
+@bp.post("/new")
+@allow_body(RELEASE_FORM_LIMIT)
+def create() -> BaseResponse | str | tuple[str, int]:
+    now = utcnow()
+    try:
+        with session_scope() as session:
+            draft = releases.parse_release(form_fields(request.form, unsent=True), now=now)
+            release = releases.create_release(
+                session, draft, publisher_id=current_user.publisher_id, now=now
+            )
+            release_id = release.id
+    except DomainError as error:
+        return editor(None, posted_values(request.form), error=_(error.message, **error.params))
+    return after_save(release_id)
+
+
+@bp.get("/<int:release_id>")
+def show(release_id: int) -> BaseResponse | str | tuple[str, int]:
+    with session_scope() as session:
+        release = releases.get_release(session, release_id)
+        return editor(release, form_values(release))
+
+
+@bp.post("/<int:release_id>")
+@allow_body(RELEASE_FORM_LIMIT)
+def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
+    try:
+        with session_scope() as session:
+            release = releases.get_release(session, release_id)
+            unsent = release.status in releases.UNSENT_STATES
+            fields = form_fields(request.form, unsent=unsent)
+            if unsent and fields["publish_at"] is None and release.publish_at is None:
+                del fields["publish_at"]  # not scheduled, and not to be
+            releases.edit_release(session, release_id, fields, now=utcnow())
+    except DomainError as error:
+        if error.status == 404:
+            raise
+        with session_scope() as session:
+            release = releases.get_release(session, release_id)
+            return editor(
+                release, posted_values(request.form), error=_(error.message, **error.params)
+            )
+    return after_save(release_id)
+
+
+def after_save(release_id: int) -> BaseResponse:
+    """The editor's buttons: save, send a test, or go on to publish."""
+    intent = request.form.get("intent", "save")
+    if intent == "test":
+        return send_test(release_id)
+    if intent == "publish":
+        return redirect(url_for(".confirm_publish", release_id=release_id), code=303)
+    flash(_("Saved."))
+    return redirect(url_for(".show", release_id=release_id), code=303)
+
+
+@bp.post("/<int:release_id>/test")
+def send_test(release_id: int) -> BaseResponse:
+    language = parse_language(request.form.get("preview_language"), default="nb")
+    with session_scope() as session:
+        releases.get_release(session, release_id)  # a clear 404 before anything is queued
+    dispatch.enqueue(TaskName.SEND_TEST_RELEASE, release_id, current_user.publisher_id, language)
+    flash(
+        _(
+            "A test email is on its way to %(email)s. It is marked as a test and not counted.",
+            email=current_user.email,
+        )
+    )
+    return redirect(url_for(".show", release_id=release_id), code=303)
+
+
+@bp.get("/<int:release_id>/publish")
+def confirm_publish(release_id: int) -> BaseResponse | str:
+    with session_scope() as session:
+        release = releases.get_release(session, release_id)
+        if release.status not in releases.UNSENT_STATES:
+            return redirect(url_for(".send_view", release_id=release_id), code=303)
+        by_language = progress.audience(session, release) if release.send_email else {}
+        return render_template(
+            "admin/publish.html",
+            release=release,
+            audience=by_language,
+            readers=sum(by_language.values()),
+            publish_at=_local_time(release.publish_at),
+        )
+
+
+@bp.post("/<int:release_id>/<any(publish, pause, resume, cancel):action>")
+def change(release_id: int, action: release_control.Action) -> BaseResponse:
+    with session_scope() as session:
+        release, follow_up = release_control.change(session, release_id, action, now=utcnow())
+        state = release.status
+    follow_up.enqueue()
+    messages = {
+        "publish": _("Published."),
+        "pause": _("Paused. Nothing more goes out until you resume."),
+        "resume": _("Resumed."),
+        "cancel": _("Cancelled. Readers who have not had it yet will not get it."),
+    }
+    flash(messages[action])
+    if state is ReleaseStatus.PUBLISHED:
+        return redirect(url_for(".show", release_id=release_id), code=303)
+    return redirect(url_for(".send_view", release_id=release_id), code=303)
+
+
+@bp.get("/<int:release_id>/send")
+def send_view(release_id: int) -> str:
+    with session_scope() as session:
+        release = releases.get_release(session, release_id)
+        return render_template(
+            "admin/send.html",
+            release=release,
+            progress=progress.send_progress(session, release, now=utcnow()),
+        )
+
+
+@bp.get("/<int:release_id>/progress.json")
+def progress_json(release_id: int) -> Response:
+    with session_scope() as session:
+        release = releases.get_release(session, release_id)
+        answer = progress.send_progress(session, release, now=utcnow()).as_dict()
+    return jsonify(answer)
+
+
+# --- Preview: the email as the reader gets it -------------------------------------------------
+
+
+@bp.get("/<int:release_id>/preview")
+def saved_preview(release_id: int) -> Response:
+    with session_scope() as session:
+        release = releases.get_release(session, release_id)
+        return preview_response(release)
+
+
+@bp.post("/preview", defaults={"release_id": None})
+@bp.post("/<int:release_id>/preview")
+@allow_body(RELEASE_FORM_LIMIT)
+def live_preview(release_id: int | None) -> Response:
+    """The editor's unsaved text, rendered as the email it would become."""
+    now = utcnow()
+    with session_scope() as session:
+        saved = releases.get_release(session, release_id) if release_id is not None else None
+        fields = form_fields(request.form, unsent=True)
+        fields.pop("publish_at")
+        if saved is not None and saved.status not in releases.UNSENT_STATES:
+            # Who gets it is fixed: the form no longer holds those fields.
+            fields |= {"language": saved.language, "fallback_to_primary": saved.fallback_to_primary}
+        try:
+            draft = releases.parse_release(fields, now=now)
+        except InvalidInput as error:
+            # Shown in the preview frame while the publisher is still typing.
+            page = render_template(
+                "admin/preview_text.html", headers=[], text=_(error.message, **error.params)
+            )
+            return preview_page(page, status=422)
+        return preview_response(unsaved_release(draft, saved))
+
+
+def unsaved_release(draft: releases.ReleaseDraft, saved: Release | None) -> Release:
+    """A release as the editor holds it, never added to the session."""
+    primary = draft.text.as_version()
+    return Release(
+        id=saved.id if saved is not None else 0,
+        slug=saved.slug if saved is not None else releases.slugify(draft.text.title),
+        title=primary["title"],
+        summary=primary["summary"],
+        body=primary["body"],
+        body_html=primary["body_html"],
+        language=draft.language,
+        topics=draft.topics,
+        translations={code: text.as_version() for code, text in draft.translations.items()},
+        fallback_to_primary=draft.fallback_to_primary,
+        published_at=saved.published_at if saved is not None else None,
+    )
+
+
+def preview_response(release: Release) -> Response:
+    language = parse_language(request.args.get("language"), default=release.language)
+    part = request.args.get("part", "html")
+    message = preview_message(release, language)
+    if part == "text":
+        body = render_template(
+            "admin/preview_text.html",
+            headers=[
+                (name, str(message[name])) for name in ("From", "To", "Subject", "List-Unsubscribe")
+            ],
+            text=_body_of(message, "plain"),
+        )
+    else:
+        body = _body_of(message, "html")
+    return preview_page(body)
+
+
+def preview_page(body: str, *, status: int = 200) -> Response:
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PREVIEW_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+def preview_message(release: Release, language: str) -> EmailMessage:
+    """Built by the same code as every reader's copy, addressed to the signed-in publisher."""
+    built = ReleaseMessage(
+        current_app.extensions["pressroom.emails"],
+        current_app.extensions["pressroom.signer"],
+        MailSite.from_settings(settings()),
+        release,
+        language,
+        now=utcnow(),
+    ).for_recipient(current_user.email, f"preview-{current_user.publisher_id}")
+    parsed = message_from_bytes(built, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _body_of(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None else ""
+
+
+def _local_time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return format_datetime(moment.astimezone(settings().zone), "medium")

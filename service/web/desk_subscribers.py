@@ -1,0 +1,337 @@
+"""The publisher's desk: subscribers. Find them, import and export them as CSV, erase one.
+
+GET  /admin/subscribers              the list: ?q= &status= &language= &topic=; ?before= / ?after=
+GET  /admin/subscribers/import       the import form
+POST /admin/subscribers/import       import a CSV file, as `flask subscribers import` does
+GET  /admin/subscribers/export.csv   every subscriber, as `flask subscribers export` writes them
+GET  /admin/subscribers/<uid>/erase  what erasing this subscriber means, and a box to confirm it
+POST /admin/subscribers/<uid>/erase  erase: the row goes, a hashed suppression entry stays
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
+
+from service.config import TOPIC_PATTERN, Settings
+from service.db import session_scope, utcnow
+from service.domain import imports, subscriber_search, subscriptions, text_files
+from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
+from service.domain.subscriptions import LANGUAGES
+from service.extensions import csrf
+from service.models import Subscriber, SubscriberStatus
+from service.web.desk_auth import guard, safe_next
+
+bp = Blueprint("desk_subscribers", __name__, url_prefix="/admin/subscribers")
+guard(bp)
+
+IMPORT_LIMIT = 20 * 1024 * 1024  # bytes of one upload; the app's limit is 64 KiB
+IMPORT_LIMIT_MB = IMPORT_LIMIT // (1024 * 1024)
+# Werkzeug's multipart parser holds up to this much of the body at a time, file parts included
+# (it reads 64 KiB blocks): the app's 64 KiB would refuse every file above that size.
+IMPORT_FORM_MEMORY = 1024 * 1024
+SHOWN_NOTES = 500  # lines of an import report listed on the page; the counts are always whole
+EXPORT_FLUSH = 64 * 1024
+FILTER_ARGS = ("q", "status", "language", "topic")
+
+STATUS_NAMES = {
+    SubscriberStatus.PENDING.value: _l("pending"),
+    SubscriberStatus.CONFIRMED.value: _l("confirmed"),
+    SubscriberStatus.UNSUBSCRIBED.value: _l("unsubscribed"),
+    SubscriberStatus.BOUNCED.value: _l("bounced"),
+}
+OUTCOME_NAMES = {
+    Outcome.EXISTS: _l("already there"),
+    Outcome.SUPPRESSED: _l("suppressed: erased or bounced before"),
+    Outcome.OPTED_OUT: _l("opted out: unsubscribed or bounced in the file"),
+    Outcome.REJECTED: _l("rejected"),
+}
+
+
+def settings() -> Settings:
+    return current_app.extensions["pressroom.settings"]
+
+
+@bp.context_processor
+def subscriber_helpers() -> dict[str, object]:
+    return {
+        "subscriber_status_name": lambda status: str(STATUS_NAMES.get(status, status)),
+        "statuses": list(STATUS_NAMES),
+        "languages": LANGUAGES,
+    }
+
+
+# --- the list -------------------------------------------------------------------------------
+
+
+@bp.get("", strict_slashes=False)
+def index() -> str | tuple[str, int]:
+    asked = {name: request.args.get(name, "") for name in FILTER_ARGS}
+    try:
+        wanted = subscriber_search.parse_filter(
+            address=asked["q"],
+            status=asked["status"],
+            language=asked["language"],
+            topic=asked["topic"],
+        )
+        before = subscriber_search.parse_cursor(request.args.get("before"), "before")
+        after = subscriber_search.parse_cursor(request.args.get("after"), "after")
+        with session_scope() as session:
+            page = subscriber_search.search(session, wanted, before=before, after=after)
+    except DomainError as error:
+        page_text = render_template(
+            "admin/subscribers.html",
+            asked=asked,
+            page=None,
+            error=_(error.message, **error.params),
+            topic_choices=_topic_choices(asked["topic"]),
+        )
+        return page_text, error.status
+    kept = {name: value for name, value in asked.items() if value}
+    return render_template(
+        "admin/subscribers.html",
+        asked=asked,
+        page=page,
+        filtered=wanted.active,
+        error=None,
+        topic_choices=_topic_choices(asked["topic"]),
+        older_url=url_for(".index", **kept, before=page.older) if page.older else None,
+        newer_url=url_for(".index", **kept, after=page.newer) if page.newer is not None else None,
+        kept_filters=kept,
+        here=request.full_path.rstrip("?"),
+    )
+
+
+def _topic_choices(asked: str) -> list[str]:
+    """The offered topics, and the one asked for when it is not (any more) among them."""
+    offered = list(settings().topics)
+    wanted = asked.strip().lower()
+    if offered and TOPIC_PATTERN.match(wanted) and wanted not in offered:
+        offered.append(wanted)
+    return offered
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    report: ImportReport = field(default_factory=ImportReport)
+    notes: list[RowNote] = field(default_factory=list)  # the first SHOWN_NOTES of them
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def noted(self) -> int:
+        return self.report.rows - self.report.imported
+
+    @property
+    def unshown(self) -> int:
+        return self.noted - len(self.notes)
+
+
+@bp.get("/import")
+def import_page() -> str:
+    return render_template("admin/subscribers_import.html", **_import_form())
+
+
+# The app-wide CSRF check would read the body before this view, under the app's 64 KiB limit:
+# this view makes the same check itself, once it has raised the limit for its upload.
+@bp.post("/import")
+@csrf.exempt
+def import_file() -> str | tuple[str, int]:
+    request.max_content_length = IMPORT_LIMIT
+    request.max_form_memory_size = IMPORT_FORM_MEMORY
+    try:
+        csrf.protect()  # a missing or wrong token raises CSRFError: the app's 400 page
+        request.files  # noqa: B018  (reads the whole body, under the limit above)
+    except RequestEntityTooLarge:
+        message = _(
+            "The file is larger than %(size)s MB. Split it into smaller files and import "
+            "them one after the other. Nothing was imported.",
+            size=IMPORT_LIMIT_MB,
+        )
+        return _import_refused(message, 413, from_request=False)
+    confirmed = request.form.get("confirmed") == "yes"
+    try:
+        note = imports.check_consent_note(request.form.get("consent_note"))
+        options = ImportOptions(
+            consent_text_version=settings().consent_text_version,
+            confirmed=confirmed,
+            consent_note=note,
+            offered_topics=settings().topics,
+        )
+        upload = _uploaded_file()
+        if upload is None:
+            raise InvalidInput(N_("Choose a CSV file to import."))
+        text_files.require_utf8(upload.stream)
+        result = _import(upload, options)
+    except DomainError as error:
+        return _import_refused(_(error.message, **error.params), error.status)
+    values = _import_form()  # another file is another list: its terms are chosen anew
+    values.update(
+        result=result,
+        describe=_describe,
+        confirmed_import=confirmed,
+        without_note=confirmed and not note,
+    )
+    return render_template("admin/subscribers_import.html", **values)
+
+
+def _uploaded_file() -> FileStorage | None:
+    files = [upload for upload in request.files.getlist("file") if upload.filename]
+    if len(files) > 1:
+        raise InvalidInput(N_("Choose one file at a time."))
+    return files[0] if files else None
+
+
+def _import(upload: FileStorage, options: ImportOptions) -> ImportResult:
+    """As `flask subscribers import` does it: one transaction per chunk, so that a large file
+    neither holds the database for long nor keeps what it wrote in memory; a file imported
+    again after an interruption finds the rows done as "already there"."""
+    stream = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", newline="")
+    source = imports.CsvSource(stream)  # a file without a header is refused before any change
+    result = ImportResult(ignored_columns=source.ignored_columns)
+    with session_scope() as session:
+        for part in imports.import_batches(session, source, options, now=utcnow()):
+            session.commit()
+            result.report.add(part, keep_notes=False)
+            room = SHOWN_NOTES - len(result.notes)
+            if room > 0:
+                result.notes.extend(part.notes[:room])
+    return result
+
+
+def _describe(note: RowNote) -> str:
+    """What became of one line, as the CLI prints it but in the page's language."""
+    text = str(OUTCOME_NAMES.get(note.outcome, note.outcome.value))
+    if note.outcome is Outcome.REJECTED and note.reason:
+        # The domain hands over English text; a message without parameters has a translation.
+        text += ": " + _(note.reason)
+    return text
+
+
+def _import_form(*, confirmed: bool = False, consent_note: str = "") -> dict[str, object]:
+    return {
+        "confirmed": confirmed,
+        "consent_note": consent_note,
+        "max_note": imports.MAX_CONSENT_NOTE_LENGTH,
+        "max_mb": IMPORT_LIMIT_MB,
+        "result": None,
+        "error": None,
+    }
+
+
+def _import_refused(message: str, status: int, *, from_request: bool = True) -> tuple[str, int]:
+    # After a 413 the form cannot be read again: show it empty.
+    form = request.form if from_request else {}
+    values = _import_form(
+        confirmed=form.get("confirmed") == "yes",
+        consent_note=(form.get("consent_note") or "")[: imports.MAX_CONSENT_NOTE_LENGTH],
+    )
+    values["error"] = message
+    return render_template("admin/subscribers_import.html", **values), status
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@bp.get("/export.csv")
+def export() -> Response:
+    """Streams the same bytes as `flask subscribers export`, a keyset page at a time."""
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        # write_csv's writer: the same columns, dialect and line ends, but in pieces.
+        writer = csv.DictWriter(buffer, fieldnames=imports.EXPORT_COLUMNS)
+        writer.writeheader()
+        with session_scope() as session:
+            for row in imports.export_rows(session):
+                writer.writerow(row)
+                if buffer.tell() >= EXPORT_FLUSH:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"subscribers-{utcnow():%Y-%m-%d}.csv"
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- erase ----------------------------------------------------------------------------------
+
+
+@bp.get("/<uid>/erase")
+def erase_page(uid: str) -> str:
+    with session_scope() as session:
+        subscriber = _subscriber(session, uid)
+        return render_template(
+            "admin/subscriber_erase.html",
+            subscriber=subscriber,
+            back=_back(request.args.get("next")),
+            error=None,
+        )
+
+
+@bp.post("/<uid>/erase")
+def erase(uid: str) -> BaseResponse | tuple[str, int]:
+    back = _back(request.form.get("next"))
+    with session_scope() as session:
+        subscriber = _subscriber(session, uid)
+        if request.form.get("confirm") != "yes":
+            page = render_template(
+                "admin/subscriber_erase.html",
+                subscriber=subscriber,
+                back=back,
+                error=_("Tick the box to confirm that this subscriber should be erased."),
+            )
+            return page, 422
+        subscriptions.erase(session, subscriber, now=utcnow())
+    # The address stays out of the message: it would outlive the erasure in the session cookie.
+    flash(
+        _(
+            "The subscriber is erased. Only a one-way fingerprint of the address is kept, "
+            "so that no import adds it again."
+        )
+    )
+    return redirect(back, code=303)
+
+
+def _subscriber(session: Session, uid: str) -> Subscriber:
+    subscriber = subscriber_search.find_by_uid(session, uid)
+    if subscriber is None:
+        raise NotFound(N_("There is no such subscriber. Perhaps they were erased already."))
+    return subscriber
+
+
+def _back(target: str | None) -> str:
+    """Back to the list as it was (its filters and page), and never anywhere else."""
+    listing = url_for(".index")
+    path = safe_next(target)
+    if path and (path == listing or path.startswith(listing + "?")):
+        return path
+    return listing

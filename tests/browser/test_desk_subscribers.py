@@ -1,0 +1,78 @@
+"""Press staff manage the list in Chromium: import a CSV file, read the report, search, erase."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from service.db import get_database
+from service.models import Subscriber, SubscriberStatus
+
+pytestmark = pytest.mark.timeout(300)
+
+CSV = (
+    "email,name,language\n"
+    "kari@mail.example,Kari Nordmann,nb\n"
+    "ola@mail.example,Ola Nordmann,nb\n"
+    "john@mail.example,John Smith,en\n"
+    "not an address,Nobody,nb\n"
+)
+
+
+def statuses(app: Flask) -> dict[str, SubscriberStatus]:
+    with app.app_context(), get_database().session_scope() as session:
+        return {s.email: s.status for s in session.scalars(select(Subscriber))}
+
+
+def test_a_publisher_imports_searches_and_erases(
+    app: Flask, desk_page: Page, tmp_path: Path, screenshot: Callable[..., None]
+) -> None:
+    page = desk_page
+    upload = tmp_path / "readers.csv"
+    upload.write_text(CSV, encoding="utf-8")
+
+    page.get_by_role("navigation", name="Desk").get_by_role("link", name="Subscribers").click()
+    page.get_by_role("link", name="Import CSV").click()
+    page.get_by_label("CSV file").set_input_files(upload)
+    page.get_by_label("These readers have already confirmed their subscription").check()
+    page.get_by_label("Consent note").fill("Påmeldingsliste, bokmessen 2026")
+    page.get_by_role("button", name="Import", exact=True).click()
+
+    expect(page.get_by_role("status")).to_contain_text("3 subscribers imported.")
+    notes = page.locator("table.import-notes")
+    expect(notes).to_contain_text("not an address")
+    expect(notes.locator("tbody tr")).to_have_count(1)
+    expect(notes.locator("tbody tr td").first).to_have_text("5")  # the file's own line
+    screenshot(page, "desk-import-report")
+    assert statuses(app) == {
+        "kari@mail.example": SubscriberStatus.CONFIRMED,
+        "ola@mail.example": SubscriberStatus.CONFIRMED,
+        "john@mail.example": SubscriberStatus.CONFIRMED,
+    }
+
+    page.get_by_role("link", name="See the subscribers").click()
+    page.get_by_label("Address contains").fill("nordmann")
+    page.get_by_label("Address contains").press("Enter")
+    expect(page.locator("table.desk-table tbody tr")).to_have_count(0)  # names are not addresses
+    page.get_by_label("Address contains").fill("@mail")
+    page.get_by_role("combobox", name="Language").select_option("en")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table.desk-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("john@mail.example")
+    page.get_by_role("combobox", name="Language").select_option("")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(3)
+    screenshot(page, "desk-subscribers")
+
+    rows.filter(has_text="ola@mail.example").get_by_role("link", name="Erase…").click()
+    page.get_by_label("Yes, erase ola@mail.example and all data about them.").check()
+    page.get_by_role("button", name="Erase", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text("The subscriber is erased.")
+    expect(page.locator("table.desk-table tbody tr")).to_have_count(2)
+    assert "ola@mail.example" not in statuses(app)

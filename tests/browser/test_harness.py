@@ -1,0 +1,44 @@
+"""The browser harness itself: what it must catch, it catches."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import BrowserProblems, LiveServer
+
+
+def test_a_csp_violation_is_reported(page: Page, browser_problems: BrowserProblems) -> None:
+    page.goto("/")
+    with page.expect_console_message(lambda message: "script-src" in message.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'window.ran = 1'; document.body.append(s); }"
+        )
+    assert page.evaluate("window.ran") is None  # the CSP held
+    problems = browser_problems.take()  # taken, so that this test itself passes
+    assert any("script-src" in problem for problem in problems), problems
+
+
+def test_a_missing_image_is_reported(page: Page, browser_problems: BrowserProblems) -> None:
+    page.goto("/")
+    with page.expect_response("**/static/no-such-image.png"):
+        page.evaluate(
+            "() => { const i = document.createElement('img');"
+            " i.src = '/static/no-such-image.png'; document.body.append(i); }"
+        )
+    page.evaluate("0")  # one more round trip: every event of the answer has been handled
+    assert any("404" in problem for problem in browser_problems.take())
+
+
+def test_an_error_page_asked_for_is_no_problem(
+    page: Page, browser_problems: BrowserProblems
+) -> None:
+    answer = page.goto("/releases/no-such-release")
+    assert answer is not None and answer.status == 404
+    assert browser_problems.take() == []
+
+
+def test_mail_links_lead_to_the_live_server(live_server: LiveServer) -> None:
+    assert live_server.from_mail("http://press.example/confirm/abc") == (
+        live_server.url + "/confirm/abc"
+    )

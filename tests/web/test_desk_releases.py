@@ -1,0 +1,338 @@
+"""The desk's release pages: write, preview, test, publish with a head count, watch, control."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from service.db import get_database, utcnow
+from service.domain import releases
+from service.models import Delivery, Release, ReleaseStatus, SubscriberStatus
+from tests.conftest import csrf_token
+from tests.pipeline.helpers import add_subscribers, wait_until
+from tests.web.test_desk_login import EMAIL, log_in
+
+GAGARIN = "60 år siden Jurij Gagarin erobret verdensrommet"
+
+
+@pytest.fixture
+def desk(client: FlaskClient, publisher: str) -> FlaskClient:
+    assert log_in(client)[0] == 303
+    return client
+
+
+@pytest.fixture
+def publisher(app: Flask) -> str:
+    from tests.pipeline.helpers import api_token
+
+    api_token(app, EMAIL)
+    return EMAIL
+
+
+def form(page_html: str, **fields: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "csrf_token": csrf_token(page_html),
+        "title": GAGARIN,
+        "summary": "Den 12. april 1961 ble Gagarin det første mennesket i verdensrommet.",
+        "body": "Han gikk **én gang** rundt jorden.",
+        "language": "nb",
+        "email": "yes",
+        "fallback_to_primary": "yes",
+        "translation_title": "",
+        "translation_summary": "",
+        "translation_body": "",
+        "publish_at": "",
+        "topics": "",
+        "intent": "save",
+    }
+    values.update(fields)
+    return values
+
+
+def create(desk: FlaskClient, **fields: object) -> int:
+    page = desk.get("/admin/releases/new")
+    answer = desk.post("/admin/releases/new", data=form(page.text, **fields))
+    assert answer.status_code == 303, answer.text
+    match = re.search(r"/admin/releases/(\d+)", answer.headers["Location"])
+    assert match, answer.headers["Location"]
+    return int(match.group(1))
+
+
+def stored(app: Flask, release_id: int) -> Release:
+    with app.app_context(), get_database().session_scope() as session:
+        release = session.get(Release, release_id)
+        assert release is not None
+        session.expunge(release)
+        return release
+
+
+def deliveries(app: Flask) -> int:
+    with app.app_context(), get_database().session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Delivery)) or 0
+
+
+def test_every_release_page_needs_a_login(client: FlaskClient, publisher: str) -> None:
+    for path in ("/admin/releases/new", "/admin/releases/1", "/admin/releases/1/send",
+                 "/admin/releases/1/preview"):  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code in (302, 303), path
+        assert "/admin/login" in answer.headers["Location"]
+    polled = client.get("/admin/releases/1/progress.json")
+    assert polled.status_code == 401
+    assert polled.json["error"]["code"] == "unauthorized"
+    assert client.post("/admin/releases/preview", data={}).status_code in (302, 303, 400)
+
+
+def test_a_publisher_writes_a_draft_in_two_languages(app: Flask, desk: FlaskClient) -> None:
+    desk.get("/admin?lang=en")  # the desk remembers the language chosen
+    release_id = create(
+        desk,
+        translation_title="60 years since Yuri Gagarin conquered space",
+        translation_body="He went round the Earth **once**.",
+    )
+    release = stored(app, release_id)
+    assert release.status is ReleaseStatus.DRAFT
+    assert release.title == GAGARIN
+    assert "<strong>én gang</strong>" in release.body_html
+    assert release.translations["en"]["title"] == "60 years since Yuri Gagarin conquered space"
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    assert editor.status_code == 200
+    assert "60 years since Yuri Gagarin conquered space" in editor.text
+    assert "Saved." in editor.text
+
+    changed = desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, title="Gagarin, 60 år etter", translation_title=""),
+    )
+    assert changed.status_code == 303
+    release = stored(app, release_id)
+    assert release.title == "Gagarin, 60 år etter"
+    assert release.translations == {}  # emptied fields remove the translation
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": "Two\nlines"}, "one line"),
+        ({"language": "sv"}, "language"),
+        ({"publish_at": "2001-01-01T09:00"}, "future"),
+        ({"publish_at": "tomorrow"}, "date"),
+        ({"topics": "Not a topic!"}, "topic"),
+    ],
+)
+def test_a_bad_release_form_says_why_and_stores_nothing(
+    app: Flask, desk: FlaskClient, fields: dict[str, str], message: str
+) -> None:
+    page = desk.get("/admin/releases/new?lang=en")
+    answer = desk.post("/admin/releases/new", data=form(page.text, **fields))
+    assert answer.status_code == 422
+    assert message in answer.text.lower()
+    assert 'role="alert"' in answer.text
+    assert fields.get("summary", "Gagarin det første") in answer.text  # the text is kept
+    with app.app_context(), get_database().session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Release)) == 0
+
+
+def test_a_schedule_is_read_on_the_desk_clock(app: Flask, desk: FlaskClient) -> None:
+    when = datetime.now(UTC) + timedelta(days=3)
+    oslo = when.astimezone(app.extensions["pressroom.settings"].zone)
+    release_id = create(desk, publish_at=oslo.strftime("%Y-%m-%dT%H:%M"))
+    release = stored(app, release_id)
+    assert release.status is ReleaseStatus.SCHEDULED
+    assert release.publish_at == when.replace(second=0, microsecond=0)
+    editor = desk.get(f"/admin/releases/{release_id}")
+    assert oslo.strftime("%Y-%m-%dT%H:%M") in editor.text
+    # Emptying the field takes the schedule away again.
+    desk.post(f"/admin/releases/{release_id}", data=form(editor.text, publish_at=""))
+    assert stored(app, release_id).status is ReleaseStatus.DRAFT
+
+
+def test_the_preview_is_the_email_readers_get(app: Flask, desk: FlaskClient) -> None:
+    page = desk.get("/admin/releases/new")
+    fields = form(page.text, body="Første avsnitt.\n\n[Les mer](https://press.example/mer)")
+    html = desk.post("/admin/releases/preview?part=html&language=nb", data=fields)
+    assert html.status_code == 200
+    assert GAGARIN in html.text
+    assert 'href="https://press.example/mer"' in html.text
+    assert "http://press.example/unsubscribe/" in html.text
+    assert "style=" in html.text  # CSS inlined, as in the mail
+    policy_header = html.headers["Content-Security-Policy"]
+    assert "script-src" not in policy_header and "default-src 'none'" in policy_header
+    assert "frame-ancestors 'self'" in policy_header
+
+    text = desk.post("/admin/releases/preview?part=text&language=en", data=fields)
+    assert text.status_code == 200
+    assert f"Subject</dt><dd>{GAGARIN}" in text.text
+    assert f"To</dt><dd>{EMAIL}" in text.text
+    assert "[Les mer](https://press.example/mer)" in text.text or "Les mer" in text.text
+    assert deliveries(app) == 0
+
+    missing = desk.post("/admin/releases/preview?part=html", data=form(page.text, title=""))
+    assert missing.status_code == 422
+    assert "title" in missing.text
+
+
+def test_a_test_email_goes_to_the_publisher_only_and_is_not_counted(
+    app: Flask, desk: FlaskClient, sink, worker: None
+) -> None:
+    add_subscribers(app, ["reader@mail.example"])
+    page = desk.get("/admin/releases/new")
+    answer = desk.post("/admin/releases/new", data=form(page.text, intent="test"))
+    assert answer.status_code == 303
+    assert EMAIL in desk.get(answer.headers["Location"]).text
+    wait_until(lambda: len(sink.handler.received) >= 1, 30, "the test email")
+    (mail,) = sink.handler.received
+    assert list(mail.recipients) == [EMAIL]
+    message = mail.message
+    assert message["Subject"] == f"[TEST] {GAGARIN}"
+    assert message["X-Pressroom-Test"] == "yes"
+    assert deliveries(app) == 0
+    release_id = int(answer.headers["Location"].rsplit("/", 1)[-1])
+    assert stored(app, release_id).status is ReleaseStatus.DRAFT
+
+
+def test_publishing_asks_first_and_names_how_many_readers_get_it(
+    app: Flask, desk: FlaskClient, sink, worker: None
+) -> None:
+    add_subscribers(app, [f"nb{n}@mail.example" for n in range(3)])
+    add_subscribers(app, ["en@mail.example"], language="en")
+    add_subscribers(app, ["sport@mail.example"], topics=("sport",))
+    add_subscribers(app, ["waiting@mail.example"], status=SubscriberStatus.PENDING)
+    release_id = create(
+        desk, topics="kultur", intent="publish", translation_title="Gagarin, 60 years on"
+    )
+    confirm = desk.get(f"/admin/releases/{release_id}/publish?lang=en")
+    assert confirm.status_code == 200
+    assert "It will be emailed to 4 readers." in confirm.text
+    assert "3 in Norwegian" in confirm.text and "1 in English" in confirm.text
+    assert stored(app, release_id).status is ReleaseStatus.DRAFT  # nothing yet
+
+    answer = desk.post(
+        f"/admin/releases/{release_id}/publish", data={"csrf_token": csrf_token(confirm.text)}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith(f"/admin/releases/{release_id}/send")
+    wait_until(
+        lambda: desk.get(f"/admin/releases/{release_id}/progress.json").json["state"] == "sent",
+        60,
+        "the send to finish",
+    )
+    progress = desk.get(f"/admin/releases/{release_id}/progress.json").json
+    assert (progress["total"], progress["sent"], progress["failed"]) == (4, 4, 0)
+    assert progress["percent"] == 100.0
+    assert sorted(r for mail in sink.handler.received for r in mail.recipients) == sorted(
+        ["nb0@mail.example", "nb1@mail.example", "nb2@mail.example", "en@mail.example"]
+    )
+    view = desk.get(f"/admin/releases/{release_id}/send")
+    assert view.status_code == 200
+    assert 'value="100.0"' in view.text
+
+    # A second publish (a double click, a stale tab) sends nothing again.
+    desk.post(f"/admin/releases/{release_id}/publish", data={"csrf_token": csrf_token(view.text)})
+    assert deliveries(app) == 4
+
+
+def sending_without_tasks(app: Flask, release_id: int, *, paused: bool = False) -> None:
+    """A send in progress whose tasks have not run: what the buttons act on, whether or not
+    a worker is running in this test session."""
+    with app.app_context(), get_database().session_scope() as session:
+        releases.publish(session, release_id, now=utcnow())
+        if paused:
+            releases.pause(session, release_id)
+
+
+def test_pause_and_cancel_from_the_send_view(app: Flask, desk: FlaskClient) -> None:
+    add_subscribers(app, ["a@mail.example", "b@mail.example"])
+    release_id = create(desk)
+    sending_without_tasks(app, release_id)
+    view = desk.get(f"/admin/releases/{release_id}/send?lang=en")
+    token = csrf_token(view.text)
+    assert 'id="send-pause"' in view.text
+    answer = desk.post(f"/admin/releases/{release_id}/pause", data={"csrf_token": token})
+    assert answer.headers["Location"].endswith(f"/admin/releases/{release_id}/send")
+    assert stored(app, release_id).status is ReleaseStatus.PAUSED
+    assert desk.get(f"/admin/releases/{release_id}/progress.json").json["state"] == "paused"
+    desk.post(f"/admin/releases/{release_id}/cancel", data={"csrf_token": token})
+    assert stored(app, release_id).status is ReleaseStatus.CANCELLED
+    refused = desk.post(f"/admin/releases/{release_id}/resume", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert stored(app, release_id).status is ReleaseStatus.CANCELLED
+    without_token = desk.post(f"/admin/releases/{release_id}/pause")
+    assert without_token.status_code == 400
+
+
+def test_resume_from_the_send_view_sends_what_is_owed(
+    app: Flask, desk: FlaskClient, sink, worker: None
+) -> None:
+    add_subscribers(app, ["a@mail.example", "b@mail.example"])
+    release_id = create(desk)
+    sending_without_tasks(app, release_id, paused=True)
+    view = desk.get(f"/admin/releases/{release_id}/send?lang=en")
+    assert 'id="send-resume"' in view.text
+    desk.post(f"/admin/releases/{release_id}/resume", data={"csrf_token": csrf_token(view.text)})
+    assert "Resumed." in desk.get(f"/admin/releases/{release_id}/send?lang=en").text
+    wait_until(lambda: stored(app, release_id).status is ReleaseStatus.SENT, 60, "the send")
+    assert sorted(r for mail in sink.handler.received for r in mail.recipients) == [
+        "a@mail.example",
+        "b@mail.example",
+    ]
+
+
+def test_an_emailed_release_keeps_its_audience_fixed_in_the_editor(
+    app: Flask, desk: FlaskClient, publisher: str
+) -> None:
+    release_id = create(desk, topics="kultur")
+    page = desk.get(f"/admin/releases/{release_id}/publish")
+    desk.post(f"/admin/releases/{release_id}/publish", data={"csrf_token": csrf_token(page.text)})
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    assert "nothing is sent again" in editor.text
+    assert 'name="topics"' not in editor.text
+    desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, title="Rettet tittel", topics="sport", language="en"),
+    )
+    release = stored(app, release_id)
+    assert (release.title, release.topics, release.language) == ("Rettet tittel", ["kultur"], "nb")
+
+
+def test_an_unknown_release_is_a_clear_404(desk: FlaskClient) -> None:
+    for path in ("/admin/releases/999", "/admin/releases/999/send",
+                 "/admin/releases/999/progress.json", "/admin/releases/999/publish"):  # fmt: skip
+        assert desk.get(path).status_code == 404, path
+
+
+def test_signing_in_starts_a_new_session_and_signing_out_ends_copies_of_it(
+    client: FlaskClient, publisher: str
+) -> None:
+    with client.session_transaction() as before:
+        before["planted"] = "by someone else"
+    log_in(client)
+    with client.session_transaction() as after:
+        assert "planted" not in after
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copied = cookie.value
+    desk_page = client.get("/admin")
+    assert (
+        client.post("/admin/logout", data={"csrf_token": csrf_token(desk_page.text)}).status_code
+        == 303
+    )
+    client.set_cookie("session", copied)  # the cookie as it was before signing out
+    assert client.get("/admin").status_code in (302, 303)
+
+
+def test_a_long_release_fits_through_the_editor(app: Flask, desk: FlaskClient) -> None:
+    body = "Et langt avsnitt om romfart, med æ, ø og å. " * 4000  # about 180 kB
+    release_id = create(desk, body=body)
+    assert stored(app, release_id).body == body.strip()
+    too_long = desk.post(
+        "/admin/releases/new",
+        data=form(desk.get("/admin/releases/new").text, body="x" * 3_000_000),
+    )
+    assert too_long.status_code == 413

@@ -232,7 +232,7 @@ class CsvSource:
         def get(column: str) -> str:
             return _cell(values, self._index.get(column))
 
-        email = normalize_address(get("email"))
+        email = normalize_address(_unguard_formula(get("email")))
         language = parse_language(get("language"))
         topics = parse_topics(_TOPIC_SEPARATORS.split(get("topics")), offered_topics)
         return ImportRow(
@@ -252,8 +252,7 @@ def _cell(values: list[str], position: int | None) -> str:
 
 
 def _clean_name(raw: str) -> str | None:
-    if len(raw) > 1 and raw[0] == "'" and raw[1] in _FORMULA_START:
-        raw = raw[1:]
+    raw = _unguard_formula(raw)
     name = " ".join(_CONTROL_CHARACTERS.sub(" ", raw).split())
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(N_("A name has at most %(count)s characters."), count=MAX_NAME_LENGTH)
@@ -431,7 +430,9 @@ def export_rows(session: Session, *, page_size: int = CHUNK_SIZE) -> Iterator[di
             topics[subscriber_id].append(topic)
         for row in page:
             yield {
-                "email": row.email,
+                # An address may start with = + - @ (RFC 5322 allows it): a spreadsheet would
+                # run it as a formula, so it goes out quoted, and an import takes the quote off.
+                "email": _guard_formula(row.email),
                 "name": _guard_formula(row.name or ""),
                 "status": row.status.value,
                 "language": row.language,
@@ -457,6 +458,11 @@ def write_csv(rows: Iterable[dict[str, str]], stream: TextIO) -> int:
 
 def _guard_formula(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _unguard_formula(value: str) -> str:
+    """What _guard_formula wrote, as it was: an export imports back unchanged."""
+    return value[1:] if len(value) > 1 and value[0] == "'" and value[1] in _FORMULA_START else value
 
 
 def _iso(value: datetime | None) -> str:

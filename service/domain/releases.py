@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -111,7 +111,12 @@ def parse_datetime(raw: object, name: str) -> datetime | None:
             N_("The field '%(field)s' needs a time zone, like 2026-12-01T09:00:00+01:00."),
             field=name,
         )
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-12:00 is past the last moment a date can hold
+        raise InvalidInput(
+            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
+        ) from None
 
 
 def _flag(raw: object, name: str) -> bool | None:
@@ -246,20 +251,16 @@ def edit_release(
     if "language" in raw:
         if raw["language"] is None:
             raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
-        release.language = parse_language(raw["language"])
+        language = parse_language(raw["language"])
+        if language != release.language:
+            _make_primary(release, language)
     merged = {**(release.version(release.language) or {}), **raw}
     text = parse_text(merged)
     version = text.as_version()
     release.title, release.summary = version["title"], version["summary"]
     release.body, release.body_html = version["body"], version["body_html"]
-    if "translations" in raw or "language" in raw:
-        current = {"language": release.language, "translations": raw.get("translations", {})}
-        if "translations" not in raw:
-            current["translations"] = {
-                lang: {k: v[k] for k in ("title", "summary", "body")}
-                for lang, v in (release.translations or {}).items()
-                if lang != release.language
-            }
+    if "translations" in raw:
+        current = {"language": release.language, "translations": raw["translations"]}
         draft = parse_release({**current, "title": text.title}, now=now)
         release.translations = {lang: t.as_version() for lang, t in draft.translations.items()}
     if "topics" in raw:
@@ -283,7 +284,26 @@ def edit_release(
     return release
 
 
+def _make_primary(release: Release, language: str) -> None:
+    """Make `language` the release's main language. Its version, when there is one, moves up
+    and the former main text becomes a translation; else the main text was in `language` all
+    along and only its label changes. No text is lost either way."""
+    translations = dict(release.translations or {})
+    promoted = translations.pop(language, None)
+    if promoted is not None:
+        translations[release.language] = release.version(release.language)
+        release.title, release.summary = promoted["title"], promoted["summary"]
+        release.body, release.body_html = promoted["body"], promoted["body_html"]
+    release.language = language
+    release.translations = translations
+
+
+MAX_ID = 2**63 - 1  # beyond any database's integer: such an id names nothing
+
+
 def get_release(session: Session, release_id: int) -> Release:
+    if not 0 < release_id <= MAX_ID:
+        raise NotFound(N_("There is no release with this id."))
     release = session.get(Release, release_id)
     if release is None:
         raise NotFound(N_("There is no release with this id."))

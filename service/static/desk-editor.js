@@ -27,6 +27,18 @@
     timer = setTimeout(render, 700);
   }
 
+  // The translation is in the language the main text is not: its heading follows the choice.
+  const primary = document.getElementById("language");
+  const translation = document.getElementById("translation");
+  if (primary && translation) {
+    primary.addEventListener("change", function () {
+      const other = primary.value === "nb" ? "en" : "nb";
+      translation.querySelector("summary").textContent = translation.dataset["summary" + other[0].toUpperCase() + other.slice(1)];
+      for (const code of translation.querySelectorAll(".other-code")) code.textContent = other;
+      for (const field of translation.querySelectorAll("input, textarea")) field.lang = other;
+    });
+  }
+
   form.addEventListener("input", soon);
   form.addEventListener("change", soon);
   document.getElementById("preview-button").addEventListener("click", function (event) {

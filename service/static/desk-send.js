@@ -56,6 +56,7 @@
     text("send-state", labels[data.state] || data.state);
     const reason = $("send-paused-reason");
     reason.hidden = !(data.state === "paused" && data.pause_reason);
+    if (!reason.hidden) text("send-paused-reason", reason.dataset.template.replace("{}", data.pause_reason));
     for (const form of document.querySelectorAll("#send-controls form")) {
       const action = form.dataset.action;
       form.hidden = !(

@@ -1,7 +1,8 @@
-"""Larger request bodies for the few views that take them (a release's text, an upload).
+"""Larger request bodies for the few desk views that take them (a release's text, an upload).
 
 The app's limit is small (MAX_REQUEST_BYTES), and the CSRF check reads a form before its view
-runs: so a view's own limit is set here, in a hook that runs before that check.
+runs: so a view's own limit is set here, in a hook that runs before that check. Only for a
+signed-in publisher: nobody else gets to make the app read megabytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, request
+from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 _LIMIT = "pressroom_body_limit"
@@ -32,6 +34,6 @@ def init_app(app: Flask) -> None:
     def raise_limit_for_view() -> None:
         view = app.view_functions.get(request.endpoint or "")
         limit = getattr(view, _LIMIT, None)
-        if limit:
+        if limit and current_user.is_authenticated:
             request.max_content_length = limit
             request.max_form_memory_size = limit

@@ -213,8 +213,10 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
             release = releases.get_release(session, release_id)
             unsent = release.status in releases.UNSENT_STATES
             fields = form_fields(request.form, unsent=unsent)
-            if unsent and fields["publish_at"] is None and release.publish_at is None:
-                del fields["publish_at"]  # not scheduled, and not to be
+            if unsent and request.form.get("publish_at", "") == form_values(release)["publish_at"]:
+                # The schedule as the editor showed it (to the minute): left as it is, not
+                # moved to the start of its minute, nor refused once that minute has begun.
+                del fields["publish_at"]
             releases.edit_release(session, release_id, fields, now=utcnow())
     except DomainError as error:
         if error.status == 404:
@@ -313,31 +315,41 @@ def progress_json(release_id: int) -> Response:
 def saved_preview(release_id: int) -> Response:
     with session_scope() as session:
         release = releases.get_release(session, release_id)
-        return preview_response(release)
+        try:
+            return preview_response(release)
+        except InvalidInput as error:
+            return preview_problem(error)
 
 
 @bp.post("/preview", defaults={"release_id": None})
 @bp.post("/<int:release_id>/preview")
 @allow_body(RELEASE_FORM_LIMIT)
 def live_preview(release_id: int | None) -> Response:
-    """The editor's unsaved text, rendered as the email it would become."""
+    """The editor's unsaved text, rendered as the email it would become. Whatever is wrong
+    with the form is said inside the frame, while the publisher is still typing."""
     now = utcnow()
     with session_scope() as session:
         saved = releases.get_release(session, release_id) if release_id is not None else None
-        fields = form_fields(request.form, unsent=True)
-        fields.pop("publish_at")
-        if saved is not None and saved.status not in releases.UNSENT_STATES:
-            # Who gets it is fixed: the form no longer holds those fields.
-            fields |= {"language": saved.language, "fallback_to_primary": saved.fallback_to_primary}
         try:
+            fields = form_fields(request.form, unsent=True)
+            fields.pop("publish_at")
+            if saved is not None and saved.status not in releases.UNSENT_STATES:
+                # Who gets it is fixed: the form no longer holds those fields.
+                fields |= {
+                    "language": saved.language,
+                    "fallback_to_primary": saved.fallback_to_primary,
+                }
             draft = releases.parse_release(fields, now=now)
+            return preview_response(unsaved_release(draft, saved))
         except InvalidInput as error:
-            # Shown in the preview frame while the publisher is still typing.
-            page = render_template(
-                "admin/preview_text.html", headers=[], text=_(error.message, **error.params)
-            )
-            return preview_page(page, status=422)
-        return preview_response(unsaved_release(draft, saved))
+            return preview_problem(error)
+
+
+def preview_problem(error: InvalidInput) -> Response:
+    page = render_template(
+        "admin/preview_text.html", headers=[], text=_(error.message, **error.params)
+    )
+    return preview_page(page, status=422)
 
 
 def unsaved_release(draft: releases.ReleaseDraft, saved: Release | None) -> Release:

@@ -52,6 +52,8 @@ def release_count(app: Flask) -> int:
         ({"publish_at": "2001-01-01T00:00:00+00:00"}, 422, "invalid_input"),
         ({"publish_at": "next tuesday"}, 422, "invalid_input"),
         ({"publish_at": "2030-01-01T09:00:00"}, 422, "invalid_input"),
+        ({"publish_at": "9999-12-31T23:59:00-12:00"}, 422, "invalid_input"),
+        ({"publish_at": "0001-01-01T00:30:00+01:00"}, 422, "invalid_input"),
         ({"publish": "yes"}, 422, "invalid_input"),
         ({"email": 1}, 422, "invalid_input"),
         ({"topics": "not a list of slugs!"}, 422, "invalid_input"),
@@ -209,6 +211,38 @@ def test_editing_a_sent_release_never_sends_it_again(
     time.sleep(0.7)
     assert len(sink.handler.received) == 1
     assert "Rettet tittel" in client.get(f"/releases/{release['slug']}").text
+
+
+def test_changing_the_main_language_keeps_every_text(app: Flask, client: FlaskClient) -> None:
+    token = api_token(app)
+    auth = {"Authorization": f"Bearer {token}"}
+    english = {"title": "In English", "summary": "Short", "body": "**Text**"}
+    both = post(client, token, {**VALID, "translations": {"en": english}}).get_json()
+    swapped = client.patch(f"/api/v1/releases/{both['id']}", json={"language": "en"}, headers=auth)
+    assert swapped.status_code == 200, swapped.text
+    answer = swapped.get_json()
+    assert (answer["language"], answer["title"], answer["body"]) == ("en", "In English", "**Text**")
+    assert answer["translations"] == {"nb": {"title": "Tittel", "summary": "Kort", "body": "Tekst"}}
+
+    # Without a version in the new language, the main text only changes its label.
+    alone = post(client, token, VALID).get_json()
+    relabelled = client.patch(
+        f"/api/v1/releases/{alone['id']}", json={"language": "en"}, headers=auth
+    ).get_json()
+    assert (relabelled["language"], relabelled["title"]) == ("en", "Tittel")
+    assert relabelled["translations"] == {}
+
+
+@pytest.mark.parametrize("release_id", ["99999999999999999999999", "9223372036854775808", "0"])
+def test_an_id_no_database_can_hold_is_a_404(
+    app: Flask, client: FlaskClient, release_id: str
+) -> None:
+    auth = {"Authorization": f"Bearer {api_token(app)}"}
+    for path in ("", "/publish"):
+        method = client.post if path else client.get
+        answer = method(f"/api/v1/releases/{release_id}{path}", headers=auth)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.get_json()["error"]["code"] == "not_found"
 
 
 def test_dkim_signs_the_headers_that_matter(

@@ -515,6 +515,19 @@ def test_an_exported_file_imports_back(app: Flask, desk: FlaskClient) -> None:
     assert rows["a@mail.example"].language == "en"
 
 
+def test_an_address_a_spreadsheet_would_run_is_exported_quoted_and_imports_back(
+    app: Flask, desk: FlaskClient
+) -> None:
+    add_subscribers(app, ["=1+2@mail.example", "-dash@mail.example"])
+    exported = desk.get(EXPORT).data.decode()
+    assert "\n'=1+2@mail.example," in exported and "\n'-dash@mail.example," in exported
+    with app.app_context(), get_database().session_scope() as session:
+        for table in ("subscriber_topics", "subscribers"):
+            session.execute(Subscriber.metadata.tables[table].delete())
+    assert "2 subscribers imported." in text_of(upload(desk, exported.encode()))
+    assert sorted(subscribers(app)) == ["-dash@mail.example", "=1+2@mail.example"]
+
+
 def test_an_empty_export_has_its_header(desk: FlaskClient) -> None:
     assert desk.get(EXPORT).data == (
         b"email,name,status,language,topics,created_at,confirmed_at,unsubscribed_at,"

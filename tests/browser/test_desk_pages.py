@@ -1,0 +1,63 @@
+"""Every desk page in Chromium: named controls, readable contrast, no sideways scroll on a
+phone, in both languages."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page
+
+from service.db import get_database, utcnow
+from service.domain import releases
+from tests.browser.conftest import PHONE, phone_fits
+from tests.browser.page_checks import low_contrast_text, unlabelled_controls
+from tests.pipeline.helpers import add_subscribers
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def a_release_in_sending(app: Flask) -> int:
+    """A send under way whose tasks have not run: the send view with its buttons."""
+    now = utcnow()
+    with app.app_context(), get_database().session_scope() as session:
+        draft = releases.parse_release(
+            {"title": "Pressemøte om kulturprogrammet", "summary": "Kort", "language": "nb"},
+            now=now,
+        )
+        release = releases.create_release(session, draft, publisher_id=None, now=now)
+        releases.publish(session, release.id, now=now)
+        return release.id
+
+
+@pytest.mark.parametrize("language", ["nb", "en"])
+def test_desk_pages_are_labelled_readable_and_fit_a_phone(
+    app: Flask, desk_page: Page, language: str
+) -> None:
+    add_subscribers(app, ["kari@mail.example", "ola@mail.example"])
+    release_id = a_release_in_sending(app)
+    pages = [
+        "/admin",
+        "/admin/releases/new",
+        f"/admin/releases/{release_id}",
+        f"/admin/releases/{release_id}/send",
+        "/admin/subscribers",
+        "/admin/subscribers/import",
+        "/admin/charts",
+    ]
+    page = desk_page
+    unlabelled, pale, too_wide = {}, {}, []
+    for path in pages:
+        page.set_viewport_size({"width": 1100, "height": 800})
+        page.goto(f"{path}?lang={language}")
+        page.wait_for_load_state("load")
+        if found := unlabelled_controls(page):
+            unlabelled[path] = found
+        if found := low_contrast_text(page):
+            pale[path] = found
+        page.set_viewport_size(PHONE)
+        page.goto(f"{path}?lang={language}")
+        if not phone_fits(page):
+            too_wide.append(path)
+    assert unlabelled == {}
+    assert pale == {}
+    assert too_wide == []

@@ -1,20 +1,21 @@
-"""Press staff accounts and their API tokens."""
+"""Press staff accounts, their desk sessions and their API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.domain.addresses import normalize_address
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
-from service.models import ApiToken, Publisher
+from service.models import ApiToken, DeskSession, Publisher
 
 MIN_PASSWORD_LENGTH = 10
+USER_AGENT_LENGTH = 200
 TOKEN_PREFIX = "prs_"
 # A real hash to compare against when the account does not exist, so that timing does not tell.
 _DUMMY_HASH = generate_password_hash("pressroom-dummy-password")
@@ -56,6 +57,7 @@ def set_password(session: Session, publisher: Publisher, password: str) -> None:
     """A new password; the desk signs out every session opened with the old one."""
     _check_password(password)
     publisher.password_hash = generate_password_hash(password)
+    session.execute(delete(DeskSession).where(DeskSession.publisher_id == publisher.id))
     session.flush()
 
 
@@ -72,6 +74,66 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime) 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def start_desk_session(
+    session: Session,
+    publisher: Publisher,
+    *,
+    now: datetime,
+    lifetime: timedelta,
+    user_agent: str | None = None,
+) -> str:
+    """A new desk session; returns its nonce (for the cookie), which is stored only as its
+    SHA-256. The publisher's expired sessions are cleared away on the way."""
+    session.execute(
+        delete(DeskSession).where(
+            DeskSession.publisher_id == publisher.id, DeskSession.created_at <= now - lifetime
+        )
+    )
+    nonce = secrets.token_urlsafe(32)
+    session.add(
+        DeskSession(
+            publisher_id=publisher.id,
+            nonce_hash=token_hash(nonce),
+            created_at=now,
+            user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent else None,
+        )
+    )
+    session.flush()
+    return nonce
+
+
+def publisher_for_desk_session(
+    session: Session, publisher_id: int, nonce: str, *, now: datetime, lifetime: timedelta
+) -> Publisher | None:
+    """The active publisher whose live desk session this is, in one query; None when the
+    session was ended, has expired, or belongs to someone else."""
+    return session.scalar(
+        select(Publisher)
+        .join(DeskSession, DeskSession.publisher_id == Publisher.id)
+        .where(
+            Publisher.id == publisher_id,
+            Publisher.is_active.is_(True),
+            DeskSession.nonce_hash == token_hash(nonce),
+            DeskSession.created_at > now - lifetime,
+        )
+    )
+
+
+def live_desk_session(
+    session: Session, publisher_id: int, nonce: str, *, now: datetime, lifetime: timedelta
+) -> bool:
+    return (
+        publisher_for_desk_session(session, publisher_id, nonce, now=now, lifetime=lifetime)
+        is not None
+    )
+
+
+def end_desk_session(session: Session, nonce: str) -> None:
+    """Sign one session out, wherever its cookie may have been copied to."""
+    session.execute(delete(DeskSession).where(DeskSession.nonce_hash == token_hash(nonce)))
+    session.flush()
 
 
 def issue_token(

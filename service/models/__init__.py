@@ -1,6 +1,6 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
-from service.models.publisher import ApiToken, Publisher
+from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
 from service.models.subscriber import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
 from service.models.subscription_event import SubscriptionEvent, SubscriptionEventKind
@@ -11,6 +11,7 @@ __all__ = [
     "ConsentSource",
     "Delivery",
     "DeliveryStatus",
+    "DeskSession",
     "Publisher",
     "Release",
     "ReleaseStatus",

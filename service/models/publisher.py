@@ -1,4 +1,5 @@
-"""Press staff: accounts for the desk, and API tokens kept only as hashes."""
+"""Press staff: accounts for the desk, their desk sessions and API tokens, secrets kept only as
+hashes."""
 
 from __future__ import annotations
 
@@ -42,3 +43,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     publisher: Mapped[Publisher] = relationship(back_populates="tokens")
+
+
+class DeskSession(Base):
+    """A live sign-in to the desk. The cookie holds a random nonce; only its SHA-256 is kept.
+    A cookie whose session has no row here is signed out, so losing Redis signs no one back in."""
+
+    __tablename__ = "desk_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publisher_id: Mapped[int] = mapped_column(
+        ForeignKey("publishers.id", ondelete="CASCADE"), index=True
+    )
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    user_agent: Mapped[str | None] = mapped_column(String(200))

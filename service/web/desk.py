@@ -64,7 +64,7 @@ def login() -> BaseResponse | tuple[str, int] | str:
             publisher = publishers.authenticate(
                 session, form.email.data or "", form.password.data or "", now=utcnow()
             )
-            user = new_sign_in(publisher) if publisher is not None else None
+            user = new_sign_in(session, publisher) if publisher is not None else None
         if user is not None:
             login_user(user)
             return redirect(target, code=303)

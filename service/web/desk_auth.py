@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, session
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.db import session_scope
+from service.db import session_scope, utcnow
+from service.domain import publishers
 from service.models import Publisher
 
 login_manager = LoginManager()
@@ -32,8 +32,8 @@ class DeskUser(UserMixin):
 
 
 def session_id_for(publisher: Publisher, nonce: str) -> str:
-    # Bound to the password (a new password signs every old session out) and to a random
-    # nonce per sign-in (signing out ends that session, even where its cookie was copied).
+    # Bound to a desk session row (signing out deletes it, which ends the session even where its
+    # cookie was copied) and to the password (a new password signs every old session out).
     fingerprint = hashlib.sha256(publisher.password_hash.encode()).hexdigest()[:16]
     return f"{publisher.id}:{fingerprint}:{nonce}"
 
@@ -42,33 +42,32 @@ def desk_user(publisher: Publisher, nonce: str) -> DeskUser:
     return DeskUser(publisher.id, publisher.email, session_id_for(publisher, nonce))
 
 
-def new_sign_in(publisher: Publisher) -> DeskUser:
-    """A user for a fresh sign-in. The session cookie starts anew (only the reader's language
-    is kept): whatever was in it before the password was typed is not carried over."""
+def new_sign_in(db: Session, publisher: Publisher) -> DeskUser:
+    """A user for a fresh sign-in, with its desk session stored in the database (the caller
+    commits). The session cookie starts anew (only the reader's language is kept): whatever
+    was in it before the password was typed is not carried over."""
     language = session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
-    return desk_user(publisher, secrets.token_urlsafe(12))
+    nonce = publishers.start_desk_session(
+        db,
+        publisher,
+        now=utcnow(),
+        lifetime=current_app.permanent_session_lifetime,
+        user_agent=request.headers.get("User-Agent"),
+    )
+    return desk_user(publisher, nonce)
 
 
-def _signed_out_key(nonce: str) -> str:
-    return f"pressroom:desk-signed-out:{nonce}"
-
-
-def _redis() -> redis.Redis:
-    client = current_app.extensions.get("pressroom.redis")
-    if client is None:
-        client = redis.Redis.from_url(current_app.extensions["pressroom.redis_url"])
-        current_app.extensions["pressroom.redis"] = client
-    return client
+def _nonce_of(session_id: str) -> str:
+    return session_id.rsplit(":", 1)[-1]
 
 
 def end_session(user: DeskUser) -> None:
-    """Remember the signed-out session for as long as its cookie could still be presented."""
-    nonce = user.session_id.rsplit(":", 1)[-1]
-    lifetime = int(current_app.permanent_session_lifetime.total_seconds())
-    _redis().set(_signed_out_key(nonce), 1, ex=lifetime)
+    """Sign out: the session's row goes, so no copy of its cookie signs anyone in again."""
+    with session_scope() as db:
+        publishers.end_desk_session(db, _nonce_of(user.session_id))
 
 
 @login_manager.user_loader
@@ -77,13 +76,15 @@ def load_user(session_id: str) -> DeskUser | None:
     _, _, nonce = rest.partition(":")
     if not publisher_id.isdigit() or not nonce:
         return None
-    if _redis().exists(_signed_out_key(nonce)):
-        return None
     with session_scope() as db:
-        publisher = db.get(Publisher, int(publisher_id))
-        if publisher is None or not publisher.is_active:
-            return None
-        if session_id_for(publisher, nonce) != session_id:
+        publisher = publishers.publisher_for_desk_session(
+            db,
+            int(publisher_id),
+            nonce,
+            now=utcnow(),
+            lifetime=current_app.permanent_session_lifetime,
+        )
+        if publisher is None or session_id_for(publisher, nonce) != session_id:
             return None
         return desk_user(publisher, nonce)
 

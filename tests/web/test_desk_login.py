@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
-from service.db import get_database
-from service.models import Publisher
+from service.db import get_database, utcnow
+from service.models import DeskSession, Publisher
 from tests.conftest import csrf_token
 from tests.pipeline.helpers import NOW, add_subscribers, api_token, publish
 
@@ -100,12 +103,92 @@ def test_next_only_ever_leads_to_a_path_of_this_site(
     assert (status, location) == (303, "/admin")
 
 
+def log_out(client: FlaskClient) -> int:
+    desk = client.get("/admin")
+    return client.post("/admin/logout", data={"csrf_token": csrf_token(desk.text)}).status_code
+
+
+def signed_in(client: FlaskClient) -> bool:
+    status = client.get("/admin").status_code
+    assert status in (200, 302, 303)
+    return status == 200
+
+
+def cookie_nonce(client: FlaskClient) -> str:
+    with client.session_transaction() as cookie:
+        return str(cookie["_user_id"]).rsplit(":", 1)[-1]
+
+
+def desk_sessions(app: Flask) -> list[DeskSession]:
+    with app.app_context(), get_database().session_scope() as session:
+        return list(session.scalars(select(DeskSession)))
+
+
 def test_signing_out_ends_the_session(client: FlaskClient, publisher: str) -> None:
     log_in(client)
-    desk = client.get("/admin")
-    answer = client.post("/admin/logout", data={"csrf_token": csrf_token(desk.text)})
-    assert answer.status_code == 303
+    assert log_out(client) == 303
     assert client.get("/admin").status_code in (302, 303)
+
+
+def test_a_signed_out_cookie_stays_signed_out_when_redis_is_wiped(
+    app: Flask, client: FlaskClient, publisher: str
+) -> None:
+    """Redis may lose everything (the embedded one keeps nothing on disk); sign-outs hold."""
+    log_in(client)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copied = cookie.value
+    assert log_out(client) == 303
+    # Every key of ours (rate limits, journals, this run's queues), not the whole database:
+    # REDIS_URL may point the tests at a Redis that holds other things too.
+    wipe = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
+    try:
+        for key in wipe.scan_iter("pressroom*"):
+            wipe.delete(key)
+    finally:
+        wipe.close()
+    client.set_cookie("session", copied)
+    assert not signed_in(client)
+
+
+def test_signing_out_one_browser_leaves_another_signed_in(
+    app: Flask, client: FlaskClient, publisher: str
+) -> None:
+    other = app.test_client()
+    log_in(client)
+    log_in(other)
+    assert signed_in(client) and signed_in(other)
+    assert log_out(client) == 303
+    assert not signed_in(client)
+    assert signed_in(other)
+
+
+def test_a_session_older_than_its_lifetime_is_signed_out(
+    app: Flask, client: FlaskClient, publisher: str
+) -> None:
+    log_in(client)
+    lifetime = app.permanent_session_lifetime
+
+    def opened(ago: timedelta) -> None:
+        with app.app_context(), get_database().session_scope() as session:
+            session.execute(update(DeskSession).values(created_at=utcnow() - ago))
+
+    opened(lifetime - timedelta(minutes=5))
+    assert signed_in(client)
+    opened(lifetime + timedelta(minutes=5))
+    assert not signed_in(client)
+
+
+def test_the_database_never_holds_the_nonce_of_a_cookie(
+    app: Flask, client: FlaskClient, publisher: str
+) -> None:
+    log_in(client, next_path="/admin")
+    nonce = cookie_nonce(client)
+    assert len(nonce) >= 40
+    (row,) = desk_sessions(app)
+    stored = [str(getattr(row, column.key)) for column in DeskSession.__table__.columns]
+    assert not any(nonce in value for value in stored)
+    assert row.nonce_hash == hashlib.sha256(nonce.encode()).hexdigest()
 
 
 def test_a_new_password_signs_old_sessions_out(

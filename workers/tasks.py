@@ -155,15 +155,20 @@ def release_message(release: Release, language: str) -> ReleaseMessage:
     if key not in _messages:
         if len(_messages) > 16:
             _messages.clear()
-        _messages[key] = ReleaseMessage(
-            current_app.extensions["pressroom.emails"],
-            current_app.extensions["pressroom.signer"],
-            mail_site(),
-            release,
-            language,
-            now=utcnow(),
-        )
+        _messages[key] = new_release_message(release, language)
     return _messages[key]
+
+
+def new_release_message(release: Release, language: str, *, test: bool = False) -> ReleaseMessage:
+    return ReleaseMessage(
+        current_app.extensions["pressroom.emails"],
+        current_app.extensions["pressroom.signer"],
+        mail_site(),
+        release,
+        language,
+        now=utcnow(),
+        test=test,
+    )
 
 
 def start_sending(release_id: int, chains: int = SEND_CHAINS) -> None:
@@ -230,15 +235,9 @@ def send_test_release(self: Task, release_id: int, publisher_id: int, language: 
         publisher = session.get(Publisher, publisher_id)
         if release is None or publisher is None or not publisher.is_active:
             return "skipped"
-        message = ReleaseMessage(
-            current_app.extensions["pressroom.emails"],
-            current_app.extensions["pressroom.signer"],
-            mail_site(),
-            release,
-            language,
-            now=utcnow(),
-            test=True,
-        ).for_recipient(publisher.email, f"test-{publisher.id}")
+        message = new_release_message(release, language, test=True).for_recipient(
+            publisher.email, f"test-{publisher.id}"
+        )
         address = publisher.email
     settings = current_app.extensions["pressroom.settings"]
     try:

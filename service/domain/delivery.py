@@ -337,19 +337,31 @@ def reclaim(session: Session, sent_ids: set[int], expired: Sequence[int], *, now
         )
 
 
-def due_count(session: Session, release_id: int, *, now: datetime) -> int:
+def _pending_count(session: Session, release_id: int, when: ColumnElement[bool]) -> int:
     return (
         session.scalar(
             select(func.count())
             .select_from(Delivery)
             .where(
-                Delivery.release_id == release_id,
-                Delivery.status == DeliveryStatus.PENDING,
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+                Delivery.release_id == release_id, Delivery.status == DeliveryStatus.PENDING, when
             )
         )
         or 0
     )
+
+
+def due_count(session: Session, release_id: int, *, now: datetime) -> int:
+    """Rows owed that may go out now."""
+    return _pending_count(
+        session,
+        release_id,
+        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+    )
+
+
+def deferred_count(session: Session, release_id: int, *, now: datetime) -> int:
+    """Rows owed that wait for a retry after a temporary refusal."""
+    return _pending_count(session, release_id, Delivery.next_attempt_at > now)
 
 
 def in_progress(session: Session, release_id: int, *, now: datetime) -> bool:

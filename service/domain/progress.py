@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.domain.delivery import recipient_filter
+from service.domain.delivery import deferred_count, recipient_filter
 from service.domain.releases import delivery_counts
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
+from service.models import Release, ReleaseStatus, Subscriber
 
 ACTIVE_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED)
 
@@ -47,21 +47,6 @@ class SendProgress:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def deferred_count(session: Session, release_id: int, *, now: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.release_id == release_id,
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at > now,
-            )
-        )
-        or 0
-    )
 
 
 def send_progress(session: Session, release: Release, *, now: datetime) -> SendProgress:

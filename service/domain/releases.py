@@ -197,12 +197,11 @@ def _unique_slug(session: Session, title: str) -> str:
     return f"{base}-{n}"
 
 
-def create_release(
-    session: Session, draft: ReleaseDraft, *, publisher_id: int | None, now: datetime
-) -> Release:
+def release_from_draft(draft: ReleaseDraft, *, slug: str, **columns: Any) -> Release:
+    """A Release holding the draft's texts and choices, not yet in any session."""
     primary = draft.text.as_version()
-    release = Release(
-        slug=_unique_slug(session, draft.text.title),
+    return Release(
+        slug=slug,
         title=primary["title"],
         summary=primary["summary"],
         body=primary["body"],
@@ -212,6 +211,16 @@ def create_release(
         translations={lang: text.as_version() for lang, text in draft.translations.items()},
         fallback_to_primary=draft.fallback_to_primary,
         send_email=draft.email is not False,
+        **columns,
+    )
+
+
+def create_release(
+    session: Session, draft: ReleaseDraft, *, publisher_id: int | None, now: datetime
+) -> Release:
+    release = release_from_draft(
+        draft,
+        slug=_unique_slug(session, draft.text.title),
         status=ReleaseStatus.DRAFT,
         published_at=draft.published_at,
         created_by_id=publisher_id,

@@ -354,19 +354,10 @@ def preview_problem(error: InvalidInput) -> Response:
 
 def unsaved_release(draft: releases.ReleaseDraft, saved: Release | None) -> Release:
     """A release as the editor holds it, never added to the session."""
-    primary = draft.text.as_version()
-    return Release(
-        id=saved.id if saved is not None else 0,
-        slug=saved.slug if saved is not None else releases.slugify(draft.text.title),
-        title=primary["title"],
-        summary=primary["summary"],
-        body=primary["body"],
-        body_html=primary["body_html"],
-        language=draft.language,
-        topics=draft.topics,
-        translations={code: text.as_version() for code, text in draft.translations.items()},
-        fallback_to_primary=draft.fallback_to_primary,
-        published_at=saved.published_at if saved is not None else None,
+    if saved is None:
+        return releases.release_from_draft(draft, slug=releases.slugify(draft.text.title), id=0)
+    return releases.release_from_draft(
+        draft, slug=saved.slug, id=saved.id, published_at=saved.published_at
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -84,12 +84,15 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RowNote:
-    """What happened to one line that was not imported."""
+    """What happened to one line that was not imported. `reason` is English text; `message`
+    and `params`, when set, are the same reason as a catalog message, for other languages."""
 
     line: int
     outcome: Outcome
     email: str | None = None
     reason: str | None = None
+    message: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,14 @@ class CsvSource:
                 row: ImportRow | RowNote = self._parse(line, values, offered_topics)
             except DomainError as error:
                 email = _cell(values, self._index.get("email"))
-                row = RowNote(line, Outcome.REJECTED, email, error.text)
+                row = RowNote(
+                    line,
+                    Outcome.REJECTED,
+                    email,
+                    error.text,
+                    message=error.message,
+                    params=tuple(error.params.items()),
+                )
             yield row
 
     def _parse(self, line: int, values: list[str], offered_topics: Sequence[str]) -> ImportRow:

@@ -225,9 +225,10 @@ def _import(upload: FileStorage, options: ImportOptions) -> ImportResult:
 def _describe(note: RowNote) -> str:
     """What became of one line, as the CLI prints it but in the page's language."""
     text = str(OUTCOME_NAMES.get(note.outcome, note.outcome.value))
-    if note.outcome is Outcome.REJECTED and note.reason:
-        # The domain hands over English text; a message without parameters has a translation.
-        text += ": " + _(note.reason)
+    if note.outcome is Outcome.REJECTED and note.message:
+        text += ": " + _(note.message, **dict(note.params))
+    elif note.outcome is Outcome.REJECTED and note.reason:
+        text += ": " + note.reason  # the CSV reader's own words, in English only
     return text
 
 

@@ -362,6 +362,11 @@ def test_importing_the_same_file_again_adds_nobody_twice(app: Flask, desk: Flask
     assert subscriber_count(app) == 2
 
 
+def test_a_norwegian_report_says_why_in_norwegian(desk: FlaskClient) -> None:
+    answer = upload(desk, "email,language\nkari@mail.example,sv\n", lang="nb")
+    assert "avvist: Språket må være ett av disse: nb, en." in text_of(answer)
+
+
 def test_report_lines_are_the_file_s_own_line_numbers(app: Flask, desk: FlaskClient) -> None:
     answer = upload(desk, "email\nleser@mail.example\n\nnot an address\n", lang="nb")
     assert answer.status_code == 200

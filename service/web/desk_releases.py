@@ -159,19 +159,20 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def editor(
-    release: Release | None, values: dict[str, Any], *, error: str | None = None
+    release: Release | None, values: dict[str, Any], *, error: DomainError | None = None
 ) -> str | tuple[str, int]:
+    """The editor; with an error, the form as it was sent and what is wrong with it."""
     unsent = release is None or release.status in releases.UNSENT_STATES
     page = render_template(
         "admin/release_form.html",
         release=release,
         values=values,
         unsent=unsent,
-        error=error,
+        error=_(error.message, **error.params) if error else None,
         timezone=settings().timezone,
         languages=LANGUAGES,
     )
-    return (page, 422) if error else page
+    return (page, error.status) if error else page
 
 
 # --- Pages ------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
             )
             release_id = release.id
     except DomainError as error:
-        return editor(None, posted_values(request.form), error=_(error.message, **error.params))
+        return editor(None, posted_values(request.form), error=error)
     return after_save(release_id)
 
 
@@ -223,9 +224,7 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
             raise
         with session_scope() as session:
             release = releases.get_release(session, release_id)
-            return editor(
-                release, posted_values(request.form), error=_(error.message, **error.params)
-            )
+            return editor(release, posted_values(request.form), error=error)
     return after_save(release_id)
 
 

@@ -407,3 +407,17 @@ def test_a_long_release_fits_through_the_editor(app: Flask, desk: FlaskClient) -
         data=form(desk.get("/admin/releases/new").text, body="x" * 3_000_000),
     )
     assert too_long.status_code == 413
+
+
+def test_a_cancelled_release_cannot_be_edited_and_the_editor_says_so(
+    app: Flask, desk: FlaskClient
+) -> None:
+    release_id = create(desk)
+    sending_without_tasks(app, release_id)
+    view = desk.get(f"/admin/releases/{release_id}/send")
+    desk.post(f"/admin/releases/{release_id}/cancel", data={"csrf_token": csrf_token(view.text)})
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    answer = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, title="Ny"))
+    assert answer.status_code == 409
+    assert "A cancelled release cannot be edited." in answer.text
+    assert stored(app, release_id).title == GAGARIN

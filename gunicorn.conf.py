@@ -1,7 +1,6 @@
 # Read by `gunicorn 'service:create_app()'` when started from this folder.
 logger_class = "service.logs.RedactingGunicornLogger"
-# Threads: a publisher's CSV import of a large list runs for a minute or two inside its request,
-# and a thread worker keeps its heartbeat while a request runs (a sync worker would be killed at
-# `timeout` and the import cut off after its last committed chunk).
+# Thread workers: a slow client, or the streamed CSV export of a large list, holds a thread
+# rather than a whole process, and a long request never trips a sync worker's timeout.
 worker_class = "gthread"
 threads = 4

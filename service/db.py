@@ -24,6 +24,9 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# The largest id an INTEGER primary key holds on PostgreSQL: a larger one from a URL or a
+# cursor names no row, and must not reach the database (which would refuse the number).
+MAX_ROW_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):

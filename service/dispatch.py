@@ -17,6 +17,7 @@ class TaskName(enum.StrEnum):
     SEND_BATCH = "pressroom.send_batch"
     SEND_TEST_RELEASE = "pressroom.send_test_release"
     SWEEP = "pressroom.sweep"
+    IMPORT_SUBSCRIBERS = "pressroom.import_subscribers"
 
 
 def init_app(app: Flask, broker_url: str, queue: str) -> None:

@@ -16,6 +16,7 @@ from celery.signals import worker_process_shutdown
 from flask import current_app
 from sqlalchemy import select
 
+from service import import_jobs
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import delivery, notices, releases
@@ -27,6 +28,7 @@ from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, Transient
 log = logging.getLogger(__name__)
 
 MAX_NOTICE_RETRIES = 12
+IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within import_jobs.LOCK_SECONDS
 REPLAN_AFTER = timedelta(minutes=1)
 
 
@@ -296,3 +298,19 @@ def sweep() -> dict[str, int]:
                     start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
                     report["restarted"] += 1
     return report
+
+
+# --- Imports -------------------------------------------------------------------------------
+
+
+@shared_task(name=TaskName.IMPORT_SUBSCRIBERS.value, bind=True)
+def import_subscribers(self: Task, job_id: str) -> str:
+    """A CSV file the desk took in, imported a chunk per transaction; run again after a crash,
+    it resumes at its checkpoint, and once ended it changes nothing."""
+    try:
+        return import_jobs.run(redis_client(), job_id)
+    except import_jobs.JobBusy:
+        raise self.retry(
+            countdown=IMPORT_BUSY_RETRY_SECONDS,
+            max_retries=2 * import_jobs.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
+        ) from None

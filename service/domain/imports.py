@@ -192,6 +192,22 @@ class CsvSource:
             column for column in self.columns if column and column not in IMPORT_COLUMNS
         )
 
+    @property
+    def lines_read(self) -> int:
+        """The file's lines read so far, the header's included."""
+        return self._reader.line_num
+
+    def skip_to(self, line: int) -> None:
+        """Pass over the records that end on or before `line` unchecked, as an import resumed
+        after an interruption does; line numbers stay those of the file."""
+        while self._reader.line_num < line:
+            try:
+                next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                continue
+
     def rows(self, offered_topics: Sequence[str] = ()) -> Iterator[ImportRow | RowNote]:
         """Each data row, checked: an ImportRow, or a RowNote saying why it is rejected."""
         last_line = self._reader.line_num

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from service.models import ApiToken, DeskSession, Publisher
 
 MIN_PASSWORD_LENGTH = 10
 USER_AGENT_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TOKEN_PREFIX = "prs_"
 # A real hash to compare against when the account does not exist, so that timing does not tell.
 _DUMMY_HASH = generate_password_hash("pressroom-dummy-password")
@@ -28,6 +30,8 @@ class PublisherExists(DomainError):
 
 
 def find_publisher(session: Session, email: str) -> Publisher | None:
+    if _CONTROL.search(email):
+        return None  # no address holds one (and PostgreSQL refuses a NUL in a query)
     return session.scalar(select(Publisher).where(Publisher.email == email.strip().lower()))
 
 
@@ -97,7 +101,7 @@ def start_desk_session(
             publisher_id=publisher.id,
             nonce_hash=token_hash(nonce),
             created_at=now,
-            user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent else None,
+            user_agent=_CONTROL.sub("", user_agent)[:USER_AGENT_LENGTH] if user_agent else None,
         )
     )
     session.flush()

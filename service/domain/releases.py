@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from service.db import MAX_ROW_ID
 from service.domain.content import render_markdown
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
@@ -20,6 +21,7 @@ MAX_TITLE = 300
 MAX_SUMMARY = 2_000
 MAX_BODY = 200_000
 BACKDATE_LIMIT = timedelta(days=2)
+LATEST_YEAR = 9000
 EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
@@ -111,12 +113,13 @@ def parse_datetime(raw: object, name: str) -> datetime | None:
             N_("The field '%(field)s' needs a time zone, like 2026-12-01T09:00:00+01:00."),
             field=name,
         )
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:59-12:00 is past the last moment a date can hold
+    # Years near 9999 cannot be shown in every time zone (or even turned into UTC): no
+    # release is planned that far ahead.
+    if not LATEST_YEAR >= value.year > 1:
         raise InvalidInput(
             N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
-        ) from None
+        )
+    return value.astimezone(UTC)
 
 
 def _flag(raw: object, name: str) -> bool | None:
@@ -307,11 +310,8 @@ def _make_primary(release: Release, language: str) -> None:
     release.translations = translations
 
 
-MAX_ID = 2**63 - 1  # beyond any database's integer: such an id names nothing
-
-
 def get_release(session: Session, release_id: int) -> Release:
-    if not 0 < release_id <= MAX_ID:
+    if not 0 < release_id <= MAX_ROW_ID:
         raise NotFound(N_("There is no release with this id."))
     release = session.get(Release, release_id)
     if release is None:

@@ -18,13 +18,14 @@ from sqlalchemy import ColumnElement, Row, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from service.config import TOPIC_PATTERN
+from service.db import MAX_ROW_ID
 from service.domain.addresses import MAX_ADDRESS_LENGTH
 from service.domain.errors import N_, InvalidInput
 from service.domain.subscriptions import LANGUAGES
 from service.models import Subscriber, SubscriberStatus, SubscriberTopic
 
 PAGE_SIZE = 50
-MAX_CURSOR = 2**62
+MAX_CURSOR = MAX_ROW_ID
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -11,6 +11,7 @@
   let lastSent = null;
   let lastAt = null;
   let rate = null;
+  let lookedOnceMore = false;
 
   function duration(seconds) {
     if (seconds === null || seconds === undefined || seconds === "") return "–";
@@ -78,9 +79,14 @@
     } catch (error) {
       $("send-stale").hidden = false;
     }
-    // Once the send is over the numbers stop changing; look once more a little later, as
-    // the last rows may be recorded a moment after the state flips.
-    setTimeout(poll, again ? 1000 : 5000);
+    // Once the send is over the numbers stop changing: look once more a little later, as the
+    // last rows may be recorded a moment after the state flips, and then stop.
+    if (again) {
+      setTimeout(poll, 1000);
+    } else if (!lookedOnceMore) {
+      lookedOnceMore = true;
+      setTimeout(poll, 5000);
+    }
   }
 
   $("stat-eta").textContent = duration($("stat-eta").dataset.eta);

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from service.db import session_scope, utcnow
+from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
 from service.domain.addresses import normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
@@ -126,7 +126,7 @@ def create_release() -> tuple[Response, int]:
 @require_token
 def list_releases() -> Response:
     limit = _int_arg("limit", 50, 1, 200)
-    before = _int_arg("before", 0, 0, 2**62)
+    before = _int_arg("before", 0, 0, MAX_ROW_ID)
     with session_scope() as session:
         query = select(Release).order_by(Release.id.desc()).limit(limit)
         if before:
@@ -195,7 +195,7 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
 @require_token
 def list_subscribers() -> Response:
     limit = _int_arg("limit", 100, 1, 1000)
-    after = _int_arg("after", 0, 0, 2**62)
+    after = _int_arg("after", 0, 0, MAX_ROW_ID)
     status = request.args.get("status") or None
     email = request.args.get("email") or None
     if status is not None and status not in {s.value for s in SubscriberStatus}:

@@ -2,7 +2,8 @@
 
 GET  /admin/subscribers              the list: ?q= &status= &language= &topic=; ?before= / ?after=
 GET  /admin/subscribers/import       the import form
-POST /admin/subscribers/import       import a CSV file, as `flask subscribers import` does
+POST /admin/subscribers/import       check a CSV file and leave its import to a worker
+GET  /admin/subscribers/import/<id>  that import's progress, then its report
 GET  /admin/subscribers/export.csv   every subscriber, as `flask subscribers export` writes them
 GET  /admin/subscribers/<uid>/erase  what erasing this subscriber means, and a box to confirm it
 POST /admin/subscribers/<uid>/erase  erase: the row goes, a hashed suppression entry stays
@@ -28,19 +29,23 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
+from service import dispatch, import_jobs
 from service.config import TOPIC_PATTERN, Settings
 from service.db import session_scope, utcnow
+from service.dispatch import TaskName
 from service.domain import imports, subscriber_search, subscriptions, text_files
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
 from service.domain.subscriptions import LANGUAGES
 from service.extensions import csrf
 from service.models import Subscriber, SubscriberStatus
+from service.redis_clients import app_redis
 from service.web.desk_auth import guard, safe_next
 
 bp = Blueprint("desk_subscribers", __name__, url_prefix="/admin/subscribers")
@@ -51,7 +56,6 @@ IMPORT_LIMIT_MB = IMPORT_LIMIT // (1024 * 1024)
 # Werkzeug's multipart parser holds up to this much of the body at a time, file parts included
 # (it reads 64 KiB blocks): the app's 64 KiB would refuse every file above that size.
 IMPORT_FORM_MEMORY = 1024 * 1024
-SHOWN_NOTES = 500  # lines of an import report listed on the page; the counts are always whole
 EXPORT_FLUSH = 64 * 1024
 FILTER_ARGS = ("q", "status", "language", "topic")
 
@@ -159,7 +163,9 @@ def import_page() -> str:
 # this view makes the same check itself, once it has raised the limit for its upload.
 @bp.post("/import")
 @csrf.exempt
-def import_file() -> str | tuple[str, int]:
+def import_file() -> BaseResponse | tuple[str, int]:
+    """Check the upload at once (CSRF, size, UTF-8, a header naming email, the options), keep
+    it in Redis and leave the import to a worker: a large file takes longer than a proxy waits."""
     request.max_content_length = IMPORT_LIMIT
     request.max_form_memory_size = IMPORT_FORM_MEMORY
     try:
@@ -172,12 +178,11 @@ def import_file() -> str | tuple[str, int]:
             size=IMPORT_LIMIT_MB,
         )
         return _import_refused(message, 413, from_request=False)
-    confirmed = request.form.get("confirmed") == "yes"
     try:
         note = imports.check_consent_note(request.form.get("consent_note"))
         options = ImportOptions(
             consent_text_version=settings().consent_text_version,
-            confirmed=confirmed,
+            confirmed=request.form.get("confirmed") == "yes",
             consent_note=note,
             offered_topics=settings().topics,
         )
@@ -185,16 +190,39 @@ def import_file() -> str | tuple[str, int]:
         if upload is None:
             raise InvalidInput(N_("Choose a CSV file to import."))
         text_files.require_utf8(upload.stream)
-        result = _import(upload, options)
+        data = upload.stream.read()
+        # A file without a header naming email is refused now, before any job exists.
+        imports.CsvSource(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     except DomainError as error:
         return _import_refused(_(error.message, **error.params), error.status)
+    job_id = import_jobs.create(app_redis(), data, options, publisher_id=current_user.publisher_id)
+    dispatch.enqueue(TaskName.IMPORT_SUBSCRIBERS, job_id)
+    return redirect(url_for(".import_job", job_id=job_id), code=303)
+
+
+@bp.get("/import/<job_id>")
+def import_job(job_id: str) -> str:
+    """The import's progress while a worker runs it (the page reloads itself), then its report."""
+    job = import_jobs.load(app_redis(), job_id)
+    if job is None:
+        raise NotFound(
+            N_("There is no such import. An import's report is kept for a day after it ends.")
+        )
     values = _import_form()  # another file is another list: its terms are chosen anew
-    values.update(
-        result=result,
-        describe=_describe,
-        confirmed_import=confirmed,
-        without_note=confirmed and not note,
-    )
+    values.update(job=job, running=not job.finished)
+    if job.finished:
+        values.update(
+            result=ImportResult(
+                report=job.report,
+                notes=job.report.notes,
+                ignored_columns=job.report.ignored_columns,
+            ),
+            describe=_describe,
+            confirmed_import=job.options.confirmed,
+            without_note=job.options.confirmed and not job.options.consent_note,
+        )
+    if job.error:
+        values["error"] = _(job.error, **job.error_params)
     return render_template("admin/subscribers_import.html", **values)
 
 
@@ -203,23 +231,6 @@ def _uploaded_file() -> FileStorage | None:
     if len(files) > 1:
         raise InvalidInput(N_("Choose one file at a time."))
     return files[0] if files else None
-
-
-def _import(upload: FileStorage, options: ImportOptions) -> ImportResult:
-    """As `flask subscribers import` does it: one transaction per chunk, so that a large file
-    neither holds the database for long nor keeps what it wrote in memory; a file imported
-    again after an interruption finds the rows done as "already there"."""
-    stream = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", newline="")
-    source = imports.CsvSource(stream)  # a file without a header is refused before any change
-    result = ImportResult(ignored_columns=source.ignored_columns)
-    with session_scope() as session:
-        for part in imports.import_batches(session, source, options, now=utcnow()):
-            session.commit()
-            result.report.add(part, keep_notes=False)
-            room = SHOWN_NOTES - len(result.notes)
-            if room > 0:
-                result.notes.extend(part.notes[:room])
-    return result
 
 
 def _describe(note: RowNote) -> str:
@@ -240,6 +251,8 @@ def _import_form(*, confirmed: bool = False, consent_note: str = "") -> dict[str
         "max_mb": IMPORT_LIMIT_MB,
         "result": None,
         "error": None,
+        "job": None,
+        "running": False,
     }
 
 

@@ -113,3 +113,45 @@ def test_a_publisher_writes_previews_tests_publishes_and_watches_it_go_out(
     row = page.get_by_role("row").filter(has_text=GAGARIN)
     expect(row).to_contain_text("60 / 60")
     screenshot(page, "desk-releases")
+
+
+def test_a_publisher_pauses_and_resumes_a_send_and_each_reader_gets_it_once(
+    app: Flask, desk_page: Page, inbox: Inbox, slow_sending: None
+) -> None:
+    readers = [f"patient{n}@mail.example" for n in range(120)]
+    add_subscribers(app, readers)
+    page = desk_page
+    page.goto("/admin/releases/new")
+    page.get_by_label("Title", exact=True).fill("Pressemøte om kulturprogrammet")
+    page.get_by_role("button", name="Save and publish…").click()
+    page.get_by_role("button", name="Publish and email 120 readers").click()
+    expect(page).to_have_url(re.compile(r"/admin/releases/\d+/send$"))
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#send-state")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Pause")).to_be_hidden()
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    # The batch records what it had sent when it saw the pause a moment later; from then on,
+    # paused means paused: the count stays where it is.
+    held = settled(page, "#stat-sent")
+    assert held < len(readers), "the send was over before it could be paused"
+    page.wait_for_timeout(2_000)
+    expect(page.locator("#stat-sent")).to_have_text(str(held))
+
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#send-state")).to_have_text("sent", timeout=60_000)
+    expect(page.locator("#stat-sent")).to_have_text(str(len(readers)))
+    received = Counter(a for mail in inbox.sink.handler.received for a in mail.recipients)
+    assert received == Counter(readers)
+
+
+def settled(page: Page, selector: str, *, polls: int = 30) -> int:
+    """The number the live view shows once two looks a second apart agree."""
+    previous = None
+    for _ in range(polls):
+        page.wait_for_timeout(1_000)
+        shown = page.locator(selector).inner_text()
+        if shown == previous:
+            return int(shown)
+        previous = shown
+    raise AssertionError(f"{selector} never settled: last {previous}")

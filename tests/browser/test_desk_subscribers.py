@@ -1,7 +1,10 @@
-"""Press staff manage the list in Chromium: import a CSV file, read the report, search, erase."""
+"""Press staff manage the list in Chromium: import a CSV file, read the report, search, erase.
+
+The import runs in the real worker; its page reloads itself until the report is there."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +33,7 @@ def statuses(app: Flask) -> dict[str, SubscriberStatus]:
 
 
 def test_a_publisher_imports_searches_and_erases(
-    app: Flask, desk_page: Page, tmp_path: Path, screenshot: Callable[..., None]
+    app: Flask, desk_page: Page, tmp_path: Path, screenshot: Callable[..., None], worker: None
 ) -> None:
     page = desk_page
     upload = tmp_path / "readers.csv"
@@ -43,6 +46,9 @@ def test_a_publisher_imports_searches_and_erases(
     page.get_by_label("Consent note").fill("Påmeldingsliste, bokmessen 2026")
     page.get_by_role("button", name="Import", exact=True).click()
 
+    # The job's own page: progress while the worker imports, then (reloaded) the report.
+    expect(page).to_have_url(re.compile(r"/admin/subscribers/import/[A-Za-z0-9_-]{32,}$"))
+    expect(page.get_by_role("heading", name="Import report")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("3 subscribers imported.")
     notes = page.locator("table.import-notes")
     expect(notes).to_contain_text("not an address")

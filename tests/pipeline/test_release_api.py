@@ -53,6 +53,7 @@ def release_count(app: Flask) -> int:
         ({"publish_at": "next tuesday"}, 422, "invalid_input"),
         ({"publish_at": "2030-01-01T09:00:00"}, 422, "invalid_input"),
         ({"publish_at": "9999-12-31T23:59:00-12:00"}, 422, "invalid_input"),
+        ({"publish_at": "9999-12-31T23:30:00+00:00"}, 422, "invalid_input"),
         ({"publish_at": "0001-01-01T00:30:00+01:00"}, 422, "invalid_input"),
         ({"publish": "yes"}, 422, "invalid_input"),
         ({"email": 1}, 422, "invalid_input"),
@@ -233,7 +234,7 @@ def test_changing_the_main_language_keeps_every_text(app: Flask, client: FlaskCl
     assert relabelled["translations"] == {}
 
 
-@pytest.mark.parametrize("release_id", ["99999999999999999999999", "9223372036854775808", "0"])
+@pytest.mark.parametrize("release_id", ["2147483648", "99999999999999999999999", "0"])
 def test_an_id_no_database_can_hold_is_a_404(
     app: Flask, client: FlaskClient, release_id: str
 ) -> None:
@@ -243,6 +244,13 @@ def test_an_id_no_database_can_hold_is_a_404(
         answer = method(f"/api/v1/releases/{release_id}{path}", headers=auth)
         assert answer.status_code == 404, (path, answer.text)
         assert answer.get_json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("query", ["/releases?before=2147483648", "/subscribers?after=2147483648"])
+def test_a_cursor_past_any_id_is_refused(app: Flask, client: FlaskClient, query: str) -> None:
+    answer = client.get(f"/api/v1{query}", headers={"Authorization": f"Bearer {api_token(app)}"})
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "invalid_input"
 
 
 def test_dkim_signs_the_headers_that_matter(

@@ -210,3 +210,17 @@ def test_password_guessing_is_rate_limited(client: FlaskClient, publisher: str) 
     assert statuses[:10] == [401] * 10
     assert statuses[10:] == [429, 429]
     assert log_in(client)[0] == 429  # even the right password waits
+
+
+def test_control_characters_at_sign_in_are_a_refusal_not_an_error(
+    client: FlaskClient, publisher: str
+) -> None:
+    assert log_in(client, "desk\x00@press.example", PASSWORD) == (401, "")
+    form = client.get("/admin/login")
+    answer = client.post(
+        "/admin/login",
+        data={"csrf_token": csrf_token(form.text), "email": EMAIL, "password": PASSWORD},
+        headers={"User-Agent": "Evil\x00Browser/1.0"},
+    )
+    assert answer.status_code == 303
+    assert client.get("/admin").status_code == 200

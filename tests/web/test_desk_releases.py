@@ -326,7 +326,7 @@ def test_an_emailed_release_keeps_its_audience_fixed_in_the_editor(
     assert (release.title, release.topics, release.language) == ("Rettet tittel", ["kultur"], "nb")
 
 
-@pytest.mark.parametrize("release_id", ["999", "0", "99999999999999999999999"])
+@pytest.mark.parametrize("release_id", ["999", "0", "2147483648", "99999999999999999999999"])
 def test_an_unknown_release_is_a_clear_404(desk: FlaskClient, release_id: str) -> None:
     for page in ("", "/send", "/progress.json", "/publish", "/preview"):
         path = f"/admin/releases/{release_id}{page}"

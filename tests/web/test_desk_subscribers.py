@@ -1,35 +1,47 @@
 """The desk's subscribers (issue 5): find, filter and page through them; import a CSV with a
-report of the lines left out; export the CSV the CLI writes; erase one, leaving a suppression."""
+report of the lines left out; export the CSV the CLI writes; erase one, leaving a suppression.
+
+An import runs in a worker (the real one of tests/conftest.py): `upload` posts the file,
+follows the redirect to the job's page and waits for its report."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+import time
 from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from service import import_jobs
 from service.db import get_database
+from service.domain.imports import ImportOptions
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression, address_hash
 from tests.conftest import csrf_token
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL, log_in
+from workers.tasks import import_subscribers
 
 LIST = "/admin/subscribers"
 IMPORT = "/admin/subscribers/import"
 EXPORT = "/admin/subscribers/export.csv"
 
 
+IMPORT_TIMEOUT = 60.0  # seconds for a worker to finish an import on a slow, shared machine
+
+
 @pytest.fixture
-def desk(app: Flask, client: FlaskClient) -> FlaskClient:
-    """A client signed in to the desk (in Norwegian unless a test asks otherwise)."""
+def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
+    """A client signed in to the desk (in Norwegian unless a test asks otherwise), with a
+    worker running the imports."""
     api_token(app, EMAIL)
     assert log_in(client)[0] == 303
     return client
@@ -60,7 +72,7 @@ def subscriber_count(app: Flask) -> int:
         return session.scalar(select(func.count()).select_from(Subscriber)) or 0
 
 
-def upload(
+def post_file(
     desk: FlaskClient,
     content: bytes | str,
     *,
@@ -69,6 +81,7 @@ def upload(
     lang: str = "en",
     **fields: str,
 ) -> TestResponse:
+    """POST the import form: a refusal, or a redirect to the job's page."""
     form = desk.get(f"{IMPORT}?lang={lang}")  # the page language sticks to the session
     if token is None:
         token = csrf_token(form.text)
@@ -76,6 +89,52 @@ def upload(
     data: dict[str, object] = {"csrf_token": token, **fields}
     data["file"] = (io.BytesIO(body), filename)
     return desk.post(IMPORT, data=data, content_type="multipart/form-data")
+
+
+def job_id_of(answer: TestResponse) -> str:
+    assert answer.status_code == 303, answer.status_code
+    match = re.fullmatch(rf"{IMPORT}/([A-Za-z0-9_-]+)", urlsplit(answer.headers["Location"]).path)
+    assert match, answer.headers["Location"]
+    return match.group(1)
+
+
+def running(answer: TestResponse) -> bool:
+    return '<meta http-equiv="refresh"' in answer.text
+
+
+def wait_for_report(desk: FlaskClient, job_id: str) -> TestResponse:
+    """The job's page once the worker is done with it."""
+    deadline = time.monotonic() + IMPORT_TIMEOUT
+    while True:
+        page = desk.get(f"{IMPORT}/{job_id}")
+        assert page.status_code == 200
+        if not running(page):
+            return page
+        assert time.monotonic() < deadline, "the import did not end in time"
+        time.sleep(0.05)
+
+
+def upload(desk: FlaskClient, content: bytes | str, **options: str) -> TestResponse:
+    """Upload → follow the redirect → wait for the report; a refusal is answered at once."""
+    answer = post_file(desk, content, **options)
+    location = urlsplit(answer.headers.get("Location", "")).path
+    if answer.status_code != 303 or not location.startswith(f"{IMPORT}/"):
+        return answer
+    return wait_for_report(desk, job_id_of(answer))
+
+
+def redis_client(app: Flask) -> redis.Redis:
+    return redis.Redis.from_url(app.extensions["pressroom.redis_url"])
+
+
+def new_job(app: Flask, content: str, *, confirmed: bool = False) -> str:
+    """A job as the import form leaves it, but not enqueued: no worker takes it."""
+    options = ImportOptions(consent_text_version="test", confirmed=confirmed)
+    client = redis_client(app)
+    try:
+        return import_jobs.create(client, content.encode(), options, publisher_id=1)
+    finally:
+        client.close()
 
 
 def report_lines(answer: TestResponse) -> list[tuple[int, str, str]]:
@@ -92,7 +151,15 @@ def report_lines(answer: TestResponse) -> list[tuple[int, str, str]]:
 
 
 @pytest.mark.parametrize(
-    "path", [LIST, f"{LIST}?status=confirmed", IMPORT, EXPORT, f"{LIST}/{'a' * 32}/erase"]
+    "path",
+    [
+        LIST,
+        f"{LIST}?status=confirmed",
+        IMPORT,
+        f"{IMPORT}/{'a' * 32}",
+        EXPORT,
+        f"{LIST}/{'a' * 32}/erase",
+    ],
 )
 def test_every_subscriber_page_needs_a_login(app: Flask, client: FlaskClient, path: str) -> None:
     add_subscribers(app, ["reader@mail.example"])
@@ -473,6 +540,113 @@ def test_an_import_without_csrf_token_changes_nothing(app: Flask, desk: FlaskCli
     big = "email\n" + "reader@mail.example\n" * 5000  # over 64 KiB, under the upload limit
     assert upload(desk, big, token="").status_code == 400
     assert subscriber_count(app) == 0
+
+
+# --- import in the background ---------------------------------------------------------------
+
+
+def test_an_import_answers_at_once_and_its_page_gets_the_report(
+    app: Flask, desk: FlaskClient
+) -> None:
+    answer = post_file(desk, "email\none@mail.example\nnot an address\n", confirmed="yes")
+    job_id = job_id_of(answer)  # 303 to the job's page, whatever the worker has done yet
+    assert len(job_id) >= 32  # unguessable
+    page = wait_for_report(desk, job_id)
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "1 subscriber imported." in text_of(page)
+    assert "They are confirmed and receive the next release." in text_of(page)
+    assert report_lines(page)[0][:2] == (3, "not an address")
+    assert 'enctype="multipart/form-data"' in page.text  # import another file
+    assert sorted(subscribers(app)) == ["one@mail.example"]
+    client = redis_client(app)
+    assert not client.exists(import_jobs.file_key(job_id))  # the upload is gone
+    assert client.ttl(import_jobs.job_key(job_id)) > 0  # the report stays, for a while
+    client.close()
+
+
+def test_a_queued_import_says_so_and_reloads_until_a_worker_has_run_it(
+    app: Flask, desk: FlaskClient
+) -> None:
+    job_id = new_job(app, "email\none@mail.example\ntwo@mail.example\n")
+    desk.get(f"{IMPORT}?lang=en")
+    waiting = desk.get(f"{IMPORT}/{job_id}")
+    assert waiting.status_code == 200
+    assert running(waiting)
+    assert "Waiting for a worker to start the import." in text_of(waiting)
+    assert 'enctype="multipart/form-data"' not in waiting.text  # no second file meanwhile
+    assert subscriber_count(app) == 0
+
+    assert import_subscribers(job_id) == "done"
+    done = desk.get(f"{IMPORT}/{job_id}")
+    assert not running(done)
+    assert "2 subscribers imported." in text_of(done)
+    assert "waiting for confirmation and were sent no email" in text_of(done)
+    assert subscriber_count(app) == 2
+
+
+@pytest.mark.parametrize("job_id", ["x" * 32, "short", "has.dots-but-long-enough-123"])
+def test_an_unknown_import_is_a_404(desk: FlaskClient, job_id: str) -> None:
+    answer = desk.get(f"{IMPORT}/{job_id}?lang=en")
+    assert answer.status_code == 404
+    assert "There is no such import." in text_of(answer)
+
+
+def test_an_expired_import_is_a_404(app: Flask, desk: FlaskClient) -> None:
+    job_id = job_id_of(post_file(desk, "email\none@mail.example\n"))
+    wait_for_report(desk, job_id)
+    redis_client(app).delete(import_jobs.job_key(job_id))  # as its TTL does after a day
+    assert desk.get(f"{IMPORT}/{job_id}").status_code == 404
+
+
+def test_running_a_finished_import_again_changes_nothing(app: Flask, desk: FlaskClient) -> None:
+    content = "email\none@mail.example\nbad\ntwo@mail.example\n"
+    job_id = job_id_of(post_file(desk, content))
+    first = wait_for_report(desk, job_id)
+    assert "2 subscribers imported." in text_of(first)
+    assert import_subscribers(job_id) == "done"  # a redelivery of the task, acked late
+    again = desk.get(f"{IMPORT}/{job_id}")
+    assert text_of(again) == text_of(first)
+    assert report_lines(again) == [(3, "bad", report_lines(first)[0][2])]
+    assert subscriber_count(app) == 2
+
+
+def test_an_import_cut_off_mid_file_resumes_where_it_stopped(app: Flask, desk: FlaskClient) -> None:
+    content = (
+        "email,language\n"
+        "a@mail.example,nb\n"  # 2
+        "not an address,nb\n"  # 3
+        "b@mail.example,nb\n"  # 4
+        "c@mail.example,sv\n"  # 5: rejected
+        "d@mail.example,en\n"  # 6
+        "a@mail.example,en\n"  # 7: twice in the file
+        "e@mail.example,en\n"  # 8
+    )
+    job_id = new_job(app, content, confirmed=True)
+    client = redis_client(app)
+    with app.app_context():
+        run = import_jobs.steps(client, job_id, chunk_size=2)
+        job = next(run)  # the first chunk is committed ...
+        run.close()  # ... and the worker dies
+    assert (job.status, job.lines_read, job.report.imported) == ("running", 3, 1)
+    assert sorted(subscribers(app)) == ["a@mail.example"]
+    page = desk.get(f"{IMPORT}/{job_id}?lang=en")
+    assert running(page)
+    assert "3 lines read. Imported so far: 1" in text_of(page)
+
+    assert import_subscribers(job_id) == "done"  # the task, delivered again
+    report = desk.get(f"{IMPORT}/{job_id}")
+    page_text = text_of(report)
+    assert "4 subscribers imported." in page_text  # not "already there" for a
+    assert "Already there, left as they were: 1" in page_text  # line 7 only
+    assert "Rejected: 2" in page_text
+    assert [(line, what.split(":")[0]) for line, _, what in report_lines(report)] == [
+        (3, "rejected"),
+        (5, "rejected"),
+        (7, "already there"),
+    ]
+    assert sorted(subscribers(app)) == [f"{x}@mail.example" for x in "abde"]
+    assert not client.exists(import_jobs.file_key(job_id))
+    client.close()
 
 
 # --- export ---------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ CHECK_EVERY = 0.25  # seconds between looks at pause and cancel
 READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during the batch
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
-POLICY_STRIKES = 3  # consecutive relay/policy refusals that mean "it is us, not them"
+POLICY_STRIKES = 3
+NOT_ASCII = PermanentSendError(
+    553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used"
+)  # consecutive relay/policy refusals that mean "it is us, not them"
 
 
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # far beyond any lease: only a forgotten journal expires
@@ -173,6 +176,12 @@ class BatchSender:
                         leased = now_mono
                     sent = []
                 recipient = queue.popleft()
+                if not recipient.email.isascii():
+                    # Signup and import never store one; a row written by other means could.
+                    # Without SMTPUTF8 no server can take it: that reader's delivery fails,
+                    # and the batch goes on (it would else crash here at every retry).
+                    self._fail([recipient], NOT_ASCII, result)
+                    continue
                 self.limiter.acquire()
                 data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
                 try:

@@ -37,8 +37,9 @@ class SendError(Exception):
 
     @property
     def unknown_user(self) -> bool:
-        """'No such mailbox' (5.1.1 and kin): the address is dead, suppress it."""
-        return self.enhanced in ("5.1.0", "5.1.1", "5.1.2", "5.1.6", "5.1.10")
+        """'No such mailbox' (5.1.1 and kin, 5.1.3 a malformed address): the address is dead,
+        suppress it."""
+        return self.enhanced in ("5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
 
     @property
     def policy(self) -> bool:

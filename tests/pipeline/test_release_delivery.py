@@ -77,3 +77,21 @@ def test_release_email_format(
         content_type="application/x-www-form-urlencoded",
     )
     assert answer.status_code == 200
+
+
+def test_an_address_no_server_can_take_fails_alone_and_the_send_finishes(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    # Signup and import refuse a non-ASCII local part; a row written by other means could
+    # still hold one, and without SMTPUTF8 no mail server can take it.
+    token = api_token(app)
+    add_subscribers(app, ["first@mail.example", "blåbær@mail.example", "last@mail.example"])
+    release = publish(client, token)
+    wait_until(
+        lambda: release_state(client, token, release["id"])["delivery"]["state"] == "sent",
+        what="state sent",
+    )
+    received = sorted(r for mail in sink.handler.received for r in mail.recipients)
+    assert received == ["first@mail.example", "last@mail.example"]
+    delivery = release_state(client, token, release["id"])["delivery"]
+    assert (delivery["sent"], delivery["failed"], delivery["pending"]) == (2, 1, 0)

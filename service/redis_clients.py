@@ -1,7 +1,5 @@
-"""One Redis client (and connection pool) per process for the app's Redis, for the web side.
-
-The workers have their own in workers/sending.py; the web never imports workers.
-"""
+"""One Redis client (and connection pool) per process for the app's Redis: the web's and the
+workers' (send journals, the rate limit, import jobs)."""
 
 from __future__ import annotations
 

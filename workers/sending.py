@@ -13,7 +13,6 @@ never pass for this batch's.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import deque
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from service.db import session_scope, utcnow
@@ -348,13 +346,3 @@ def _bounce(
     delivery.record_hard_bounce(
         session, recipient.subscriber_id, unknown_user=error.unknown_user, now=now
     )
-
-
-@functools.cache
-def _redis_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def redis_client() -> redis.Redis:
-    """This process's client (and connection pool) for the app's Redis, made once."""
-    return _redis_for(current_app.extensions["pressroom.redis_url"])

@@ -22,7 +22,8 @@ from service.dispatch import TaskName
 from service.domain import delivery, notices, releases
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.models import Publisher, Release, ReleaseStatus, Subscriber, SubscriberStatus
-from workers.sending import BATCH_SIZE, BatchSender, journal_key, redis_client
+from service.redis_clients import app_redis
+from workers.sending import BATCH_SIZE, BatchSender, journal_key
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def send_batch(self: Task, release_id: int) -> dict[str, object]:
     owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex}"
     result = BatchSender(
         owner=owner,
-        redis_client=redis_client(),
+        redis_client=app_redis(),
         mailer=kept_mailer(),
         make_message=release_message,
         mail_from=settings.mail_from,
@@ -259,7 +260,7 @@ def sweep() -> dict[str, int]:
     """Every half minute: recover vanished workers' rows, restart lost or stalled sends, start
     due schedules, and mark finished sends sent. Makes a Redis wipe a delay, never a loss."""
     now = utcnow()
-    client = redis_client()
+    client = app_redis()
     report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0}
     with session_scope() as session:
         expired = delivery.expired_leases(session, now=now)
@@ -308,7 +309,7 @@ def import_subscribers(self: Task, job_id: str) -> str:
     """A CSV file the desk took in, imported a chunk per transaction; run again after a crash,
     it resumes at its checkpoint, and once ended it changes nothing."""
     try:
-        return import_jobs.run(redis_client(), job_id)
+        return import_jobs.run(app_redis(), job_id)
     except import_jobs.JobBusy:
         raise self.retry(
             countdown=IMPORT_BUSY_RETRY_SECONDS,

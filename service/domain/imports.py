@@ -139,6 +139,11 @@ class ImportReport:
     def rows(self) -> int:
         return self.imported + self.exists + self.suppressed + self.opted_out + self.rejected
 
+    @property
+    def unlisted(self) -> int:
+        """Lines not imported that `notes` leaves out (a long report keeps only the first)."""
+        return self.rows - self.imported - len(self.notes)
+
 
 _COUNTERS = {
     Outcome.EXISTS: "exists",

@@ -17,12 +17,11 @@ from flask_babel import gettext as _
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.domain import stats
+from service.domain.release_messages import BABEL_LOCALES
 from service.web.desk_auth import guard
 
 bp = Blueprint("desk_charts", __name__, url_prefix="/admin/charts")
 guard(bp)
-
-BABEL_LOCALES = {"nb": "nb_NO", "en": "en_GB"}
 
 
 def settings() -> Settings:

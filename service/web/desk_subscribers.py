@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from flask import (
     Blueprint,
@@ -41,7 +40,7 @@ from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import imports, subscriber_search, subscriptions, text_files
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
-from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
+from service.domain.imports import ImportOptions, Outcome, RowNote
 from service.domain.subscriptions import LANGUAGES
 from service.extensions import csrf
 from service.models import Subscriber, SubscriberStatus
@@ -139,21 +138,6 @@ def _topic_choices(asked: str) -> list[str]:
 # --- import ---------------------------------------------------------------------------------
 
 
-@dataclass
-class ImportResult:
-    report: ImportReport = field(default_factory=ImportReport)
-    notes: list[RowNote] = field(default_factory=list)  # the first SHOWN_NOTES of them
-    ignored_columns: tuple[str, ...] = ()
-
-    @property
-    def noted(self) -> int:
-        return self.report.rows - self.report.imported
-
-    @property
-    def unshown(self) -> int:
-        return self.noted - len(self.notes)
-
-
 @bp.get("/import")
 def import_page() -> str:
     return render_template("admin/subscribers_import.html", **_import_form())
@@ -212,11 +196,7 @@ def import_job(job_id: str) -> str:
     values.update(job=job, running=not job.finished)
     if job.finished:
         values.update(
-            result=ImportResult(
-                report=job.report,
-                notes=job.report.notes,
-                ignored_columns=job.report.ignored_columns,
-            ),
+            report=job.report,
             describe=_describe,
             confirmed_import=job.options.confirmed,
             without_note=job.options.confirmed and not job.options.consent_note,
@@ -249,7 +229,7 @@ def _import_form(*, confirmed: bool = False, consent_note: str = "") -> dict[str
         "consent_note": consent_note,
         "max_note": imports.MAX_CONSENT_NOTE_LENGTH,
         "max_mb": IMPORT_LIMIT_MB,
-        "result": None,
+        "report": None,
         "error": None,
         "job": None,
         "running": False,

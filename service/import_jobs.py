@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,11 +169,22 @@ def load(client: redis.Redis, job_id: str) -> ImportJob | None:
     return None if raw is None else ImportJob.from_json(job_id, raw)
 
 
-def run(client: redis.Redis, job_id: str, *, chunk_size: int = imports.CHUNK_SIZE) -> str:
-    """Import the job's file to its end, or resume it at its checkpoint; its final status.
-    A job already ended is left as it is: running it again changes nothing."""
+INTERRUPTED = "interrupted"
+
+
+def run(
+    client: redis.Redis,
+    job_id: str,
+    *,
+    chunk_size: int = imports.CHUNK_SIZE,
+    stop: Callable[[], bool] = lambda: False,
+) -> str:
+    """Import the job's file to its end, or resume it at its checkpoint; its final status, or
+    INTERRUPTED when `stop()` said to stop after a chunk (run it again to resume). A job
+    already ended is left as it is: running it again changes nothing."""
     for _ in steps(client, job_id, chunk_size=chunk_size):
-        pass
+        if stop():
+            return INTERRUPTED
     job = load(client, job_id)
     return job.status.value if job else "expired"
 

@@ -7,13 +7,15 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from workers import shutdown
+
 
 def create_celery(flask_app: Flask) -> Celery:
     """A Celery app whose tasks each run inside the Flask app's context (Flask's own pattern)."""
 
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with flask_app.app_context():
+            with shutdown.task_in_hand(), flask_app.app_context():
                 return self.run(*args, **kwargs)
 
     celery = Celery(flask_app.import_name, task_cls=FlaskTask, set_as_current=True)

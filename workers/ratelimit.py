@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -23,8 +24,16 @@ return tostring(wait)
 """
 
 
+STOP_CHECK_SECONDS = 0.25  # a wait for the rate looks this often whether to stop
+
+
+def _never() -> bool:
+    return False
+
+
 class SendRateLimiter:
-    """`acquire()` returns once this worker may send one more message."""
+    """`acquire()` returns True once this worker may send one more message, or False as soon
+    as `stop()` says to stop waiting (a warm shutdown)."""
 
     def __init__(self, client: redis.Redis, rate: float, key: str = "pressroom:send-rate") -> None:
         self._rate = rate
@@ -32,14 +41,18 @@ class SendRateLimiter:
         self._key = key
         self._take = client.register_script(_TAKE)
 
-    def acquire(self) -> None:
+    def acquire(self, stop: Callable[[], bool] = _never) -> bool:
         while True:
             wait = float(self._take(keys=[self._key], args=[self._rate, self._burst]))
             if wait <= 0:
-                return
-            time.sleep(min(wait, 1.0))
+                return True
+            deadline = time.monotonic() + min(wait, 1.0)
+            while (left := deadline - time.monotonic()) > 0:
+                if stop():
+                    return False
+                time.sleep(min(left, STOP_CHECK_SECONDS))
 
 
 class Unlimited:
-    def acquire(self) -> None:
-        return None
+    def acquire(self, stop: Callable[[], bool] = _never) -> bool:
+        return True

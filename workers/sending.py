@@ -17,14 +17,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
-from sqlalchemy.orm import Session
 
 from service.db import session_scope, utcnow
 from service.domain import delivery, releases
+from service.domain.refusals import Blame, RefusalJudge, Reply, Stage
 from service.domain.release_messages import ReleaseMessage
 from service.models import DeliveryStatus, Release, ReleaseStatus
 from workers.ratelimit import SendRateLimiter, Unlimited
@@ -37,10 +37,11 @@ CHECK_EVERY = 0.25  # seconds between looks at pause and cancel
 READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during the batch
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
-POLICY_STRIKES = 3
+SHUTTING_DOWN = "shutting down"
+UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this often, unblamed
 NOT_ASCII = PermanentSendError(
-    553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used"
-)  # consecutive relay/policy refusals that mean "it is us, not them"
+    553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used", stage=Stage.RCPT
+)
 
 
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # far beyond any lease: only a forgotten journal expires
@@ -83,7 +84,6 @@ class BatchResult:
     skipped: int = 0
     stopped: str | None = None
     more: bool = False
-    bounced: list[tuple[int, bool]] = field(default_factory=list)
 
 
 class BatchSender:
@@ -99,7 +99,10 @@ class BatchSender:
         lease: timedelta = delivery.LEASE,
         retry_seconds: float = 30.0,
         batch_size: int = BATCH_SIZE,
+        stop_requested: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`stop_requested`: looked at before each message; once true, the batch gives its
+        unsent rows back and returns (a warm shutdown)."""
         self.lease = lease
         self.retry_seconds = retry_seconds
         self.owner = owner
@@ -107,6 +110,7 @@ class BatchSender:
         self.mailer = mailer
         self.make_message = make_message
         self.mail_from = mail_from
+        self.stop_requested = stop_requested
         self.limiter = SendRateLimiter(redis_client, send_rate) if send_rate else Unlimited()
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
@@ -149,19 +153,24 @@ class BatchSender:
         result: BatchResult,
     ) -> None:
         sent: list[int] = []
-        suspects: list[delivery.Recipient] = []
+        judge: RefusalJudge[delivery.Recipient] = RefusalJudge()
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.lease.total_seconds() / 3
         journal = SendJournal(self.redis, self.owner)
         try:
             while queue:
+                if self.stop_requested():
+                    self._give_back([*judge.holding, *queue], result, SHUTTING_DOWN)
+                    judge.release_held()
+                    queue.clear()
+                    return
                 now_mono = time.monotonic()
                 if now_mono - last_check >= CHECK_EVERY:
                     last_check = now_mono
                     readers = now_mono - last_readers_check >= READERS_CHECK_EVERY
                     if readers:
                         last_readers_check = now_mono
-                    if self._interrupted(release_id, queue, result, check_readers=readers):
+                    if self._interrupted(release_id, queue, judge, result, check_readers=readers):
                         return
                 renew = now_mono - leased >= renew_every
                 if renew or (
@@ -169,7 +178,8 @@ class BatchSender:
                 ):
                     last_flush = now_mono
                     # The lease is renewed now and then, not at every flush: it is long.
-                    self._flush(sent, [r.delivery_id for r in queue] if renew else [])
+                    mine = [r.delivery_id for r in (*judge.holding, *queue)] if renew else []
+                    self._flush(sent, mine)
                     if renew:
                         leased = now_mono
                     sent = []
@@ -178,45 +188,39 @@ class BatchSender:
                     # Signup and import never store one; a row written by other means could.
                     # Without SMTPUTF8 no server can take it: that reader's delivery fails,
                     # and the batch goes on (it would else crash here at every retry).
-                    self._fail([recipient], NOT_ASCII, result)
+                    self._fail([(recipient, NOT_ASCII.reply)], result)
                     continue
-                self.limiter.acquire()
+                if not self.limiter.acquire(self.stop_requested):
+                    queue.appendleft(recipient)
+                    continue  # asked to stop while waiting for the rate: the loop gives back
                 data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
                 try:
                     self.mailer.send_raw(self.mail_from, [recipient.email], data)
                 except TransientSendError as error:
                     if error.systemic:
-                        self._outage(release_id, [recipient, *suspects, *queue], error, result)
+                        owed = [*judge.holding, recipient, *queue]
+                        judge.release_held()
                         queue.clear()
-                        suspects = []
+                        self._outage(release_id, owed, error, result)
                         return
                     self._defer([recipient], error, result)
                 except PermanentSendError as error:
-                    if error.systemic:
-                        self._halt(release_id, [recipient, *suspects, *queue], error, result)
+                    if judge.refused(recipient, recipient.email, error.reply):
+                        owed = [*judge.holding, *queue]
+                        judge.release_held()
                         queue.clear()
-                        suspects = []
+                        self._halt(release_id, owed, error, result)
                         return
-                    if error.policy:
-                        suspects.append(recipient)
-                        if len(suspects) >= POLICY_STRIKES:
-                            self._halt(release_id, [*suspects, *queue], error, result)
-                            queue.clear()
-                            suspects = []
-                            return
-                        continue
-                    self._fail([recipient], error, result)
                 else:
                     # Counted first: should the journal write fail, the flush still records it.
                     sent.append(recipient.delivery_id)
                     result.sent += 1
                     journal.add(recipient.delivery_id)
-                    if suspects:  # others get through: those refusals were about the readers
-                        self._fail(suspects, None, result)
-                        suspects = []
+                    blamed = judge.delivered()
+                    if blamed:  # others get through: those refusals were about the readers
+                        self._fail(blamed, result)
         finally:
-            if suspects:
-                self._fail(suspects, None, result)
+            self._settle_unjudged(judge, result)
             self._flush(sent, [])
             journal.close()  # everything sent is now in the database
 
@@ -230,6 +234,7 @@ class BatchSender:
         self,
         release_id: int,
         queue: deque[delivery.Recipient],
+        judge: RefusalJudge[delivery.Recipient],
         result: BatchResult,
         *,
         check_readers: bool,
@@ -238,12 +243,17 @@ class BatchSender:
         with session_scope() as session:
             release = session.get(Release, release_id)
             status = release.status if release else ReleaseStatus.CANCELLED
-            ids = [r.delivery_id for r in queue]
+            # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
+            ids = [r.delivery_id for r in (*judge.holding, *queue)]
             if status is ReleaseStatus.PAUSED:
+                judge.release_held()
+                queue.clear()
                 delivery.defer(session, ids, owner=self.owner, now=utcnow(), delay=timedelta(0))
                 result.stopped, result.deferred = "paused", result.deferred + len(ids)
                 return True
             if status is not ReleaseStatus.SENDING:
+                judge.release_held()
+                queue.clear()
                 delivery.mark_done(session, ids, DeliveryStatus.CANCELLED, owner=self.owner)
                 result.stopped = "cancelled"
                 return True
@@ -317,32 +327,73 @@ class BatchSender:
             )
             release = session.get(Release, release_id)
             if release is not None and release.status is ReleaseStatus.SENDING:
-                releases.pause(session, release_id, reason=f"mail server: {error}"[:300])
+                releases.pause(session, release_id, reason=str(error)[:300])
         result.deferred += len(recipients)
         result.stopped = "paused: mail server refuses"
 
-    def _fail(
-        self, recipients: list[delivery.Recipient], error: SendError | None, result: BatchResult
+    def _give_back(
+        self, recipients: list[delivery.Recipient], result: BatchResult, reason: str
     ) -> None:
+        """Rows this batch will not send after all go back as owed, due at once, unblamed."""
         with session_scope() as session:
-            now = utcnow()
-            delivery.mark_done(
+            delivery.defer(
                 session,
                 [r.delivery_id for r in recipients],
-                DeliveryStatus.FAILED,
                 owner=self.owner,
-                error=str(error) if error else "refused by policy",
+                now=utcnow(),
+                delay=timedelta(0),
             )
-            for recipient in recipients:
-                _bounce(session, recipient, error, now)
-        result.failed += len(recipients)
+        result.deferred += len(recipients)
+        result.stopped = reason
 
+    def _settle_unjudged(
+        self, judge: RefusalJudge[delivery.Recipient], result: BatchResult
+    ) -> None:
+        """Refusals the batch ended on, with nobody after them to compare: tried again later
+        (the next try may see what others get), and after UNJUDGED_TRIES failed unblamed."""
+        held = judge.release_held()
+        if not held:
+            return
+        settled = [(r, reply) for r, reply in held if r.attempts >= UNJUDGED_TRIES]
+        if settled:
+            self._fail(settled, result, blame=False)
+        with session_scope() as session:
+            for recipient, reply in held:
+                if recipient.attempts < UNJUDGED_TRIES:
+                    delivery.defer(
+                        session,
+                        [recipient.delivery_id],
+                        owner=self.owner,
+                        now=utcnow(),
+                        error=f"{reply.code} {reply.text}",
+                        retry_base=self.retry_seconds,
+                    )
+                    result.deferred += 1
 
-def _bounce(
-    session: Session, recipient: delivery.Recipient, error: SendError | None, now: datetime
-) -> None:
-    if error is None:
-        return  # a policy refusal says nothing about the mailbox
-    delivery.record_hard_bounce(
-        session, recipient.subscriber_id, unknown_user=error.unknown_user, now=now
-    )
+    def _fail(
+        self,
+        refused: list[tuple[delivery.Recipient, Reply]],
+        result: BatchResult,
+        *,
+        blame: bool = True,
+    ) -> None:
+        """Refused for good: the deliveries fail; with `blame`, each reply counts against its
+        reader as `Reply.blame` says."""
+        with session_scope() as session:
+            now = utcnow()
+            for recipient, reply in refused:
+                delivery.mark_done(
+                    session,
+                    [recipient.delivery_id],
+                    DeliveryStatus.FAILED,
+                    owner=self.owner,
+                    error=f"{reply.code} {reply.text}".strip(),
+                )
+                if blame and reply.blame is not Blame.NONE:
+                    delivery.record_hard_bounce(
+                        session,
+                        recipient.subscriber_id,
+                        unknown_user=reply.blame is Blame.SUPPRESS,
+                        now=now,
+                    )
+        result.failed += len(refused)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -12,8 +11,9 @@ from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from service.domain.refusals import Reply, Stage
+
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
-_ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 class Mailer(Protocol):
@@ -24,27 +24,25 @@ class Mailer(Protocol):
 
 class SendError(Exception):
     """An SMTP failure: the reply code (0 when the connection failed), the enhanced status code
-    when the server gave one, and whether it concerns every message (auth, sender, connection)
-    rather than this recipient."""
+    when the server gave one, the command it answered, and whether it concerns every message
+    (auth, sender, connection) rather than this recipient."""
 
-    def __init__(self, code: int, detail: str, *, systemic: bool = False) -> None:
+    def __init__(
+        self, code: int, detail: str, *, systemic: bool = False, stage: Stage = Stage.SESSION
+    ) -> None:
         super().__init__(f"{code} {detail}".strip())
         self.code = code
         self.detail = detail
         self.systemic = systemic
-        found = _ENHANCED.search(detail)
-        self.enhanced = found.group(0) if found else ""
+        self.stage = stage
 
     @property
-    def unknown_user(self) -> bool:
-        """'No such mailbox' (5.1.1 and kin, 5.1.3 a malformed address): the address is dead,
-        suppress it."""
-        return self.enhanced in ("5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10")
+    def reply(self) -> Reply:
+        return Reply(self.code, self.detail, self.stage)
 
     @property
-    def policy(self) -> bool:
-        """Relay or policy refusal (5.7.x): when it repeats it is about us, not the reader."""
-        return self.enhanced.startswith("5.7.") or "relay" in self.detail.lower()
+    def enhanced(self) -> str:
+        return self.reply.enhanced
 
 
 class TransientSendError(SendError):
@@ -55,11 +53,11 @@ class PermanentSendError(SendError):
     """The server refused for good (5xx)."""
 
 
-def _error(code: int, detail: str, *, systemic: bool = False) -> SendError:
+def _error(code: int, detail: str, stage: Stage, *, systemic: bool = False) -> SendError:
     if code == 421:  # the server is closing the connection: nothing goes through it now
         systemic = True
     kind = PermanentSendError if code >= 500 else TransientSendError
-    return kind(code, detail, systemic=systemic)
+    return kind(code, detail, systemic=systemic, stage=stage)
 
 
 def _text(reply: bytes | str) -> str:
@@ -144,16 +142,26 @@ class SmtpMailer:
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = min(error.recipients.values(), default=(550, b""))
             self._close_after(code)
-            raise _error(code, _text(reply)) from None
+            raise _error(code, _text(reply), Stage.RCPT) from None
         except smtplib.SMTPSenderRefused as error:
             self._close_after(error.smtp_code)
-            raise _error(error.smtp_code, _text(error.smtp_error), systemic=True) from None
+            raise _error(
+                error.smtp_code, _text(error.smtp_error), Stage.MAIL, systemic=True
+            ) from None
         except smtplib.SMTPAuthenticationError as error:
             self.close()
-            raise _error(error.smtp_code, _text(error.smtp_error), systemic=True) from None
-        except smtplib.SMTPResponseException as error:
+            raise _error(
+                error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
+            ) from None
+        except smtplib.SMTPDataError as error:
             self._close_after(error.smtp_code)
-            raise _error(error.smtp_code, _text(error.smtp_error)) from None
+            raise _error(error.smtp_code, _text(error.smtp_error), Stage.DATA) from None
+        except smtplib.SMTPResponseException as error:
+            # Greeting, EHLO, STARTTLS: the session itself was refused, whoever the recipient.
+            self.close()
+            raise _error(
+                error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
+            ) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TransientSendError(

@@ -23,7 +23,8 @@ from service.domain import delivery, notices, releases
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.models import Publisher, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
-from workers.sending import BATCH_SIZE, BatchSender, journal_key
+from workers import shutdown
+from workers.sending import BATCH_SIZE, SHUTTING_DOWN, BatchSender, journal_key
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,9 @@ def start_release(release_id: int) -> int:
     planned = 0
     started = False
     while True:
+        if shutdown.requested():  # resumes at its checkpoint in another worker
+            start_release.delay(release_id)
+            return planned
         with session_scope() as session:
             release = session.get(Release, release_id)
             if release is None or release.status not in (
@@ -219,9 +223,10 @@ def send_batch(self: Task, release_id: int) -> dict[str, object]:
         send_rate=settings.send_rate,
         lease=timedelta(seconds=settings.send_lease_seconds),
         retry_seconds=settings.retry_seconds,
+        stop_requested=shutdown.requested,
     ).run(release_id)
-    if result.more:
-        send_batch.delay(release_id)
+    if result.more or result.stopped == SHUTTING_DOWN:
+        send_batch.delay(release_id)  # another worker takes up the rows given back
     else:  # the last chain to find nothing left to do closes the send
         with session_scope() as session:
             release = session.get(Release, release_id)
@@ -309,9 +314,12 @@ def import_subscribers(self: Task, job_id: str) -> str:
     """A CSV file the desk took in, imported a chunk per transaction; run again after a crash,
     it resumes at its checkpoint, and once ended it changes nothing."""
     try:
-        return import_jobs.run(app_redis(), job_id)
+        status = import_jobs.run(app_redis(), job_id, stop=shutdown.requested)
     except import_jobs.JobBusy:
         raise self.retry(
             countdown=IMPORT_BUSY_RETRY_SECONDS,
             max_retries=2 * import_jobs.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
         ) from None
+    if status == import_jobs.INTERRUPTED:  # a warm shutdown: another worker resumes it
+        import_subscribers.delay(job_id)
+    return status

@@ -7,6 +7,7 @@
     token revoke EMAIL (--prefix PREFIX | --all)
     subscribers import FILE.csv [--confirmed] [--consent-note TEXT]
     subscribers export [FILE.csv]
+    subscribers unbounce --since WHEN [--dry-run]
 
 Each command parses its arguments, calls the domain inside `session_scope()`, and prints.
 A refusal is one line on stderr and exit status 1, never a traceback.
@@ -29,15 +30,18 @@ from flask.cli import AppGroup
 
 from service.config import Settings
 from service.db import session_scope, utcnow
-from service.domain import imports, publishers
+from service.domain import bounces, imports, publishers
 from service.domain.addresses import normalize_address
 from service.domain.errors import DomainError
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
+from service.domain.releases import parse_datetime
 from service.models import Publisher
 
 publisher_group = AppGroup("publisher", help="Press staff accounts.")
 token_group = AppGroup("token", help="API tokens of press staff (Authorization: Bearer ...).")
-subscribers_group = AppGroup("subscribers", help="Import and export subscribers as CSV.")
+subscribers_group = AppGroup(
+    "subscribers", help="Import and export subscribers as CSV; undo wrong bounces."
+)
 
 MAX_PUBLISHER_NAME = 200
 MAX_TOKEN_LABEL = 100
@@ -324,3 +328,29 @@ def export_command(file: Path | None) -> None:
         finally:
             out.flush()
             out.detach()
+
+
+@subscribers_group.command("unbounce")
+@click.option(
+    "--since",
+    "since_text",
+    required=True,
+    metavar="WHEN",
+    help="ISO 8601 date and time with a time zone, e.g. 2026-11-30T08:00:00+01:00.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count the readers it would restore.")
+def unbounce_command(since_text: str, dry_run: bool) -> None:
+    """Confirm again the readers marked bounced since WHEN, and lift their suppression.
+
+    For a relay that refused everyone in a way that was taken for the readers' fault. Their
+    bounce scores go back to 0; unsubscribed and erased readers are not touched.
+    """
+    with refusals():
+        since = parse_datetime(since_text, "--since")
+    assert since is not None
+    with session_scope() as session:
+        count = bounces.unbounce(session, since=since, now=utcnow(), dry_run=dry_run)
+    if dry_run:
+        click.echo(f"{count} readers marked bounced since {since.isoformat()} would be restored.")
+    else:
+        click.echo(f"Restored {count} readers marked bounced since {since.isoformat()}.")

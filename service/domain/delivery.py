@@ -39,6 +39,7 @@ class Claimed:
     delivery_id: int
     subscriber_id: int
     language: str
+    attempts: int  # this one included
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Recipient:
     uid: str
     email: str
     language: str
+    attempts: int = 1
 
 
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
@@ -151,7 +153,7 @@ def claim(
             lease_expires_at=now + lease,
             attempts=Delivery.attempts + 1,
         )
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.language)
+        .returning(Delivery.id, Delivery.subscriber_id, Delivery.language, Delivery.attempts)
         .execution_options(synchronize_session=False)
     )
     claimed = [Claimed(*row) for row in result.all()]
@@ -170,7 +172,7 @@ def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recip
     ).all()
     found = {sid: (uid, email) for sid, uid, email in rows}
     keep = [
-        Recipient(c.delivery_id, c.subscriber_id, *found[c.subscriber_id], c.language)
+        Recipient(c.delivery_id, c.subscriber_id, *found[c.subscriber_id], c.language, c.attempts)
         for c in claimed
         if c.subscriber_id in found
     ]

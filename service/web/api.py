@@ -15,7 +15,7 @@ from service.domain import releases, subscriptions
 from service.domain.addresses import normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
-from service.models import ConsentSource, Release, Subscriber, SubscriberStatus
+from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.web import openapi as doc
 from service.web import release_control
 from service.web.auth import require_token
@@ -87,6 +87,10 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
             "failed": counts["failed"],
             "pending": counts["pending"],
             "skipped": counts["skipped"],
+            # Why the send stopped by itself (the mail server's reply), while it is paused.
+            "pause_reason": (
+                release.pause_reason if release.status is ReleaseStatus.PAUSED else None
+            ),
         },
     }
 

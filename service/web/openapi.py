@@ -84,6 +84,10 @@ class DeliveryProgress(Schema):
     failed = fields.Integer()
     pending = fields.Integer()
     skipped = fields.Integer()
+    pause_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "While paused by the mail server: its reply, else null."},
+    )
 
 
 class Release(ReleaseRequest):

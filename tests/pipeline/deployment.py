@@ -42,6 +42,8 @@ class ScriptedHandler(SinkHandler):
         self.attempts: Counter[str] = Counter()
         self.refuse_every_recipient: str | None = None  # e.g. a relay refusal for everyone
         self.refuse_sender: str | None = None  # MAIL FROM refused: a server-wide problem
+        self.refuse_data: str | None = None  # the message refused after DATA, for everyone
+        self.latency = 0.0  # seconds before each reply to MAIL, RCPT and DATA (a far relay)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -60,6 +62,7 @@ class ScriptedHandler(SinkHandler):
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        await asyncio.sleep(self.latency)
         if self.refuse_sender:
             return self.refuse_sender
         envelope.mail_from = address
@@ -69,16 +72,22 @@ class ScriptedHandler(SinkHandler):
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.latency)
         with self._lock:
             self.attempts[address] += 1
-            if self.refuse_every_recipient:
-                return self.refuse_every_recipient
+            if self.refuse_every_recipient:  # "{rcpt}" stands for the address refused
+                return self.refuse_every_recipient.replace("{rcpt}", address)
             script = self.refusals.get(address)
             if script:
                 return script.pop(0) if len(script) > 1 else self.refusals.pop(address)[0]
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.latency)
+        if self.refuse_data:
+            return self.refuse_data
+        return await super().handle_DATA(server, session, envelope)
 
     def counts(self) -> Counter[str]:
         with self._lock:

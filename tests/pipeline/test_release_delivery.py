@@ -43,6 +43,7 @@ def test_every_matching_confirmed_reader_gets_it_once_and_nobody_else(
         "failed": 0,
         "pending": 0,
         "skipped": 0,
+        "pause_reason": None,
     }
 
 

@@ -1,0 +1,94 @@
+"""Whose fault a refusal is: the judge's rules on their own (service/domain/refusals.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.domain.refusals import Blame, RefusalJudge, Reply, Stage
+
+
+def rcpt(text: str, code: int = 550) -> Reply:
+    return Reply(code, text, Stage.RCPT)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(554, "Transaction failed", Stage.DATA),
+        Reply(550, "5.7.1 Message rejected as spam", Stage.DATA),
+        Reply(554, "5.6.0 Content rejected", Stage.RCPT),
+        Reply(553, "5.3.4 Message too big for system", Stage.RCPT),
+        Reply(550, "5.7.1 Sender address rejected", Stage.MAIL),
+        Reply(554, "Service unavailable", Stage.SESSION),
+    ],
+)
+def test_a_refusal_of_the_message_is_for_everyone_at_once(reply: Reply) -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    assert judge.refused(1, "kari@mail.example", reply)
+    assert judge.release_held() == [(1, reply)]
+
+
+def test_a_refusal_at_data_that_names_the_mailbox_is_about_that_reader() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    full = Reply(552, "5.2.2 Mailbox full", Stage.DATA)
+    assert not judge.refused(1, "kari@mail.example", full)
+    assert judge.delivered() == [(1, full)]
+
+
+def test_the_same_refusal_for_three_readers_in_a_row_is_the_relays() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    addresses = ["a1@one.example", "b22@two.example", "c333@three.example"]
+    for n, address in enumerate(addresses):
+        reply = rcpt(f"5.4.1 <{address}>: Access denied. AS(2018{n}) [DB5EUR03FT0{n}]")
+        assert judge.refused(n, address, reply) is (n == 2)
+    assert [d for d, _ in judge.release_held()] == [0, 1, 2]
+
+
+def test_no_such_mailbox_needs_a_longer_run_than_other_refusals() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    verdicts = [
+        judge.refused(n, f"r{n}@d{n}.example", rcpt(f"5.1.1 <r{n}@d{n}.example>: User unknown"))
+        for n in range(10)
+    ]
+    assert verdicts == [False] * 9 + [True]
+
+
+def test_a_delivery_in_between_breaks_the_run_and_blames_the_held() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    blocked = rcpt("5.7.1 Client host blocked")
+    assert not judge.refused(1, "a@one.example", blocked)
+    assert not judge.refused(2, "b@two.example", blocked)
+    assert judge.delivered() == [(1, blocked), (2, blocked)]
+    assert not judge.refused(3, "c@three.example", blocked)  # a new run starts
+    assert judge.holding == [3]
+
+
+def test_different_refusals_in_a_row_end_as_everyones_at_the_run_limit() -> None:
+    judge: RefusalJudge[int] = RefusalJudge(run_limit=5)
+    texts = ["5.4.1 a", "5.4.4 b", "5.0.0 c", "5.5.0 d", "5.4.7 e"]
+    verdicts = [judge.refused(n, f"r{n}@x.example", rcpt(t)) for n, t in enumerate(texts)]
+    assert verdicts == [False, False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "blame"),
+    [
+        ("5.1.1 No such user", Blame.SUPPRESS),
+        ("5.1.10 Recipient address has null MX", Blame.SUPPRESS),
+        ("5.2.2 Mailbox full", Blame.SCORE),
+        ("5.4.1 Access denied", Blame.SCORE),
+        ("Rejected", Blame.SCORE),
+        ("5.7.1 Recipient refuses your domain", Blame.NONE),
+    ],
+)
+def test_what_a_refusal_that_counts_does_to_the_reader(text: str, blame: Blame) -> None:
+    assert rcpt(text).blame is blame
+
+
+def test_the_signature_masks_what_differs_per_reader() -> None:
+    one = rcpt("5.1.1 <kari@fjord.example>: unknown in table (id 4f2a91c3) at 10:04:11")
+    other = rcpt("5.1.1 <ola@bre.example>: unknown in table (id 77bb0e12) at 10:04:12")
+    assert one.signature("kari@fjord.example") == other.signature("ola@bre.example")
+    assert rcpt("5.1.1 unknown").signature("a@b.example") != rcpt("5.2.2 full").signature(
+        "a@b.example"
+    )

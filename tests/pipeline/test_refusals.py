@@ -1,0 +1,122 @@
+"""A relay that refuses everyone pauses the send and blames nobody (issue 9, item 1).
+
+Before, only 5.7.x and "relay" replies were taken for the relay's own refusal: a `554
+Transaction failed` at DATA, a `550 5.4.1` or a `550 5.1.1` for every recipient failed every
+delivery, and three releases later every reader was bounced and suppressed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from service.db import get_database
+from service.models import Subscriber, SubscriberStatus, Suppression
+from tests.pipeline.deployment import Deployment
+from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until
+from tests.pipeline.test_control import delivery
+from tests.pipeline.test_guarantees import assert_each_once, finished
+from tests.web.test_desk_login import log_in
+
+DOMAINS = ("mail.example", "post.example", "epost.example", "firma.example")
+
+
+def spread(n: int) -> list[str]:
+    """Readers at several domains, as a real list has them."""
+    return [f"reader{i:04d}@{DOMAINS[i % len(DOMAINS)]}" for i in range(n)]
+
+
+def nobody_blamed(d: Deployment) -> None:
+    with d.app.app_context(), get_database().session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+        assert set(session.scalars(select(Subscriber.status))) == {SubscriberStatus.CONFIRMED}
+        assert set(session.scalars(select(Subscriber.bounce_score))) == {0}
+
+
+@pytest.mark.parametrize(
+    ("where", "reply"),
+    [
+        ("refuse_data", "554 Transaction failed"),
+        ("refuse_data", "550 5.7.1 Message rejected: content not accepted"),
+        ("refuse_data", "554 5.6.0 Message content rejected"),
+        ("refuse_every_recipient", "554 Service unavailable; client host [192.0.2.7] blocked"),
+        ("refuse_every_recipient", "550 5.4.1 Recipient address rejected: Access denied"),
+        (
+            "refuse_every_recipient",
+            "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in relay recipient table",
+        ),
+        ("refuse_every_recipient", "553 5.3.0 Relaying temporarily disabled for this account"),
+    ],
+    ids=[
+        "data-554",
+        "data-5.7.1",
+        "data-5.6.0",
+        "rcpt-blocked",
+        "rcpt-5.4.1",
+        "rcpt-5.1.1",
+        "rcpt-5.3.0",
+    ],
+)
+def test_a_refusal_for_everyone_pauses_and_scores_no_reader(
+    deployment: Deployment, where: str, reply: str
+) -> None:
+    d = deployment
+    token = api_token(d.app)
+    everyone = spread(60)
+    add_subscribers(d.app, everyone)
+    setattr(d.handler, where, reply)
+    d.worker("w", concurrency=2)
+    d.beat()
+    client = d.app.test_client()
+    release = publish(client, token)
+    wait_until(
+        lambda: delivery(d, token, release["id"])["state"] == "paused", timeout=60, what=d.logs
+    )
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == 0 and state["sent"] == 0
+    assert state["pending"] == len(everyone)
+    shown = reply.split("<")[0].split(";")[0].strip()  # the reply, up to what varies
+    assert str(state["pause_reason"]).startswith(shown)
+    nobody_blamed(d)
+    send_view = d.app.test_client()
+    assert log_in(send_view)[0] == 303
+    page = send_view.get(f"/admin/releases/{release['id']}/send").get_data(as_text=True)
+    assert shown in page
+
+    setattr(d.handler, where, None)  # the relay recovers; the publisher resumes
+    answer = client.post(
+        f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 202
+    wait_until(lambda: finished(d, token, release["id"]), timeout=60, what=d.logs)
+    assert_each_once(d, everyone)
+    nobody_blamed(d)
+
+
+def test_refusals_that_differ_from_what_others_get_count_against_those_readers(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    token = api_token(d.app)
+    everyone = spread(60)
+    add_subscribers(d.app, everyone)
+    dead, full, odd, policy = everyone[10], everyone[20], everyone[30], everyone[40]
+    d.handler.refusals[dead] = ["550 5.1.1 No such user"]
+    d.handler.refusals[full] = ["552 5.2.2 Mailbox full"]
+    d.handler.refusals[odd] = ["550 5.4.1 Recipient address rejected: Access denied"]
+    d.handler.refusals[policy] = ["550 5.7.1 Recipient refuses mail from your domain"]
+    d.worker("w", concurrency=2)
+    d.beat()
+    release = publish(d.app.test_client(), token)
+    wait_until(lambda: finished(d, token, release["id"]), timeout=60, what=d.logs)
+    refused = {dead, full, odd, policy}
+    assert_each_once(d, [a for a in everyone if a not in refused])
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == 4 and state["pause_reason"] is None
+    with d.app.app_context(), get_database().session_scope() as session:
+        rows = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert statuses[dead] is SubscriberStatus.BOUNCED  # no such mailbox: suppressed at once
+    assert rows[full] == 1 and rows[odd] == 1  # one hard bounce each, still readers
+    assert statuses[full] is statuses[odd] is SubscriberStatus.CONFIRMED
+    assert rows[policy] == 0  # a policy refusal says nothing about the mailbox

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from service.db import session_scope, utcnow
 from service.domain import delivery, releases
+from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import ReleaseMessage
 from service.models import DeliveryStatus, Release, ReleaseStatus
 from workers.ratelimit import SendRateLimiter, Unlimited
@@ -41,6 +42,7 @@ POLICY_STRIKES = 3
 NOT_ASCII = PermanentSendError(
     553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used"
 )  # consecutive relay/policy refusals that mean "it is us, not them"
+MALFORMED = PermanentSendError(553, "5.1.3 the address is not a plain local@domain address")
 
 
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600  # far beyond any lease: only a forgotten journal expires
@@ -180,8 +182,14 @@ class BatchSender:
                     # and the batch goes on (it would else crash here at every retry).
                     self._fail([recipient], NOT_ASCII, result)
                     continue
+                try:
+                    data = messages[recipient.language].for_recipient(
+                        recipient.email, recipient.uid
+                    )
+                except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
+                    self._fail([recipient], MALFORMED, result)
+                    continue
                 self.limiter.acquire()
-                data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
                 try:
                     self.mailer.send_raw(self.mail_from, [recipient.email], data)
                 except TransientSendError as error:

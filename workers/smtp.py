@@ -7,17 +7,18 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+
+from service.domain.emails import OutgoingMail
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, mail: OutgoingMail) -> None: ...
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None: ...
 
@@ -119,10 +120,8 @@ class SmtpMailer:
             connection.login(s.username, s.password or "")
         return connection
 
-    def send(self, message: EmailMessage) -> None:
-        self.send_raw(
-            str(message["From"]), [str(message["To"])], message.as_bytes(policy=message.policy)
-        )
+    def send(self, mail: OutgoingMail) -> None:
+        self.send_raw(mail.sender, [mail.recipient], mail.data)
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Send one message over the kept connection; raises a SendError subclass."""

@@ -1,0 +1,48 @@
+"""A title that looks like an RFC 2047 encoded word reaches every reader as literal text
+(issue 9, item 2): through the API, a real worker and a real SMTP server."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.mailsink import MailSink
+from tests.pipeline.helpers import add_subscribers, api_token, publish
+
+TITLE = "=?utf-8?q?Pressemelding=0D=0AReply-To:_svar@angriper.example=0D=0A=0D=0AKropp?="
+BCC_TITLE = "=?utf-8?b?SGVpDQpCY2M6IHN0amVsQGFuZ3JpcGVyLmV4YW1wbGUNCg0KS3JvcHA=?="
+HEADERS = {
+    "To", "Message-ID", "List-Unsubscribe", "From", "Subject", "Date", "List-Id",
+    "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+}  # fmt: skip
+
+
+def test_an_encoded_word_title_arrives_as_literal_text_with_every_header_in_place(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    token = api_token(app)
+    readers = ["en@mail.example", "to@mail.example"]
+    add_subscribers(app, readers)
+    publish(client, token, title=TITLE)
+    publish(client, token, title=BCC_TITLE)
+    mails = sink.handler.wait_for(4)
+    assert sorted(r for mail in mails for r in mail.recipients) == sorted(readers * 2)
+    subjects = []
+    for mail in mails:
+        message = message_from_bytes(mail.raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        names = list(message.keys())
+        assert sorted(names) == sorted(HEADERS), names
+        assert not {"Reply-To", "Bcc", "Cc"} & set(names)
+        subjects.append(str(message["Subject"]))
+        assert message["To"].addresses[0].addr_spec in readers
+        assert str(message["List-Unsubscribe"]).startswith("<http://press.example/unsubscribe/")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message.get_content_type() == "multipart/alternative"
+        parts = list(message.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        assert str(message["Subject"]) in parts[0].get_content()
+    assert sorted(subjects) == sorted([TITLE, TITLE, BCC_TITLE, BCC_TITLE])

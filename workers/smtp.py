@@ -7,11 +7,11 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from service.domain.emails import OutgoingMail
+from service.domain.mail_headers import parse_mailbox
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
@@ -99,6 +99,11 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@functools.lru_cache(maxsize=16)
+def _envelope_from(sender: str) -> str:
+    return parse_mailbox(sender).addr_spec
+
+
 class SmtpMailer:
     """Opens one connection, sends, and keeps it for the next message until closed. A kept
     connection the server has since dropped is replaced once, transparently."""
@@ -124,8 +129,12 @@ class SmtpMailer:
         self.send_raw(mail.sender, [mail.recipient], mail.data)
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
-        """Send one message over the kept connection; raises a SendError subclass."""
-        envelope_from = parseaddr(sender)[1]
+        """Send one message over the kept connection; raises a SendError subclass.
+
+        `sender`: MAIL_FROM as configured (`Name <addr>`) or the bare address; the envelope
+        takes the same address as the From header (parseaddr read "Acme, Inc. <a@b>" as
+        "Acme")."""
+        envelope_from = _envelope_from(sender)
         kept = self._connection is not None
         try:
             if self._connection is None:

@@ -136,9 +136,17 @@ class BatchSender:
             keep, skip = delivery.recipients(session, claimed)
             delivery.mark_done(session, skip, DeliveryStatus.SKIPPED, owner=self.owner)
             result.skipped += len(skip)
-            messages = {
-                lang: self.make_message(release, lang) for lang in {r.language for r in keep}
-            }
+            try:
+                messages = {
+                    lang: self.make_message(release, lang) for lang in {r.language for r in keep}
+                }
+            except HeaderError as error:
+                unwritable: HeaderError | None = error
+            else:
+                unwritable = None
+        if unwritable is not None:
+            self._unwritable(release_id, keep, unwritable, result)
+            return result
         self._send(release_id, deque(keep), messages, result)
         result.more = result.claimed == self.batch_size and result.stopped is None
         return result
@@ -328,6 +336,34 @@ class BatchSender:
                 releases.pause(session, release_id, reason=f"mail server: {error}"[:300])
         result.deferred += len(recipients)
         result.stopped = "paused: mail server refuses"
+
+    def _unwritable(
+        self,
+        release_id: int,
+        recipients: list[delivery.Recipient],
+        error: HeaderError,
+        result: BatchResult,
+    ) -> None:
+        """The release holds text no header may carry (only a row stored before input refused
+        it, or written by hand, can): pause it with the reason, blame no reader; it would
+        else fail here at every retry and never finish."""
+        log.error("release %s paused: its email cannot be written (%s)", release_id, error)
+        with session_scope() as session:
+            delivery.defer(
+                session,
+                [r.delivery_id for r in recipients],
+                owner=self.owner,
+                now=utcnow(),
+                delay=timedelta(0),
+                error=str(error)[:300],
+            )
+            release = session.get(Release, release_id)
+            if release is not None and release.status is ReleaseStatus.SENDING:
+                releases.pause(
+                    session, release_id, reason=f"email cannot be written: {error}"[:300]
+                )
+        result.deferred += len(recipients)
+        result.stopped = "paused: email cannot be written"
 
     def _fail(
         self, recipients: list[delivery.Recipient], error: SendError | None, result: BatchResult

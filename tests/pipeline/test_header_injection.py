@@ -8,9 +8,12 @@ from email.message import EmailMessage
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
+from service.db import get_database
 from service.mailsink import MailSink
-from tests.pipeline.helpers import add_subscribers, api_token, publish
+from service.models import Release, Subscriber
+from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until
 
 TITLE = "=?utf-8?q?Pressemelding=0D=0AReply-To:_svar@angriper.example=0D=0A=0D=0AKropp?="
 BCC_TITLE = "=?utf-8?b?SGVpDQpCY2M6IHN0amVsQGFuZ3JpcGVyLmV4YW1wbGUNCg0KS3JvcHA=?="
@@ -46,3 +49,32 @@ def test_an_encoded_word_title_arrives_as_literal_text_with_every_header_in_plac
         assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
         assert str(message["Subject"]) in parts[0].get_content()
     assert sorted(subjects) == sorted([TITLE, TITLE, BCC_TITLE, BCC_TITLE])
+
+
+def test_a_stored_title_no_header_may_hold_pauses_the_send_and_blames_no_reader(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    # Input refuses C1 controls; a row stored before that (or by hand) may hold one. Its send
+    # must stop with a reason instead of failing at every retry and never finishing.
+    token = api_token(app)
+    add_subscribers(app, ["en@mail.example", "to@mail.example"])
+    release = publish(client, token, publish=False)
+    with app.app_context(), get_database().session_scope() as session:
+        row = session.get(Release, release["id"])
+        assert row is not None
+        row.title = "Kontroll\x9b31m i tittelen"
+    answer = client.post(
+        f"/api/v1/releases/{release['id']}/publish", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 202, answer.text
+    wait_until(
+        lambda: release_state(client, token, release["id"])["delivery"]["state"] == "paused",
+        what="state paused",
+    )
+    assert sink.handler.received == []
+    with app.app_context(), get_database().session_scope() as session:
+        row = session.get(Release, release["id"])
+        assert row is not None and "cannot be written" in (row.pause_reason or "")
+        assert session.scalar(select(func.max(Subscriber.bounce_score))) == 0
+    delivery = release_state(client, token, release["id"])["delivery"]
+    assert (delivery["failed"], delivery["pending"]) == (0, 2)

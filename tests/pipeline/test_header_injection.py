@@ -78,3 +78,22 @@ def test_a_stored_title_no_header_may_hold_pauses_the_send_and_blames_no_reader(
         assert session.scalar(select(func.max(Subscriber.bounce_score))) == 0
     delivery = release_state(client, token, release["id"])["delivery"]
     assert (delivery["failed"], delivery["pending"]) == (0, 2)
+
+
+def test_a_stored_address_that_holds_an_encoded_word_fails_alone(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    # Signup refuses "=?" in an address; CPython's parser would decode the encoded word in
+    # this local part into a line break. A row written by other means fails that delivery.
+    token = api_token(app)
+    hostile = "=?utf-8?q?a=0D=0ABcc=3A_x=40angriper.example?=@mail.example"
+    add_subscribers(app, ["first@mail.example", hostile, "last@mail.example"])
+    release = publish(client, token)
+    wait_until(
+        lambda: release_state(client, token, release["id"])["delivery"]["state"] == "sent",
+        what="state sent",
+    )
+    received = sorted(r for mail in sink.handler.received for r in mail.recipients)
+    assert received == ["first@mail.example", "last@mail.example"]
+    delivery = release_state(client, token, release["id"])["delivery"]
+    assert (delivery["sent"], delivery["failed"], delivery["pending"]) == (2, 1, 0)

@@ -136,6 +136,8 @@ def uris(name: str, *links: str) -> bytes:
     """RFC 2369 §2 `List-Unsubscribe: <uri>, <uri>`: each an absolute URI of RFC 3986
     characters only, holding no `=?` (some parsers decode encoded words inside tokens)."""
     _check_name(name)
+    if not links:
+        raise HeaderError(f"{name} needs at least one URI")
     for link in links:
         if _URI.fullmatch(link) is None or "=?" in link or ":" not in link:
             raise HeaderError(f"{link[:80]!r} is not a URI we write into {name}")

@@ -6,8 +6,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -88,12 +86,6 @@ class OutgoingMail:
     sender: str  # the envelope's MAIL FROM addr-spec
     recipient: str
     data: bytes
-
-    def message(self) -> EmailMessage:
-        """The bytes parsed back (policy.default), for reading; never for sending."""
-        parsed = message_from_bytes(self.data, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
 
 
 def compose(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from service.domain import mail_headers
 
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
 DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
@@ -141,6 +144,7 @@ class Settings:
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
+        self._validate_mail_identity()
         if urlsplit(self.smtp_url).scheme not in SMTP_SCHEMES:
             raise ConfigError(
                 f"SMTP_URL must start with one of {', '.join(s + '://' for s in SMTP_SCHEMES)}."
@@ -187,6 +191,27 @@ class Settings:
                 f"TIMEZONE must be an IANA time zone like Europe/Oslo, not {self.timezone!r}."
             ) from None
 
+    def _validate_mail_identity(self) -> None:
+        """MAIL_FROM, SITE_NAME, LIST_ID and BASE_URL go into every mail's headers: each must
+        be writable by mail_headers as it stands (no control characters, a plain address)."""
+        checks: list[tuple[str, str, Callable[[], object]]] = [
+            ("MAIL_FROM", "'Name <noreply@example.org>' or a plain address",
+             lambda: mail_headers.parse_mailbox(self.mail_from)),
+            ("SITE_NAME", "a short name without control characters",
+             lambda: self.site_name.strip() or _fail("it is empty")),
+            ("SITE_NAME", "a short name without control characters",
+             lambda: mail_headers.list_id("List-Id", self.site_name, "a.example")),
+            ("LIST_ID", "like releases.example.org",
+             lambda: mail_headers.list_id("List-Id", "", self.list_id)),
+            ("BASE_URL", "a URL of plain ASCII characters",
+             lambda: mail_headers.uris("List-Unsubscribe", f"{self.public_base_url}/x")),
+        ]  # fmt: skip
+        for name, shape, check in checks:
+            try:
+                check()
+            except mail_headers.HeaderError as error:
+                raise ConfigError(f"{name} must be {shape}: {error}.") from None
+
     @property
     def worker_processes(self) -> int:
         return self.worker_concurrency or 2 * (os.cpu_count() or 1)
@@ -198,6 +223,10 @@ class Settings:
     @property
     def public_base_url(self) -> str:
         return self.base_url.rstrip("/")
+
+
+def _fail(reason: str) -> None:
+    raise mail_headers.HeaderError(reason)
 
 
 def _flag(value: str | None) -> bool:

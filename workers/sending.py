@@ -24,6 +24,7 @@ import redis
 
 from service.db import session_scope, utcnow
 from service.domain import delivery, releases
+from service.domain.mail_headers import HeaderError
 from service.domain.refusals import Blame, RefusalJudge, Reply, Stage
 from service.domain.release_messages import ReleaseMessage
 from service.models import DeliveryStatus, Release, ReleaseStatus
@@ -41,6 +42,9 @@ SHUTTING_DOWN = "shutting down"
 UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this often, unblamed
 NOT_ASCII = PermanentSendError(
     553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used", stage=Stage.RCPT
+)
+MALFORMED = PermanentSendError(
+    553, "5.1.3 the address is not a plain local@domain address", stage=Stage.RCPT
 )
 
 
@@ -138,9 +142,17 @@ class BatchSender:
             keep, skip = delivery.recipients(session, claimed)
             delivery.mark_done(session, skip, DeliveryStatus.SKIPPED, owner=self.owner)
             result.skipped += len(skip)
-            messages = {
-                lang: self.make_message(release, lang) for lang in {r.language for r in keep}
-            }
+            try:
+                messages = {
+                    lang: self.make_message(release, lang) for lang in {r.language for r in keep}
+                }
+            except HeaderError as error:
+                unwritable: HeaderError | None = error
+            else:
+                unwritable = None
+        if unwritable is not None:
+            self._unwritable(release_id, keep, unwritable, result)
+            return result
         self._send(release_id, deque(keep), messages, result)
         result.more = result.claimed == self.batch_size and result.stopped is None
         return result
@@ -190,10 +202,16 @@ class BatchSender:
                     # and the batch goes on (it would else crash here at every retry).
                     self._fail([(recipient, NOT_ASCII.reply)], result)
                     continue
+                try:
+                    data = messages[recipient.language].for_recipient(
+                        recipient.email, recipient.uid
+                    )
+                except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
+                    self._fail([(recipient, MALFORMED.reply)], result)
+                    continue
                 if not self.limiter.acquire(self.stop_requested):
                     queue.appendleft(recipient)
                     continue  # asked to stop while waiting for the rate: the loop gives back
-                data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
                 try:
                     self.mailer.send_raw(self.mail_from, [recipient.email], data)
                 except TransientSendError as error:
@@ -330,6 +348,34 @@ class BatchSender:
                 releases.pause(session, release_id, reason=str(error)[:300])
         result.deferred += len(recipients)
         result.stopped = "paused: mail server refuses"
+
+    def _unwritable(
+        self,
+        release_id: int,
+        recipients: list[delivery.Recipient],
+        error: HeaderError,
+        result: BatchResult,
+    ) -> None:
+        """The release holds text no header may carry (only a row stored before input refused
+        it, or written by hand, can): pause it with the reason, blame no reader; it would
+        else fail here at every retry and never finish."""
+        log.error("release %s paused: its email cannot be written (%s)", release_id, error)
+        with session_scope() as session:
+            delivery.defer(
+                session,
+                [r.delivery_id for r in recipients],
+                owner=self.owner,
+                now=utcnow(),
+                delay=timedelta(0),
+                error=str(error)[:300],
+            )
+            release = session.get(Release, release_id)
+            if release is not None and release.status is ReleaseStatus.SENDING:
+                releases.pause(
+                    session, release_id, reason=f"email cannot be written: {error}"[:300]
+                )
+        result.deferred += len(recipients)
+        result.stopped = "paused: email cannot be written"
 
     def _give_back(
         self, recipients: list[delivery.Recipient], result: BatchResult, reason: str

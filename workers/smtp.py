@@ -6,18 +6,18 @@ import functools
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from service.domain.emails import OutgoingMail
+from service.domain.mail_headers import parse_mailbox
 from service.domain.refusals import Reply, Stage
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, mail: OutgoingMail) -> None: ...
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None: ...
 
@@ -96,6 +96,11 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@functools.lru_cache(maxsize=16)
+def _envelope_from(sender: str) -> str:
+    return parse_mailbox(sender).addr_spec
+
+
 class SmtpMailer:
     """Opens one connection, sends, and keeps it for the next message until closed. A kept
     connection the server has since dropped is replaced once, transparently."""
@@ -117,14 +122,16 @@ class SmtpMailer:
             connection.login(s.username, s.password or "")
         return connection
 
-    def send(self, message: EmailMessage) -> None:
-        self.send_raw(
-            str(message["From"]), [str(message["To"])], message.as_bytes(policy=message.policy)
-        )
+    def send(self, mail: OutgoingMail) -> None:
+        self.send_raw(mail.sender, [mail.recipient], mail.data)
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
-        """Send one message over the kept connection; raises a SendError subclass."""
-        envelope_from = parseaddr(sender)[1]
+        """Send one message over the kept connection; raises a SendError subclass.
+
+        `sender`: MAIL_FROM as configured (`Name <addr>`) or the bare address; the envelope
+        takes the same address as the From header (parseaddr read "Acme, Inc. <a@b>" as
+        "Acme")."""
+        envelope_from = _envelope_from(sender)
         kept = self._connection is not None
         try:
             if self._connection is None:

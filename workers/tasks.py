@@ -9,7 +9,6 @@ import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from celery import Task, shared_task
 from celery.signals import worker_process_shutdown
@@ -20,6 +19,8 @@ from service import import_jobs
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import delivery, notices, releases
+from service.domain.emails import OutgoingMail
+from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.models import Publisher, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
@@ -83,14 +84,19 @@ def _send_notice(
     task: Task,
     subscriber_uid: str,
     wanted: Callable[[Subscriber], bool],
-    build: Callable[..., EmailMessage],
+    build: Callable[..., OutgoingMail],
 ) -> str:
     now: datetime = utcnow()
     with session_scope() as session:
         subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
         if subscriber is None or not wanted(subscriber):
             return "skipped"
-        message = build(notice_context(), subscriber, now=now)
+        try:
+            message = build(notice_context(), subscriber, now=now)
+        except HeaderError as error:
+            # Only a row written by other means than signup can hold such an address.
+            log.warning("notice to subscriber %s not written: %s", subscriber_uid, error)
+            return "refused"
     try:
         with mailer() as transport:
             transport.send(message)
@@ -243,9 +249,13 @@ def send_test_release(self: Task, release_id: int, publisher_id: int, language: 
         publisher = session.get(Publisher, publisher_id)
         if release is None or publisher is None or not publisher.is_active:
             return "skipped"
-        message = new_release_message(release, language, test=True).for_recipient(
-            publisher.email, f"test-{publisher.id}"
-        )
+        try:
+            message = new_release_message(release, language, test=True).for_recipient(
+                publisher.email, f"test-{publisher.id}"
+            )
+        except HeaderError as error:
+            log.warning("test copy of release %s not written: %s", release_id, error)
+            return "refused"
         address = publisher.email
     settings = current_app.extensions["pressroom.settings"]
     try:

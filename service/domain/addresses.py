@@ -25,7 +25,9 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
         raise InvalidAddress(
             N_("An email address has at most %(count)s characters."), count=MAX_ADDRESS_LENGTH
         )
-    if _FORBIDDEN.search(candidate):
+    # "=?" opens an RFC 2047 encoded word, which some mail parsers decode even inside an
+    # address: no real mailbox needs it, and refused here it never reaches a To line.
+    if _FORBIDDEN.search(candidate) or "=?" in candidate:
         raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
     try:
         result = validate_email(

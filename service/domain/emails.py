@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,13 @@ import css_inline
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from service.domain import mail_headers, mime
 from service.domain.subscriptions import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EMAIL_TEMPLATES_DIR = PROJECT_ROOT / "templates" / "email"
 TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
+_BLANKS = re.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,21 @@ class EmailRenderer:
         text = env.get_template(f"{name}.txt").render(**context)
         html = env.get_template(f"{name}.html").render(**context)
         return RenderedEmail(
-            subject=" ".join(subject.split()),  # one line, whatever the template holds
+            # One line, whatever the template holds; only line breaks and ASCII blanks fold
+            # into a space (str.split() would also eat a title's no-break spaces).
+            subject=_BLANKS.sub(" ", subject).strip(" "),
             text=text.strip() + "\n",
             html=self._inliner.inline(html),
         )
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One message as it goes to the SMTP server: envelope and bytes (CRLF line ends)."""
+
+    sender: str  # the envelope's MAIL FROM addr-spec
+    recipient: str
+    data: bytes
 
 
 def compose(
@@ -83,22 +95,26 @@ def compose(
     recipient: str,
     date: datetime,
     message_id: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    """A multipart/alternative message, text first, with header values that cannot be split."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender
-    message["To"] = Address(addr_spec=recipient)
-    message["Subject"] = rendered.subject
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id or make_msgid(domain=_domain_of(sender))
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(rendered.text, subtype="plain", charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    return message
+    headers: Sequence[bytes] = (),
+) -> OutgoingMail:
+    """A multipart/alternative message, text first, every header line written by
+    mail_headers (the only door: no value passes through EmailMessage's header registry,
+    which decodes encoded words in the str it is given).
 
-
-def _domain_of(sender: str) -> str:
-    address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
-    return address.rsplit("@", 1)[-1] or "localhost"
+    `sender`: `Name <addr>` or `addr` (MAIL_FROM); `recipient`: a plain addr-spec;
+    `headers`: further header lines, each written by a mail_headers function.
+    Raises mail_headers.HeaderError for any value that cannot be written safely.
+    """
+    box = mail_headers.parse_mailbox(sender)
+    boundary = mime.new_boundary()
+    head = [
+        mail_headers.mailbox("From", box),
+        mail_headers.address("To", recipient),
+        mail_headers.unstructured("Subject", rendered.subject),
+        mail_headers.date("Date", date),
+        mail_headers.message_id("Message-ID", message_id or make_msgid(domain=box.domain)),
+        *headers,
+        mime.alternative_headers(boundary),
+    ]
+    data = b"".join(head) + b"\r\n" + mime.alternative_body(boundary, rendered.text, rendered.html)
+    return OutgoingMail(sender=box.addr_spec, recipient=recipient, data=data)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
-from service.domain import subscriptions
-from service.domain.emails import EmailRenderer, compose
+from service.domain import mail_headers, subscriptions
+from service.domain.emails import EmailRenderer, OutgoingMail, compose
 from service.domain.tokens import CONFIRM_TTL, TokenSigner
 from service.models import Subscriber
 
@@ -28,13 +28,14 @@ class NoticeContext:
     site: SiteIdentity
 
 
-def unsubscribe_headers(site: SiteIdentity, unsubscribe_url: str) -> dict[str, str]:
-    """RFC 2369 / RFC 8058 headers: one click in the mail client ends the subscription."""
-    return {
-        "List-Id": f"{site.site_name} <{site.list_id}>",
-        "List-Unsubscribe": f"<{unsubscribe_url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+def unsubscribe_headers(site: SiteIdentity, unsubscribe_url: str) -> list[bytes]:
+    """RFC 2919 List-Id and the RFC 2369 / RFC 8058 headers: one click in the mail client
+    ends the subscription."""
+    return [
+        mail_headers.list_id("List-Id", site.site_name, site.list_id),
+        mail_headers.uris("List-Unsubscribe", unsubscribe_url),
+        mail_headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
 
 
 def _notice(
@@ -43,9 +44,9 @@ def _notice(
     template: str,
     *,
     now: datetime,
-    headers: dict[str, str] | None = None,
+    headers: Sequence[bytes] = (),
     **links: Any,
-) -> EmailMessage:
+) -> OutgoingMail:
     rendered = ctx.renderer.render(
         f"subscriber/{template}", subscriber.language, site_name=ctx.site.site_name, **links
     )
@@ -54,13 +55,14 @@ def _notice(
         sender=ctx.site.mail_from,
         recipient=subscriber.email,
         date=now,
-        headers={"Auto-Submitted": "auto-generated", **(headers or {})},
+        # RFC 3834 §5: an automatic reply must not answer this one.
+        headers=[mail_headers.structured("Auto-Submitted", "auto-generated"), *headers],
     )
 
 
 def confirmation_email(
     ctx: NoticeContext, subscriber: Subscriber, *, now: datetime
-) -> EmailMessage:
+) -> OutgoingMail:
     token = subscriptions.confirm_token(ctx.signer, subscriber)
     return _notice(
         ctx,
@@ -74,7 +76,7 @@ def confirmation_email(
 
 def already_subscribed_email(
     ctx: NoticeContext, subscriber: Subscriber, *, now: datetime
-) -> EmailMessage:
+) -> OutgoingMail:
     token = subscriptions.preferences_token(ctx.signer, subscriber)
     return _notice(
         ctx,
@@ -85,7 +87,7 @@ def already_subscribed_email(
     )
 
 
-def welcome_email(ctx: NoticeContext, subscriber: Subscriber, *, now: datetime) -> EmailMessage:
+def welcome_email(ctx: NoticeContext, subscriber: Subscriber, *, now: datetime) -> OutgoingMail:
     base = ctx.site.base_url
     unsubscribe_url = (
         f"{base}/unsubscribe/{subscriptions.unsubscribe_token(ctx.signer, subscriber)}"

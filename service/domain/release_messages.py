@@ -7,19 +7,17 @@ and each message is assembled by filling those in and quoted-printable encoding 
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from functools import cached_property
 
 from babel.dates import format_date
 
 from service.config import Settings
+from service.domain import mail_headers, mime
 from service.domain.emails import EmailRenderer
+from service.domain.mime import qp_lines
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import Release
 
@@ -44,10 +42,14 @@ class MailSite:
     list_id: str
     dkim: Dkim | None = None
 
+    @cached_property
+    def sender(self) -> mail_headers.Mailbox:
+        """MAIL_FROM, checked (config.validate checked it at start already)."""
+        return mail_headers.parse_mailbox(self.mail_from)
+
     @property
     def domain(self) -> str:
-        address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
-        return address.rsplit("@", 1)[-1] or "localhost"
+        return self.sender.domain
 
     @classmethod
     def from_settings(cls, settings: Settings, dkim: Dkim | None = None) -> MailSite:
@@ -66,11 +68,6 @@ DKIM_HEADERS = [
 ]  # fmt: skip
 
 
-def _qp(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-
-
 class _EncodedBody:
     """A body quoted-printable encoded once, but for the lines holding a reader's own links.
 
@@ -84,28 +81,23 @@ class _EncodedBody:
         for line in text.replace("\r\n", "\n").split("\n"):
             if _UNSUBSCRIBE in line or _PREFERENCES in line:
                 if plain:
-                    self._pieces.append(_qp_lines("\n".join(plain)))
+                    self._pieces.append(qp_lines("\n".join(plain)))
                     plain = []
                 self._pieces.append(line)
             else:
                 plain.append(line)
         if plain:
-            self._pieces.append(_qp_lines("\n".join(plain)))
+            self._pieces.append(qp_lines("\n".join(plain)))
 
     def fill(self, unsubscribe: str, preferences: str) -> bytes:
         return CRLF.join(
             piece
             if isinstance(piece, bytes)
-            else _qp_lines(
+            else qp_lines(
                 piece.replace(_UNSUBSCRIBE, unsubscribe).replace(_PREFERENCES, preferences)
             )
             for piece in self._pieces
         )
-
-
-def _qp_lines(text: str) -> bytes:
-    # Encoded with a line break after it, so that soft breaks come out as CRLF too.
-    return _qp(text + "\n")[: -len(CRLF)]
 
 
 class ReleaseMessage:
@@ -147,29 +139,23 @@ class ReleaseMessage:
         )
         self._text = _EncodedBody(rendered.text)
         self._html = _EncodedBody(rendered.html)
-        self._boundary = ("==pressroom-" + uuid.uuid4().hex).encode()
-        head = EmailMessage(policy=SMTP)
-        head["From"] = site.mail_from
-        head["Subject"] = f"[TEST] {rendered.subject}" if test else rendered.subject
-        head["Date"] = format_datetime(now)
-        head["List-Id"] = f"{site.site_name} <{site.list_id}>"
-        head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        if test:
-            head["X-Pressroom-Test"] = "yes"
-        head["MIME-Version"] = "1.0"
-        head["Content-Type"] = f'multipart/alternative; boundary="{self._boundary.decode()}"'
-        self._head = b"".join(SMTP.fold_binary(name, value) for name, value in head.items())
-        self._part_text = (
-            b"--" + self._boundary + CRLF
-            + b"Content-Type: text/plain; charset=utf-8" + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
-        )  # fmt: skip
-        self._part_html = (
-            CRLF + b"--" + self._boundary + CRLF
-            + b"Content-Type: text/html; charset=utf-8" + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
-        )  # fmt: skip
-        self._close = CRLF + b"--" + self._boundary + b"--" + CRLF
+        boundary = mime.new_boundary()
+        subject = f"[TEST] {rendered.subject}" if test else rendered.subject
+        # Every line through mail_headers: no typed text is ever written as it came.
+        self._head = b"".join(
+            [
+                mail_headers.mailbox("From", site.sender),
+                mail_headers.unstructured("Subject", subject),
+                mail_headers.date("Date", now),
+                mail_headers.list_id("List-Id", site.site_name, site.list_id),
+                mail_headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                mail_headers.unstructured("X-Pressroom-Test", "yes") if test else b"",
+                mime.alternative_headers(boundary),
+            ]
+        )
+        self._part_text = mime.part_head(boundary, "plain")
+        self._part_html = CRLF + mime.part_head(boundary, "html")
+        self._close = CRLF + mime.close(boundary)
 
     def message_id(self, subscriber_uid: str) -> str:
         """Unique per reader and stable across retries, so a resend is recognisable."""
@@ -186,15 +172,17 @@ class ReleaseMessage:
         return f"{self._site.base_url}/unsubscribe/{token}"
 
     def for_recipient(self, email: str, subscriber_uid: str) -> bytes:
+        """The whole message for one reader, DKIM-signed when a key is set; HeaderError when
+        `email` is not a plain addr-spec (mail_headers.check_addr_spec)."""
         unsubscribe = self.unsubscribe_url(subscriber_uid)
         preferences = f"{self._site.base_url}/preferences/" + self._signer.dumps(
             Purpose.PREFERENCES, {"u": subscriber_uid}
         )
         message = b"".join(
             [
-                b"To: " + email.encode("ascii") + CRLF,
-                b"Message-ID: " + self.message_id(subscriber_uid).encode() + CRLF,
-                b"List-Unsubscribe: <" + unsubscribe.encode() + b">" + CRLF,
+                mail_headers.address("To", email),
+                mail_headers.message_id("Message-ID", self.message_id(subscriber_uid)),
+                mail_headers.uris("List-Unsubscribe", unsubscribe),
                 self._head,
                 CRLF,
                 self._part_text,

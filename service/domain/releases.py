@@ -24,7 +24,7 @@ BACKDATE_LIMIT = timedelta(days=2)
 LATEST_YEAR = 9000
 EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 _TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
 

@@ -30,6 +30,7 @@ from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import progress, releases
 from service.domain.errors import N_, DomainError, InvalidInput
+from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.subscriptions import LANGUAGES, parse_language
 from service.models import Release, ReleaseStatus
@@ -386,14 +387,21 @@ def preview_page(body: str, *, status: int = 200) -> Response:
 
 def preview_message(release: Release, language: str) -> EmailMessage:
     """Built by the same code as every reader's copy, addressed to the signed-in publisher."""
-    built = ReleaseMessage(
-        current_app.extensions["pressroom.emails"],
-        current_app.extensions["pressroom.signer"],
-        MailSite.from_settings(settings()),
-        release,
-        language,
-        now=utcnow(),
-    ).for_recipient(current_user.email, f"preview-{current_user.publisher_id}")
+    try:
+        built = ReleaseMessage(
+            current_app.extensions["pressroom.emails"],
+            current_app.extensions["pressroom.signer"],
+            MailSite.from_settings(settings()),
+            release,
+            language,
+            now=utcnow(),
+        ).for_recipient(current_user.email, f"preview-{current_user.publisher_id}")
+    except HeaderError as error:
+        # Input refuses what no header may hold; a row stored before that, or written by
+        # other means, is shown as the problem it is (a send of it would be refused too).
+        raise InvalidInput(
+            N_("This email cannot be written: %(reason)s"), reason=str(error)
+        ) from None
     parsed = message_from_bytes(built, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed

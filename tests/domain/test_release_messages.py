@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.release_messages import _PREFERENCES, _UNSUBSCRIBE, _EncodedBody, _qp
+from service.domain.mime import qp as _qp
+from service.domain.release_messages import _PREFERENCES, _UNSUBSCRIBE, _EncodedBody
 
 UNSUBSCRIBE = "https://press.example/unsubscribe/.eJyrVipVslIywA8MlWoBq2gIMQ.awbwMw.Dr_iyX48X"
 PREFERENCES = "https://press.example/preferences/.eJyrVipVslIywA8MlWoBq2gIMQ.awbwMw.gawuOdwRP"

@@ -43,6 +43,10 @@ def release_count(app: Flask) -> int:
     [
         ({"title": "Two\r\nBcc: x@evil.example"}, 422, "invalid_input"),
         ({"title": "Line\nbreak"}, 422, "invalid_input"),
+        ({"title": "C1 next line\x85Bcc: x@evil.example"}, 422, "invalid_input"),
+        ({"title": "C1 control \x9b31m"}, 422, "invalid_input"),
+        ({"summary": "C1 control \x9b31m"}, 422, "invalid_input"),
+        ({"title": "Lone surrogate \ud800"}, 422, "invalid_input"),
         ({"title": ""}, 422, "invalid_input"),
         ({"title": "x" * 301}, 422, "invalid_input"),
         ({"title": 5}, 422, "invalid_input"),

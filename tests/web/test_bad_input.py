@@ -191,6 +191,8 @@ HOSTILE_ADDRESSES: list[tuple[str, str]] = [
     ("NUL inside", "a\x00b@x.example"),
     ("tab inside", "a\t@x.example"),
     ("Unicode line separator", "a@x.example\u2028Bcc: b@y.example"),
+    ("RFC 2047 encoded word", "=?utf-8?q?a=0D=0ABcc=3A_b=40y.example?=@x.example"),
+    ("encoded-word opener", "a=?b@x.example"),
     ("zero-width space", "a\u200b@x.example"),
     ("right-to-left override", "a\u202e@x.example"),
     ("two, comma", "a@x.example, b@x.example"),

@@ -87,6 +87,28 @@ def test_plain_smtp_delivers_and_reuses_one_connection(plain_sink: MailSink) -> 
     assert [m.recipients for m in received] == [("a@mail.example",), ("b@mail.example",)]
 
 
+@pytest.mark.parametrize(
+    "mail_from",
+    [
+        "Acme, Inc. <noreply@press.example>",
+        "a <b> c <noreply@press.example>",
+        "Ærlig: nyheter <noreply@press.example>",
+        '"Acme, Inc." <noreply@press.example>',
+        "noreply@press.example",
+    ],
+)
+def test_the_envelope_sender_is_the_address_of_the_from_header(
+    plain_sink: MailSink, mail_from: str
+) -> None:
+    # email.utils.parseaddr read "Acme, Inc. <noreply@...>" as the address "Acme".
+    plain_sink.handler.clear()
+    with SmtpMailer(SmtpSettings.from_url(plain_sink.url)) as mailer:
+        mailer.send_raw(mail_from, ["a@mail.example"], message().data)
+    (received,) = plain_sink.handler.wait_for(1)
+    plain_sink.handler.clear()  # the sink is shared by this module's tests
+    assert received.mail_from == "noreply@press.example"
+
+
 def test_a_kept_connection_the_server_dropped_is_renewed_once() -> None:
     first = MailSink(SinkHandler()).start()
     mailer = SmtpMailer(SmtpSettings.from_url(first.url))

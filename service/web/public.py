@@ -27,6 +27,11 @@ from service.web.signup import (
 
 bp = Blueprint("public", __name__)
 
+# Reader forms whose URL holds a signed token (confirm, unsubscribe, preferences; CONTRACT §8)
+# are @csrf.exempt: the token is the credential, a forger would need it, and a CSRF check would
+# refuse in-app browsers that drop cookies between the page's GET and the POST. Every other form
+# (subscribe, the desk) keeps CSRF.
+
 
 def settings() -> Settings:
     return current_app.extensions["pressroom.settings"]
@@ -102,6 +107,7 @@ def confirm_page(token: str) -> str:
 
 
 @bp.post("/confirm/<token>")
+@csrf.exempt
 def confirm(token: str) -> str:
     with session_scope() as session:
         result = subscriptions.confirm(
@@ -168,6 +174,7 @@ def preferences_page(token: str) -> str:
 
 
 @bp.post("/preferences/<token>")
+@csrf.exempt
 def save_preferences(token: str) -> BaseResponse:
     form = request.form
     with session_scope() as session:
@@ -195,6 +202,7 @@ def download_data(token: str) -> Response:
 
 
 @bp.post("/preferences/<token>/erase")
+@csrf.exempt
 def erase(token: str) -> str:
     if request.form.get("confirm") != "yes":
         raise InvalidInput(N_("Tick the box to confirm that your data should be deleted."))

@@ -2,7 +2,13 @@
 
 from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
-from service.models.subscriber import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+from service.models.subscriber import (
+    ConsentSource,
+    OwedNotice,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+)
 from service.models.subscription_event import SubscriptionEvent, SubscriptionEventKind
 from service.models.suppression import Suppression, SuppressionReason, address_hash
 
@@ -12,6 +18,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "DeskSession",
+    "OwedNotice",
     "Publisher",
     "Release",
     "ReleaseStatus",

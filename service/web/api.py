@@ -109,7 +109,7 @@ def create_release() -> tuple[Response, int]:
         if draft.publish:
             release, follow_up = release_control.change(session, release.id, "publish", now=now)
         answer = release_answer(session, release)
-    follow_up.enqueue()
+    follow_up.ring()
     return jsonify(answer), 201
 
 
@@ -176,7 +176,7 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
     with session_scope() as session:
         release, follow_up = release_control.change(session, release_id, action, now=utcnow())
         answer = release_answer(session, release)
-    follow_up.enqueue()
+    follow_up.ring()
     return jsonify(answer), 202
 
 

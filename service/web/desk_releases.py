@@ -275,7 +275,7 @@ def change(release_id: int, action: release_control.Action) -> BaseResponse:
     with session_scope() as session:
         release, follow_up = release_control.change(session, release_id, action, now=utcnow())
         state = release.status
-    follow_up.enqueue()
+    follow_up.ring()
     messages = {
         "publish": _("Published."),
         "pause": _("Paused. Nothing more goes out until you resume."),

@@ -10,10 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
-from service.dispatch import TaskName
 from service.domain import archive, subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose, TokenSigner
@@ -23,6 +21,7 @@ from service.web.signup import (
     HONEYPOT_FIELD,
     build_signup,
     record_signup,
+    ring_owed,
 )
 
 bp = Blueprint("public", __name__)
@@ -114,10 +113,9 @@ def confirm(token: str) -> str:
             session, signer(), token, now=utcnow(), ip=request.remote_addr
         )
         email = result.subscriber.email
-        subscriber_uid = result.subscriber.uid
         preferences = subscriptions.preferences_token(signer(), result.subscriber)
-    if not result.already_confirmed:
-        dispatch.enqueue(TaskName.SEND_WELCOME, subscriber_uid)
+    if result.owed is not None:
+        ring_owed(result.owed)  # the welcome: owed in the database until the queue has it
     return render_template(
         "public/confirmed.html",
         already=result.already_confirmed,

@@ -1,5 +1,6 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
+from service.models.idempotency_key import IdempotencyKey
 from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
 from service.models.subscriber import (
@@ -18,6 +19,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "DeskSession",
+    "IdempotencyKey",
     "OwedNotice",
     "Publisher",
     "Release",

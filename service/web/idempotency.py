@@ -22,7 +22,6 @@ from typing import Any
 
 import http_sf
 from flask import Response, current_app, request
-from http_sf.types import Token
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -33,16 +32,16 @@ from service.domain.errors import N_, MalformedRequest
 log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
-MAX_KEY = 255
 ANYONE = "anyone"  # the scope of keys sent without credentials: the endpoint alone
-# What the OpenAPI document says the header holds (the two forms parse_key takes).
+# The two forms parse_key takes, as the OpenAPI document states them: an sf-string of 1 to 255
+# characters, or a bare token (RFC 9110 tchar, with ":" and "/" as in an sf-token) of 1 to 255,
+# which also takes what clients send unquoted, a UUID for one (Structured Fields would read its
+# leading digits as a number and refuse it).
 KEY_PATTERN = (
     r'^("([\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\]){1,255}"'  # an sf-string
     r"|[!#$%&'*+.^_`|~0-9A-Za-z:/-]{1,255})$"  # a bare token
 )
-# A bare RFC 9110 token (with ":" and "/" as in an sf-token): what clients send unquoted,
-# such as a UUID, which Structured Fields would read as a number and refuse.
-_BARE_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z:/]+")
+_KEY = re.compile(KEY_PATTERN)
 
 
 class InvalidKey(MalformedRequest):
@@ -55,19 +54,15 @@ class InvalidKey(MalformedRequest):
 
 def parse_key(raw: str) -> str:
     """The key in an Idempotency-Key field value: an sf-string (RFC 8941 §3.3.3), as the draft
-    (§2.1) defines it, or a bare token. Raises InvalidKey (400) for anything else, an empty
-    key, or one longer than MAX_KEY characters."""
-    value = raw.strip()
-    key: str | None = None
-    with contextlib.suppress(Exception):  # the parser's errors are its own classes
-        item, params = http_sf.parse(value.encode("ascii"), tltype="item")
-        if isinstance(item, str | Token) and not params:  # an sf-string, or an sf-token
-            key = str(item)
-    if key is None and _BARE_TOKEN.fullmatch(value):
-        key = value
-    if not key or len(key) > MAX_KEY or not key.isprintable():
+    (§2.1) defines it, or a bare token; exactly what KEY_PATTERN (in the OpenAPI document)
+    allows. Raises InvalidKey (400) for anything else: empty, longer than MAX_KEY characters,
+    with parameters, or with characters neither form allows."""
+    if not _KEY.fullmatch(raw):
         raise InvalidKey()
-    return key
+    if not raw.startswith('"'):
+        return raw
+    item, _params = http_sf.parse(raw.encode("ascii"), tltype="item")  # undoes \" and \\
+    return str(item)
 
 
 def fingerprint(payload: Any) -> str:

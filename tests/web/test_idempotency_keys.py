@@ -83,8 +83,14 @@ def test_keys_belong_to_their_caller(app: Flask, client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["", '""', "two words", "x" * 256, '"' + "x" * 256 + '"', '"unterminated', "k;p=1", "(k)"],
-    ids=["empty", "empty string", "space", "256", "quoted 256", "open quote", "param", "paren"],
+    [
+        *("", '""', "two words", " padded", "x" * 256, '"' + "x" * 256 + '"', '"unterminated'),
+        *("k;p=1", '"k";p=1', "(k)", '"tab\there"', '"bad \\escape \\n"'),
+    ],
+    ids=[
+        *("empty", "empty string", "space", "padded", "256", "quoted 256", "open quote"),
+        *("param", "quoted with param", "paren", "tab", "escape"),
+    ],
 )
 def test_a_malformed_key_is_a_400_that_creates_nothing(
     app: Flask, client: FlaskClient, key: str
@@ -96,8 +102,12 @@ def test_a_malformed_key_is_a_400_that_creates_nothing(
     assert count(app, Release) == 0 and count(app, IdempotencyKey) == 0
 
 
-def test_the_longest_key_is_taken(app: Flask, client: FlaskClient) -> None:
-    assert post_release(client, api_token(app), '"' + "x" * 255 + '"')[0] == 201
+def test_the_longest_key_is_taken_and_escapes_are_undone(app: Flask, client: FlaskClient) -> None:
+    token = api_token(app)
+    assert post_release(client, token, '"' + "x" * 255 + '"')[0] == 201
+    assert post_release(client, token, '"say \\"hi\\""')[0] == 201
+    with app.app_context(), get_database().session_scope() as session:
+        assert 'say "hi"' in session.scalars(select(IdempotencyKey.key)).all()
 
 
 def test_two_requests_at_once_with_one_key_create_one_release(app: Flask) -> None:

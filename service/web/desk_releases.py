@@ -232,7 +232,12 @@ def after_save(release_id: int) -> BaseResponse:
     """The editor's buttons: save, send a test, or go on to publish."""
     intent = request.form.get("intent", "save")
     if intent == "test":
-        return send_test(release_id)
+        try:
+            return send_test(release_id)
+        except dispatch.BROKER_OUTAGES:
+            # The edit is stored: say so, rather than a 503 that reads as "nothing happened".
+            flash(_("Saved. The test email could not be sent just now: try again in a minute."))
+            return redirect(url_for(".show", release_id=release_id), code=303)
     if intent == "publish":
         return redirect(url_for(".confirm_publish", release_id=release_id), code=303)
     flash(_("Saved."))

@@ -28,6 +28,7 @@ from service.models import OwedNotice, Release, ReleaseStatus, Subscriber, Subsc
 from tests.conftest import csrf_token, link_in, make_settings
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL, log_in
+from tests.web.test_desk_releases import form
 from workers.tasks import sweep
 
 READERS = ["one@mail.example", "two@mail.example"]
@@ -220,6 +221,8 @@ def test_a_desk_import_with_the_broker_down_is_a_503_that_leaves_no_job(
     api_token(app, EMAIL)
     assert log_in(client)[0] == 303
     form = client.get("/admin/subscribers/import?lang=en")
+    keys = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
+    before = set(keys.scan_iter("pressroom:import:*"))  # other tests' jobs, kept a day
     answer = client.post(
         "/admin/subscribers/import",
         data={
@@ -230,8 +233,7 @@ def test_a_desk_import_with_the_broker_down_is_a_503_that_leaves_no_job(
     )
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "60"
-    keys = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
-    assert list(keys.scan_iter("pressroom:import:*")) == []
+    assert set(keys.scan_iter("pressroom:import:*")) == before
     keys.close()
 
 
@@ -241,3 +243,23 @@ def _working_dispatch(app: Flask) -> object:
         app, app.extensions["pressroom.redis_url"], app.extensions["pressroom.settings"].task_queue
     )
     return app.extensions["pressroom.dispatch"]
+
+
+def test_a_desk_save_with_a_test_email_and_the_broker_down_says_saved(
+    app: Flask, client: FlaskClient, broker_down: None
+) -> None:
+    """ "Save and send a test": the edit is stored, so the answer says so (not a 503 that
+    reads as "nothing happened"); the test email alone, which stores nothing, is a 503."""
+    api_token(app, EMAIL)
+    assert log_in(client)[0] == 303
+    page = client.get("/admin/releases/new?lang=en")
+    answer = client.post("/admin/releases/new", data=form(page.text, intent="test"))
+    assert answer.status_code == 303
+    shown = client.get(answer.headers["Location"])
+    assert "Saved. The test email could not be sent just now" in shown.text
+    with app.app_context(), get_database().session_scope() as session:
+        (release_id,) = session.scalars(select(Release.id)).all()
+    alone = client.post(
+        f"/admin/releases/{release_id}/test", data={"csrf_token": csrf_token(shown.text)}
+    )
+    assert alone.status_code == 503 and alone.headers["Retry-After"] == "60"

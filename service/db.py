@@ -53,13 +53,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def string_enum(kind: type[enum.Enum], name: str) -> Enum:
+def string_enum(kind: type[enum.Enum], name: str, *, length: int = 16) -> Enum:
     """An enum stored as its string values, with no native type to migrate on PostgreSQL."""
     return Enum(
         kind,
         name=name,
         native_enum=False,
-        length=16,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )

@@ -1,12 +1,30 @@
-"""The only door from the web to Celery: tasks are sent by name, never imported."""
+"""The only door from the web to Celery: tasks are sent by name, never imported.
+
+The database holds the truth and Redis is only the doorbell (DESIGN.md): a door that has
+committed work rings with `ring`, which never turns a stored change into an error answer. What
+a failed ring leaves undone is carried out by the sweep (`workers.tasks.sweep`) from what the
+database says. `enqueue` raises, for the doors that have stored nothing yet.
+"""
 
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any
 
+import redis
 from celery import Celery
 from flask import Flask, current_app
+from kombu.exceptions import OperationalError
+
+log = logging.getLogger(__name__)
+
+# The broker (or Redis behind it) being unreachable: an outage to wait out, not a bug.
+BROKER_OUTAGES: tuple[type[Exception], ...] = (
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class TaskName(enum.StrEnum):
@@ -32,6 +50,27 @@ def init_app(app: Flask, broker_url: str, queue: str) -> None:
 
 
 def enqueue(task: TaskName, *args: Any) -> None:
-    """Call only after the transaction that made the work has committed."""
+    """Call only after the transaction that made the work has committed.
+
+    Raises one of BROKER_OUTAGES when the broker cannot be reached.
+    """
     client: Celery = current_app.extensions["pressroom.dispatch"]
     client.send_task(task.value, args=list(args))
+
+
+def ring(task: TaskName, *args: Any) -> bool:
+    """Enqueue committed work whose record in the database lets the sweep carry it out anyway.
+
+    Returns False (and logs a warning) when the broker cannot be reached; never raises for that.
+    """
+    try:
+        enqueue(task, *args)
+    except BROKER_OUTAGES as error:
+        log.warning(
+            "broker unreachable (%s): %s for %s is left to the sweep",
+            error.__class__.__name__,
+            task.value,
+            args,
+        )
+        return False
+    return True

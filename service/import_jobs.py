@@ -161,6 +161,12 @@ def create(client: redis.Redis, data: bytes, options: ImportOptions, *, publishe
     return job_id
 
 
+def discard(client: redis.Redis, job_id: str) -> None:
+    """Forget a job that could not be enqueued, so that nothing stays behind a 503: its page
+    would otherwise show a queued import that no worker will ever run."""
+    client.delete(file_key(job_id), job_key(job_id))
+
+
 def load(client: redis.Redis, job_id: str) -> ImportJob | None:
     """The job, or None when there is no such job (or no longer: it expired)."""
     if not _JOB_ID.fullmatch(job_id):

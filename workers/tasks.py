@@ -18,11 +18,18 @@ from sqlalchemy import select
 from service import import_jobs
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import delivery, notices, releases
+from service.domain import delivery, notices, owed_notices, releases
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
-from service.models import Publisher, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.models import (
+    OwedNotice,
+    Publisher,
+    Release,
+    ReleaseStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 from service.redis_clients import app_redis
 from workers import shutdown
 from workers.sending import BATCH_SIZE, SHUTTING_DOWN, BatchSender, journal_key
@@ -276,7 +283,7 @@ def sweep() -> dict[str, int]:
     due schedules, and mark finished sends sent. Makes a Redis wipe a delay, never a loss."""
     now = utcnow()
     client = app_redis()
-    report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0}
+    report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0, "notices": 0}
     with session_scope() as session:
         expired = delivery.expired_leases(session, now=now)
         by_owner: dict[str, list[int]] = {}
@@ -313,7 +320,25 @@ def sweep() -> dict[str, int]:
                 if waiting:
                     start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
                     report["restarted"] += 1
+    report["notices"] = ring_owed_notices(now)
     return report
+
+
+def ring_owed_notices(now: datetime) -> int:
+    """Notices recorded as owed whose ring after the commit failed (or never came): queue
+    them now, and settle each record once the queue has it."""
+    tasks = {
+        OwedNotice.CONFIRMATION: send_confirmation,
+        OwedNotice.ALREADY_SUBSCRIBED: send_already_subscribed,
+        OwedNotice.WELCOME: send_welcome,
+    }
+    with session_scope() as session:
+        owed = owed_notices.unrung(session, now=now)
+    for notice in owed:
+        tasks[notice.notice].delay(notice.subscriber_uid)
+        with session_scope() as session:
+            owed_notices.settle(session, notice)
+    return len(owed)
 
 
 # --- Imports -------------------------------------------------------------------------------

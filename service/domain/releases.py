@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
@@ -185,7 +185,21 @@ def slugify(title: str) -> str:
     return slug[:100].rstrip("-") or "release"
 
 
+SLUG_LOCK = 0x70726573  # PostgreSQL advisory lock key of the release slug namespace
+
+
 def _unique_slug(session: Session, title: str) -> str:
+    """A slug no release has, held until the caller's commit: two releases created at once
+    with one title must not both pick it (the second would fail on UNIQUE, a 500)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(SLUG_LOCK)))
+    else:  # SQLite: a write first takes the database's write lock, then the read is current
+        session.execute(
+            update(Release)
+            .where(false())
+            .values(slug=Release.slug)
+            .execution_options(synchronize_session=False)
+        )
     base = slugify(title)
     taken = set(
         session.scalars(

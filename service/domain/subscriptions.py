@@ -15,11 +15,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
 from service.db import insert_for
-from service.domain import subscription_events
+from service.domain import owed_notices, subscription_events
 from service.domain.errors import N_, InvalidInput, InvalidToken
+from service.domain.owed_notices import Owed
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
 from service.models import (
     ConsentSource,
+    OwedNotice,
     Subscriber,
     SubscriberStatus,
     SubscriptionEventKind,
@@ -62,12 +64,14 @@ class Signup:
 class SignupOutcome:
     subscriber_uid: str
     follow_up: FollowUp
+    owed: Owed | None = None  # the notice recorded as owed, to ring after the commit
 
 
 @dataclass(frozen=True)
 class Confirmation:
     subscriber: Subscriber
     already_confirmed: bool
+    owed: Owed | None = None  # the welcome, recorded as owed, to ring after the commit
 
 
 def parse_language(raw: object, *, default: str = DEFAULT_LANGUAGE) -> str:
@@ -176,7 +180,12 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
     if not claimed:
         return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=FollowUp.NONE)
     set_committed_value(subscriber, "confirmation_sent_at", now)
-    return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=follow_up)
+    notice = (
+        OwedNotice.CONFIRMATION if follow_up is FollowUp.CONFIRM else OwedNotice.ALREADY_SUBSCRIBED
+    )
+    owed = owed_notices.owe(subscriber, notice, now=now)
+    session.flush()
+    return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=follow_up, owed=owed)
 
 
 def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
@@ -271,8 +280,9 @@ def confirm(
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
     )
+    owed = owed_notices.owe(subscriber, OwedNotice.WELCOME, now=now)
     session.flush()
-    return Confirmation(subscriber, already_confirmed=False)
+    return Confirmation(subscriber, already_confirmed=False, owed=owed)
 
 
 def unsubscribe(

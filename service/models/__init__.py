@@ -1,8 +1,15 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
+from service.models.idempotency_key import IdempotencyKey
 from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
-from service.models.subscriber import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+from service.models.subscriber import (
+    ConsentSource,
+    OwedNotice,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+)
 from service.models.subscription_event import SubscriptionEvent, SubscriptionEventKind
 from service.models.suppression import Suppression, SuppressionReason, address_hash
 
@@ -12,6 +19,8 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "DeskSession",
+    "IdempotencyKey",
+    "OwedNotice",
     "Publisher",
     "Release",
     "ReleaseStatus",

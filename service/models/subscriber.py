@@ -19,6 +19,14 @@ class SubscriberStatus(enum.StrEnum):
     BOUNCED = "bounced"
 
 
+class OwedNotice(enum.StrEnum):
+    """A notice a reader is owed and that has not been handed to the task queue yet."""
+
+    CONFIRMATION = "confirmation"
+    ALREADY_SUBSCRIBED = "already_subscribed"
+    WELCOME = "welcome"
+
+
 class ConsentSource(enum.StrEnum):
     FORM = "form"
     API = "api"
@@ -62,6 +70,12 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Written in the transaction that owes the notice, cleared once the task queue has it: a
+    # failed doorbell (Redis down) leaves it for the sweep to ring again (domain/owed_notices).
+    notice_owed: Mapped[OwedNotice | None] = mapped_column(
+        string_enum(OwedNotice, "owed_notice", length=24)
+    )
+    notice_owed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     topic_rows: Mapped[list[SubscriberTopic]] = relationship(
         back_populates="subscriber",

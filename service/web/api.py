@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, Su
 from service.web import openapi as doc
 from service.web import release_control
 from service.web.auth import require_token
+from service.web.idempotency import ANYONE, idempotent
 from service.web.signup import (
     build_signup,
     record_signup,
@@ -47,26 +48,37 @@ def json_object() -> dict[str, Any]:
     summary="Subscribe an address (double opt-in)",
     description="The same answer whatever the address's state; a confirmation email follows.",
     requestBody=doc.json_body(doc.SubscriptionRequest),
+    parameters=[doc.IDEMPOTENCY_KEY],
 )
 @bp.alt_response(202, schema=doc.SubscriptionAccepted, description="Check your inbox")
+@bp.alt_response(400, schema=doc.Error, description="Malformed body or Idempotency-Key")
+@bp.alt_response(409, schema=doc.Error, description="Same Idempotency-Key still in flight")
 @bp.alt_response(422, schema=doc.Error, description="Invalid address, language or topics")
 @bp.alt_response(429, schema=doc.Error, description="Too many signups")
-def create_subscription() -> tuple[Response, int]:
+def create_subscription() -> Response:
     body = json_object()
     unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)
     if unknown:
         raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
     if "email" not in body:
         raise InvalidInput(N_("The field 'email' is required."))
-    record_signup(
-        build_signup(
-            email=body["email"],
-            language=body.get("language"),
-            topics=body.get("topics"),
-            source=ConsentSource.API,
-        )
+    signup = build_signup(
+        email=body["email"],
+        language=body.get("language"),
+        topics=body.get("topics"),
+        source=ConsentSource.API,
     )
-    return jsonify(status="pending"), 202
+    with idempotent(ANYONE, body) as key:
+        if key.replay is not None:
+            return key.replay
+        answered: list[Response] = []
+        record_signup(
+            signup,
+            in_transaction=lambda session: answered.append(
+                key.respond(session, {"status": "pending"}, 202)
+            ),
+        )
+        return answered[0]
 
 
 # --- Publisher calls ---------------------------------------------------------------------
@@ -97,24 +109,33 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
 
 @bp.post("/releases")
 @bp.doc(
-    summary="Write a release", security=doc.BEARER, requestBody=doc.json_body(doc.ReleaseRequest)
+    summary="Write a release",
+    security=doc.BEARER,
+    requestBody=doc.json_body(doc.ReleaseRequest),
+    parameters=[doc.IDEMPOTENCY_KEY],
 )
 @bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
+@bp.alt_response(400, schema=doc.Error, description="Malformed body or Idempotency-Key")
+@bp.alt_response(409, schema=doc.Error, description="Same Idempotency-Key still in flight")
 @bp.alt_response(422, schema=doc.Error, description="Invalid field")
 @require_token
-def create_release() -> tuple[Response, int]:
+def create_release() -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
     body = json_object()
     now = utcnow()
     draft = releases.parse_release(body, now=now)
-    with session_scope() as session:
-        release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
-        follow_up = release_control.FollowUp()
-        if draft.publish:
-            release, follow_up = release_control.change(session, release.id, "publish", now=now)
-        answer = release_answer(session, release)
-    follow_up.enqueue()
-    return jsonify(answer), 201
+    with idempotent(f"publisher:{g.publisher_id}", body) as key:
+        if key.replay is not None:
+            return key.replay
+        with session_scope() as session:
+            release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
+            follow_up = release_control.FollowUp()
+            if draft.publish:
+                release, follow_up = release_control.change(session, release.id, "publish", now=now)
+            location = url_for("api.get_release", release_id=release.id)
+            response = key.respond(session, release_answer(session, release), 201, location)
+        follow_up.ring()
+        return response
 
 
 @bp.get("/releases")
@@ -180,7 +201,7 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
     with session_scope() as session:
         release, follow_up = release_control.change(session, release_id, action, now=utcnow())
         answer = release_answer(session, release)
-    follow_up.enqueue()
+    follow_up.ring()
     return jsonify(answer), 202
 
 

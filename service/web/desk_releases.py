@@ -233,7 +233,12 @@ def after_save(release_id: int) -> BaseResponse:
     """The editor's buttons: save, send a test, or go on to publish."""
     intent = request.form.get("intent", "save")
     if intent == "test":
-        return send_test(release_id)
+        try:
+            return send_test(release_id)
+        except dispatch.BROKER_OUTAGES:
+            # The edit is stored: say so, rather than a 503 that reads as "nothing happened".
+            flash(_("Saved. The test email could not be sent just now: try again in a minute."))
+            return redirect(url_for(".show", release_id=release_id), code=303)
     if intent == "publish":
         return redirect(url_for(".confirm_publish", release_id=release_id), code=303)
     flash(_("Saved."))
@@ -276,7 +281,7 @@ def change(release_id: int, action: release_control.Action) -> BaseResponse:
     with session_scope() as session:
         release, follow_up = release_control.change(session, release_id, action, now=utcnow())
         state = release.status
-    follow_up.enqueue()
+    follow_up.ring()
     messages = {
         "publish": _("Published."),
         "pause": _("Paused. Nothing more goes out until you resume."),

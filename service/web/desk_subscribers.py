@@ -11,6 +11,7 @@ POST /admin/subscribers/<uid>/erase  erase: the row goes, a hashed suppression e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
@@ -180,7 +181,14 @@ def import_file() -> BaseResponse | tuple[str, int]:
     except DomainError as error:
         return _import_refused(_(error.message, **error.params), error.status)
     job_id = import_jobs.create(app_redis(), data, options, publisher_id=current_user.publisher_id)
-    dispatch.enqueue(TaskName.IMPORT_SUBSCRIBERS, job_id)
+    try:
+        dispatch.enqueue(TaskName.IMPORT_SUBSCRIBERS, job_id)
+    except dispatch.BROKER_OUTAGES:
+        # Nothing stored, then the app's 503 "try again": the job lives in Redis alone, and
+        # no sweep would ever start it.
+        with contextlib.suppress(*dispatch.BROKER_OUTAGES):
+            import_jobs.discard(app_redis(), job_id)
+        raise
     return redirect(url_for(".import_job", job_id=job_id), code=303)
 
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from flask import Flask, Response, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
+from service.dispatch import BROKER_OUTAGES
 from service.domain.errors import DomainError
 from service.logs import redact
 
 log = logging.getLogger(__name__)
 
 # Redis (rate limits, the task queue) being down is an outage to wait out, not a bug.
-OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
+OUTAGES = BROKER_OUTAGES
 
 
 def wants_json() -> bool:

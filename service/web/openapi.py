@@ -14,6 +14,7 @@ from service.config import TOPIC_PATTERN
 from service.domain.releases import MAX_BODY, MAX_SUMMARY, MAX_TITLE
 from service.domain.subscriptions import LANGUAGES
 from service.models import ReleaseStatus, SubscriberStatus
+from service.web.idempotency import HEADER, KEY_PATTERN
 
 LANGUAGE = fields.String(validate=validate.OneOf(LANGUAGES))
 TOPICS = fields.List(
@@ -120,6 +121,8 @@ class SubscriberPage(Schema):
 
 
 BEARER = [{"bearer": []}]
+# The header parameter of the POSTs that create, registered once under components.
+IDEMPOTENCY_KEY = "IdempotencyKey"
 
 
 class DocumentedApi(Api):
@@ -157,4 +160,20 @@ def init_app(app: Flask) -> Api:
     )
     for schema in (SubscriptionRequest, ReleaseRequest, ReleaseEdit):
         api.spec.components.schema(schema.__name__, schema=schema)
+    api.spec.components.parameter(IDEMPOTENCY_KEY, "header", idempotency_key_parameter())
     return api
+
+
+def idempotency_key_parameter() -> dict[str, object]:
+    return {
+        "name": HEADER,
+        "required": False,
+        "schema": {"type": "string", "pattern": KEY_PATTERN},
+        "description": (
+            "draft-ietf-httpapi-idempotency-key-header: a key of 1 to 255 characters, as an "
+            'sf-string ("...") or a bare token. The same key (per caller and call) within 24 '
+            "hours returns the first answer again (same status, body and Location) and creates "
+            "nothing; with another body it is a 422, while the first request is still running "
+            "a 409; a malformed key is a 400."
+        ),
+    }

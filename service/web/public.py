@@ -10,10 +10,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
-from service.dispatch import TaskName
 from service.domain import archive, subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose, TokenSigner
@@ -23,9 +21,15 @@ from service.web.signup import (
     HONEYPOT_FIELD,
     build_signup,
     record_signup,
+    ring_owed,
 )
 
 bp = Blueprint("public", __name__)
+
+# Reader forms whose URL holds a signed token (confirm, unsubscribe, preferences; CONTRACT §8)
+# are @csrf.exempt: the token is the credential, a forger would need it, and a CSRF check would
+# refuse in-app browsers that drop cookies between the page's GET and the POST. Every other form
+# (subscribe, the desk) keeps CSRF.
 
 
 def settings() -> Settings:
@@ -102,16 +106,16 @@ def confirm_page(token: str) -> str:
 
 
 @bp.post("/confirm/<token>")
+@csrf.exempt
 def confirm(token: str) -> str:
     with session_scope() as session:
         result = subscriptions.confirm(
             session, signer(), token, now=utcnow(), ip=request.remote_addr
         )
         email = result.subscriber.email
-        subscriber_uid = result.subscriber.uid
         preferences = subscriptions.preferences_token(signer(), result.subscriber)
-    if not result.already_confirmed:
-        dispatch.enqueue(TaskName.SEND_WELCOME, subscriber_uid)
+    if result.owed is not None:
+        ring_owed(result.owed)  # the welcome: owed in the database until the queue has it
     return render_template(
         "public/confirmed.html",
         already=result.already_confirmed,
@@ -168,6 +172,7 @@ def preferences_page(token: str) -> str:
 
 
 @bp.post("/preferences/<token>")
+@csrf.exempt
 def save_preferences(token: str) -> BaseResponse:
     form = request.form
     with session_scope() as session:
@@ -195,6 +200,7 @@ def download_data(token: str) -> Response:
 
 
 @bp.post("/preferences/<token>/erase")
+@csrf.exempt
 def erase(token: str) -> str:
     if request.form.get("confirm") != "yes":
         raise InvalidInput(N_("Tick the box to confirm that your data should be deleted."))

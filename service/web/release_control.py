@@ -25,9 +25,13 @@ class FollowUp:
 
     tasks: list[tuple[TaskName, int]] = field(default_factory=list)
 
-    def enqueue(self) -> None:
+    def ring(self) -> None:
+        """Never raises for a broker outage: the committed state is the truth, and the sweep
+        starts what these tasks would have (a `sending` release that nobody planned within
+        REPLAN_AFTER, or whose rows no live lease holds), so the answer stays a 2xx."""
         for task, release_id in self.tasks:
-            dispatch.enqueue(task, release_id)
+            if not dispatch.ring(task, release_id):
+                return
 
 
 def change(

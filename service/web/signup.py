@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
 from flask_babel import get_locale
 from flask_limiter import Limiter
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
-from service.domain import subscriptions
+from service.domain import owed_notices, subscriptions
 from service.domain.addresses import normalize_address
 from service.extensions import client_ip
-from service.models import ConsentSource
+from service.models import ConsentSource, OwedNotice
+
+log = logging.getLogger(__name__)
+InTransaction = Callable[[Session], None] | None
 
 HONEYPOT_FIELD = "website"
 SIGNUP_SCOPE = "signup"
@@ -77,11 +84,35 @@ def build_signup(
     )
 
 
-def record_signup(signup: subscriptions.Signup) -> None:
-    """Record the signup, then, once committed, send the one email it calls for."""
+NOTICE_TASKS = {
+    OwedNotice.CONFIRMATION: dispatch.TaskName.SEND_CONFIRMATION,
+    OwedNotice.ALREADY_SUBSCRIBED: dispatch.TaskName.SEND_ALREADY_SUBSCRIBED,
+    OwedNotice.WELCOME: dispatch.TaskName.SEND_WELCOME,
+}
+
+
+def record_signup(signup: subscriptions.Signup, *, in_transaction: InTransaction = None) -> None:
+    """Record the signup and the one email it calls for, then (once committed) ring for it.
+
+    `in_transaction(session)` runs last inside the signup's transaction (an idempotency key's
+    answer is stored there). The email is recorded as owed in that transaction, so a broker
+    outage after the commit delays it (the sweep rings again) and "check your inbox" holds.
+    """
     with session_scope() as session:
         outcome = subscriptions.subscribe(session, signup, now=utcnow())
-    if outcome.follow_up is subscriptions.FollowUp.CONFIRM:
-        dispatch.enqueue(dispatch.TaskName.SEND_CONFIRMATION, outcome.subscriber_uid)
-    elif outcome.follow_up is subscriptions.FollowUp.ALREADY_SUBSCRIBED:
-        dispatch.enqueue(dispatch.TaskName.SEND_ALREADY_SUBSCRIBED, outcome.subscriber_uid)
+        if in_transaction is not None:
+            in_transaction(session)
+    if outcome.owed is not None:
+        ring_owed(outcome.owed)
+
+
+def ring_owed(owed: owed_notices.Owed) -> None:
+    """Hand a committed, owed notice to the queue and settle its record; a broker outage
+    leaves the record for the sweep (logged, never an error answer)."""
+    if not dispatch.ring(NOTICE_TASKS[owed.notice], owed.subscriber_uid):
+        return
+    try:
+        with session_scope() as session:
+            owed_notices.settle(session, owed)
+    except SQLAlchemyError as error:  # the sweep rings again: at worst a second notice
+        log.warning("owed notice not settled: %s", error.__class__.__name__)

@@ -16,7 +16,7 @@ from service.db import get_database
 from service.mailsink import MailSink
 from tests.conftest import ROOT, csrf_token, make_settings
 from tests.pipeline.helpers import api_token
-from tests.web.test_desk_login import EMAIL, PASSWORD
+from tests.web.test_desk_login import EMAIL, PASSWORD, log_in
 
 TEMPLATES = sorted((ROOT / "service" / "templates").rglob("*.html"))
 # The mail preview shows an email's own HTML, in a frame with a policy of its own.
@@ -80,12 +80,48 @@ def test_no_page_holds_inline_script_or_style(template: Path) -> None:
         assert not re.search(r"\sstyle=|<style", source), "inline style"
 
 
+# Reader forms whose URL holds a signed token: the token is the credential (CONTRACT §8), so
+# they need no session; RFC 8058's one-click unsubscribe needs neither cookie nor token anyway.
+TOKEN_FORMS = {"public.confirm", "public.unsubscribe", "public.save_preferences", "public.erase"}
+
+
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_posted_form_carries_a_csrf_token(template: Path) -> None:
     source = template.read_text()
     for form in re.findall(r"<form\b[^>]*>.*?</form>", source, flags=re.S | re.I):
         if not re.search(r'method="post"', form, flags=re.I):
             continue
-        if "unsubscribe" in form and "List-Unsubscribe" in form:
-            continue  # RFC 8058's one-click POST: no cookie, no token, by design
+        action = re.search(r"url_for\('([\w.]+)'", form)
+        if action and action.group(1) in TOKEN_FORMS:
+            # A token here would only open a session that the POST does not need.
+            assert "csrf_token" not in form, form[:200]
+            continue
         assert "csrf_token" in form, form[:200]
+
+
+def test_only_token_bearing_reader_forms_take_a_post_without_csrf(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Every form route of the site (the desk, its login, subscribe) refuses a POST that
+    carries no CSRF token; only the token-bearing reader forms and the JSON API (bearer
+    tokens, no cookies) do without."""
+    api_token(app, EMAIL)
+    assert log_in(client)[0] == 303  # signed in: the desk's own checks would come after
+    urls = app.url_map.bind("press.example")
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if "POST" not in (rule.methods or ()) or rule.endpoint.startswith("api."):
+            continue
+        if rule.endpoint in TOKEN_FORMS:
+            continue
+        values = {}
+        for name, converter in rule._converters.items():
+            items = getattr(converter, "items", None)
+            values[name] = sorted(items)[0] if items else 1
+        path = urls.build(rule.endpoint, values, method="POST")
+        answer = client.post(f"{path}?lang=en", data={"email": EMAIL, "password": PASSWORD})
+        assert answer.status_code == 400, (rule.endpoint, answer.status_code)
+        assert "expired or came from another site" in answer.text, rule.endpoint
+        checked.append(rule.endpoint)
+    assert {"public.subscribe", "desk.login"} <= set(checked), checked
+    assert len([e for e in checked if not e.startswith("public.")]) >= 10, checked

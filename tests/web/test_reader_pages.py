@@ -130,9 +130,9 @@ def test_second_confirm_post_is_a_friendly_already_confirmed(
 ) -> None:
     uid = make_subscriber(app, SubscriberStatus.PENDING)
     path = f"/confirm/{token_for(app, uid, 'confirm')}?lang=en"
-    token = csrf_token(client.get(path).text)
-    assert "Subscription confirmed" in client.post(path, data={"csrf_token": token}).text
-    again = client.post(path, data={"csrf_token": token})
+    client.get(path)
+    assert "Subscription confirmed" in client.post(path).text
+    again = client.post(path)
     assert again.status_code == 200
     assert "Already confirmed" in again.text
 
@@ -169,23 +169,47 @@ def test_preferences_change_language_and_topics(app: Flask, client: FlaskClient)
     path = f"/preferences/{token_for(app, uid, 'preferences')}"
     page = client.get(path)
     assert page.status_code == 200
-    answer = client.post(
-        path,
-        data={"csrf_token": csrf_token(page.text), "language": "en", "topics": "Space, culture"},
-    )
+    assert "csrf_token" not in page.text  # the token in the URL is the credential
+    answer = client.post(path, data={"language": "en", "topics": "Space, culture"})
     assert answer.status_code == 303
     row = load(app, uid)
     assert row is not None and (row.language, row.topics) == ("en", ["culture", "space"])
     assert "saved" in client.get(answer.headers["Location"] + "&lang=en").text
 
 
-def test_preferences_form_needs_csrf(app: Flask, client: FlaskClient) -> None:
-    uid = make_subscriber(app)
-    answer = client.post(
-        f"/preferences/{token_for(app, uid, 'preferences')}", data={"language": "en"}
-    )
+def test_token_bearing_forms_work_without_a_session_or_csrf_token(app: Flask) -> None:
+    """CONTRACT §8: the signed token in the URL is the credential. A browser that drops
+    cookies between the page and the POST (an in-app browser) still confirms, saves, leaves
+    and erases; a forged token still changes nothing."""
+    bare = app.test_client(use_cookies=False)
+    uid = make_subscriber(app, SubscriberStatus.PENDING)
+    confirmed = bare.post(f"/confirm/{token_for(app, uid, 'confirm')}?lang=en")
+    assert confirmed.status_code == 200 and "Subscription confirmed" in confirmed.text
+    assert load(app, uid).status is SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+
+    preferences = f"/preferences/{token_for(app, uid, 'preferences')}"
+    saved = bare.post(preferences, data={"language": "en", "topics": "space"})
+    assert saved.status_code == 303
+    assert (load(app, uid).language, load(app, uid).topics) == ("en", ["space"])  # type: ignore[union-attr]
+
+    left = bare.post(f"/unsubscribe/{token_for(app, uid, 'unsubscribe')}")
+    assert left.status_code == 200
+    assert load(app, uid).status is SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+
+    forged = bare.post(preferences[:-3] + "xyz", data={"language": "nb"})
+    assert forged.status_code == 400 and load(app, uid).language == "en"  # type: ignore[union-attr]
+
+    erased = bare.post(f"{preferences}/erase", data={"confirm": "yes"})
+    assert erased.status_code == 200
+    assert load(app, uid) is None
+
+
+def test_the_subscribe_form_still_needs_csrf(app: Flask) -> None:
+    bare = app.test_client(use_cookies=False)
+    answer = bare.post("/subscribe", data={"email": EMAIL})
     assert answer.status_code == 400
-    assert load(app, uid).language == "nb"  # type: ignore[union-attr]
+    with app.app_context(), get_database().session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
 
 
 def test_download_my_data(app: Flask, client: FlaskClient) -> None:
@@ -199,10 +223,9 @@ def test_download_my_data(app: Flask, client: FlaskClient) -> None:
 def test_delete_my_data_keeps_only_a_hash(app: Flask, client: FlaskClient) -> None:
     uid = make_subscriber(app)
     path = f"/preferences/{token_for(app, uid, 'preferences')}"
-    token = csrf_token(client.get(path).text)
-    refused = client.post(f"{path}/erase", data={"csrf_token": token})
+    refused = client.post(f"{path}/erase")
     assert refused.status_code == 422 and load(app, uid) is not None
-    answer = client.post(f"{path}/erase", data={"csrf_token": token, "confirm": "yes"})
+    answer = client.post(f"{path}/erase", data={"confirm": "yes"})
     assert answer.status_code == 200
     assert load(app, uid) is None
     with app.app_context(), get_database().session_scope() as session:

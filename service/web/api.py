@@ -12,7 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
-from service.domain.addresses import normalize_address
+from service.domain.addresses import exact_address, normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
 from service.models import ConsentSource, Release, Subscriber, SubscriberStatus
@@ -46,11 +46,11 @@ def json_object() -> dict[str, Any]:
 @bp.doc(
     summary="Subscribe an address (double opt-in)",
     description="The same answer whatever the address's state; a confirmation email follows.",
-    requestBody=doc.json_body(doc.SubscriptionRequest),
+    requestBody=doc.json_body("SubscriptionRequest"),
 )
-@bp.alt_response(202, schema=doc.SubscriptionAccepted, description="Check your inbox")
-@bp.alt_response(422, schema=doc.Error, description="Invalid address, language or topics")
-@bp.alt_response(429, schema=doc.Error, description="Too many signups")
+@bp.alt_response(202, schema=doc.ref("SubscriptionAccepted"), description="Check your inbox")
+@bp.alt_response(422, schema=doc.ref("Error"), description="Invalid address, language or topics")
+@bp.alt_response(429, schema=doc.ref("Error"), description="Too many signups")
 def create_subscription() -> tuple[Response, int]:
     body = json_object()
     unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)
@@ -60,18 +60,38 @@ def create_subscription() -> tuple[Response, int]:
         raise InvalidInput(N_("The field 'email' is required."))
     record_signup(
         build_signup(
-            email=body["email"],
-            language=body.get("language"),
-            topics=body.get("topics"),
+            email=exact_address(body["email"]),
+            language=_signup_language(body),
+            topics=_signup_topics(body),
             source=ConsentSource.API,
         )
     )
     return jsonify(status="pending"), 202
 
 
+def _signup_language(body: dict[str, Any]) -> str | None:
+    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the
+    language of the request's locale."""
+    value = body.get("language", "")
+    return None if value == "" else subscriptions.exact_language(value)
+
+
+def _signup_topics(body: dict[str, Any]) -> list[str] | None:
+    """As the schema says: a list of topic slugs; "" (a forwarded form) or none means all."""
+    value = body.get("topics", "")
+    if value == "":
+        return None
+    offered = current_app.extensions["pressroom.settings"].topics
+    return subscriptions.topic_list(value, offered)
+
+
 # --- Publisher calls ---------------------------------------------------------------------
 
 RELEASE_BODY_LIMIT = 1024 * 1024
+RELEASE_PAGE = doc.IntRange(default=50, low=1, high=200)
+BEFORE = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
+SUBSCRIBER_PAGE = doc.IntRange(default=100, low=1, high=1000)
+AFTER = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
 
 
 def release_answer(session: Session, release: Release) -> dict[str, Any]:
@@ -92,11 +112,11 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
 
 
 @bp.post("/releases")
-@bp.doc(
-    summary="Write a release", security=doc.BEARER, requestBody=doc.json_body(doc.ReleaseRequest)
+@bp.doc(summary="Write a release", security=doc.BEARER, requestBody=doc.json_body("ReleaseRequest"))
+@bp.alt_response(
+    201, schema=doc.ref("Release"), description="Created; `publish: true` starts sending"
 )
-@bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
-@bp.alt_response(422, schema=doc.Error, description="Invalid field")
+@bp.alt_response(422, schema=doc.ref("Error"), description="Invalid field")
 @require_token
 def create_release() -> tuple[Response, int]:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -118,15 +138,15 @@ def create_release() -> tuple[Response, int]:
     summary="Releases, newest first",
     security=doc.BEARER,
     parameters=[
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 200}},
-        {"in": "query", "name": "before", "schema": {"type": "integer"}},
+        doc.int_query("limit", RELEASE_PAGE, "How many, newest first."),
+        doc.int_query("before", BEFORE, "Only releases with a smaller id (next_before)."),
     ],
 )
-@bp.alt_response(200, schema=doc.ReleasePage, description="A page; next_before fetches more")
+@bp.alt_response(200, schema=doc.ref("ReleasePage"), description="A page; next_before fetches more")
 @require_token
 def list_releases() -> Response:
-    limit = _int_arg("limit", 50, 1, 200)
-    before = _int_arg("before", 0, 0, MAX_ROW_ID)
+    limit = _int_arg("limit", RELEASE_PAGE)
+    before = _int_arg("before", BEFORE)
     with session_scope() as session:
         query = select(Release).order_by(Release.id.desc()).limit(limit)
         if before:
@@ -139,8 +159,8 @@ def list_releases() -> Response:
 
 @bp.get("/releases/<int:release_id>")
 @bp.doc(summary="A release with its delivery progress", security=doc.BEARER)
-@bp.alt_response(200, schema=doc.Release, description="The release")
-@bp.alt_response(404, schema=doc.Error, description="No such release")
+@bp.alt_response(200, schema=doc.ref("Release"), description="The release")
+@bp.alt_response(404, schema=doc.ref("Error"), description="No such release")
 @require_token
 def get_release(release_id: int) -> Response:
     with session_scope() as session:
@@ -151,10 +171,10 @@ def get_release(release_id: int) -> Response:
 @bp.doc(
     summary="Edit a release's text; never sends it again",
     security=doc.BEARER,
-    requestBody=doc.json_body(doc.ReleaseEdit),
+    requestBody=doc.json_body("ReleaseEdit"),
 )
-@bp.alt_response(200, schema=doc.Release, description="The edited release")
-@bp.alt_response(409, schema=doc.Error, description="Not editable in its state")
+@bp.alt_response(200, schema=doc.ref("Release"), description="The edited release")
+@bp.alt_response(409, schema=doc.ref("Error"), description="Not editable in its state")
 @require_token
 def edit_release(release_id: int) -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -169,8 +189,8 @@ def edit_release(release_id: int) -> Response:
     summary="Publish, pause, resume or cancel; publishing twice sends nothing twice",
     security=doc.BEARER,
 )
-@bp.alt_response(202, schema=doc.Release, description="The release in its new state")
-@bp.alt_response(409, schema=doc.Error, description="Not possible in its state")
+@bp.alt_response(202, schema=doc.ref("Release"), description="The release in its new state")
+@bp.alt_response(409, schema=doc.ref("Error"), description="Not possible in its state")
 @require_token
 def change_release(release_id: int, action: release_control.Action) -> tuple[Response, int]:
     with session_scope() as session:
@@ -185,18 +205,29 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
     summary="Subscribers, by id",
     security=doc.BEARER,
     parameters=[
-        {"in": "query", "name": "status", "schema": {"type": "string"}},
-        {"in": "query", "name": "email", "schema": {"type": "string"}},
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 1000}},
-        {"in": "query", "name": "after", "schema": {"type": "integer"}},
+        {
+            "in": "query",
+            "name": "status",
+            "schema": {"type": "string", "enum": [s.value for s in SubscriberStatus]},
+        },
+        {
+            "in": "query",
+            "name": "email",
+            "schema": {"type": "string"},
+            "description": "Part of the address, any case; empty matches every address.",
+        },
+        doc.int_query("limit", SUBSCRIBER_PAGE, "How many, by id."),
+        doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after)."),
     ],
 )
-@bp.alt_response(200, schema=doc.SubscriberPage, description="A page; next_after fetches more")
+@bp.alt_response(
+    200, schema=doc.ref("SubscriberPage"), description="A page; next_after fetches more"
+)
 @require_token
 def list_subscribers() -> Response:
-    limit = _int_arg("limit", 100, 1, 1000)
-    after = _int_arg("after", 0, 0, MAX_ROW_ID)
-    status = request.args.get("status") or None
+    limit = _int_arg("limit", SUBSCRIBER_PAGE)
+    after = _int_arg("after", AFTER)
+    status = request.args.get("status")
     email = request.args.get("email") or None
     if status is not None and status not in {s.value for s in SubscriberStatus}:
         raise InvalidInput(N_("Unknown status: %(status)s."), status=status[:40])
@@ -223,12 +254,16 @@ def list_subscribers() -> Response:
 
 
 @bp.delete("/subscribers/<path:email>")
-@bp.doc(summary="Erase a subscriber; a hashed suppression entry stays", security=doc.BEARER)
+@bp.doc(
+    summary="Erase a subscriber; a hashed suppression entry stays",
+    security=doc.BEARER,
+    parameters=[{"in": "path", "name": "email", "required": True, "schema": doc.address_schema()}],
+)
 @bp.alt_response(204, description="Erased")
-@bp.alt_response(404, schema=doc.Error, description="No such subscriber")
+@bp.alt_response(404, schema=doc.ref("Error"), description="No such subscriber")
 @require_token
 def erase_subscriber(email: str) -> tuple[str, int]:
-    address = normalize_address(email)
+    address = normalize_address(exact_address(email))
     with session_scope() as session:
         subscriber = subscriptions.find_by_email(session, address)
         if subscriber is None:
@@ -237,15 +272,17 @@ def erase_subscriber(email: str) -> tuple[str, int]:
     return "", 204
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
+def _int_arg(name: str, bounds: doc.IntRange) -> int:
+    """A whole-number query parameter, as its schema says: ASCII digits within the bounds; an
+    empty value is not a number (leave the parameter out for the default)."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if raw is None:
+        return bounds.default
+    if not (raw.isascii() and raw.isdigit()) or not bounds.low <= int(raw) <= bounds.high:
         raise InvalidInput(
             N_("%(name)s must be a whole number from %(low)s to %(high)s."),
             name=name,
-            low=low,
-            high=high,
+            low=bounds.low,
+            high=bounds.high,
         )
     return int(raw)

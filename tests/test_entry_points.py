@@ -198,6 +198,9 @@ def test_gunicorn_refuses_long_request_lines_and_headers_in_the_apps_error_shape
             ("a 20 KB header", "/api/v1/releases", [("X-Big", bigger)], 431, "headers_too_large"),
             ("150 headers", "/api/v1/releases", many, 431, "headers_too_large"),
         ]
+        api_cases.append(
+            ("a header name with a space", "/api/v1/releases", [("X Bad", "1")], 400, "bad_request")
+        )
         for name, target, headers, status, code in api_cases:
             answer = raw_request(port, target, headers)
             assert answer[:2] == (status, "application/json"), (name, answer[:2], answer[2][:200])

@@ -139,7 +139,7 @@ def create_release() -> tuple[Response, int]:
     security=doc.BEARER,
     parameters=[
         doc.int_query("limit", RELEASE_PAGE, "How many, newest first."),
-        doc.int_query("before", BEFORE, "Only releases with a smaller id (next_before)."),
+        doc.int_query("before", BEFORE, "Only releases with a smaller id (next_before); 0: all."),
     ],
 )
 @bp.alt_response(200, schema=doc.ref("ReleasePage"), description="A page; next_before fetches more")
@@ -217,7 +217,7 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
             "description": "Part of the address, any case; empty matches every address.",
         },
         doc.int_query("limit", SUBSCRIBER_PAGE, "How many, by id."),
-        doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after)."),
+        doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after); 0: all."),
     ],
 )
 @bp.alt_response(

@@ -270,3 +270,29 @@ def test_erasing_takes_an_address_as_its_schema_describes(app: Flask, client: Fl
     assert parameters[0]["schema"]["pattern"] == ADDRESS_PATTERN
     assert call(client, token, "DELETE", "/subscribers/nobody@mail.example").status_code == 404
     assert call(client, token, "DELETE", "/subscribers/nobody@mail.test").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body"),
+    [
+        ("/releases", "POST", r'{"title": "a\ud800b", "language": "nb"}'),
+        ("/releases", "POST", r'{"title": "ok", "body": "x\udfff", "language": "nb"}'),
+        ("/releases", "POST", r'{"title": "ok", "language": "nb", "topics": ["\udc00"]}'),
+        ("/releases", "POST", r'{"title": "ok", "language": "nb", "\ud800": 1}'),
+        ("/subscriptions", "POST", r'{"email": "reader@mail.example", "language": "\ud800"}'),
+    ],
+)
+def test_a_string_with_an_unpaired_surrogate_is_not_json_the_api_takes(
+    app: Flask, client: FlaskClient, path: str, method: str, body: str
+) -> None:
+    """ "\\ud800" is no character (RFC 8259 8.2): refused as unreadable JSON, never a 500."""
+    answer = client.open(
+        f"/api/v1{path}",
+        method=method,
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(app)}"},
+    )
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["code"] == "malformed_request"
+    assert count(app, Release) == 0 and count(app, Subscriber) == 0

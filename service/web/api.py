@@ -46,11 +46,11 @@ def json_object() -> dict[str, Any]:
 @bp.doc(
     summary="Subscribe an address (double opt-in)",
     description="The same answer whatever the address's state; a confirmation email follows.",
-    requestBody=doc.json_body("SubscriptionRequest"),
+    requestBody=doc.json_body(doc.SubscriptionRequest),
 )
-@bp.alt_response(202, schema=doc.ref("SubscriptionAccepted"), description="Check your inbox")
-@bp.alt_response(422, schema=doc.ref("Error"), description="Invalid address, language or topics")
-@bp.alt_response(429, schema=doc.ref("Error"), description="Too many signups")
+@bp.alt_response(202, schema=doc.SubscriptionAccepted, description="Check your inbox")
+@bp.alt_response(422, schema=doc.Error, description="Invalid address, language or topics")
+@bp.alt_response(429, schema=doc.Error, description="Too many signups")
 def create_subscription() -> tuple[Response, int]:
     body = json_object()
     unknown = sorted(set(body) - SUBSCRIPTION_FIELDS)
@@ -112,11 +112,11 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
 
 
 @bp.post("/releases")
-@bp.doc(summary="Write a release", security=doc.BEARER, requestBody=doc.json_body("ReleaseRequest"))
-@bp.alt_response(
-    201, schema=doc.ref("Release"), description="Created; `publish: true` starts sending"
+@bp.doc(
+    summary="Write a release", security=doc.BEARER, requestBody=doc.json_body(doc.ReleaseRequest)
 )
-@bp.alt_response(422, schema=doc.ref("Error"), description="Invalid field")
+@bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
+@bp.alt_response(422, schema=doc.Error, description="Invalid field")
 @require_token
 def create_release() -> tuple[Response, int]:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -142,7 +142,7 @@ def create_release() -> tuple[Response, int]:
         doc.int_query("before", BEFORE, "Only releases with a smaller id (next_before); 0: all."),
     ],
 )
-@bp.alt_response(200, schema=doc.ref("ReleasePage"), description="A page; next_before fetches more")
+@bp.alt_response(200, schema=doc.ReleasePage, description="A page; next_before fetches more")
 @require_token
 def list_releases() -> Response:
     limit = _int_arg("limit", RELEASE_PAGE)
@@ -159,8 +159,8 @@ def list_releases() -> Response:
 
 @bp.get("/releases/<int:release_id>")
 @bp.doc(summary="A release with its delivery progress", security=doc.BEARER)
-@bp.alt_response(200, schema=doc.ref("Release"), description="The release")
-@bp.alt_response(404, schema=doc.ref("Error"), description="No such release")
+@bp.alt_response(200, schema=doc.Release, description="The release")
+@bp.alt_response(404, schema=doc.Error, description="No such release")
 @require_token
 def get_release(release_id: int) -> Response:
     with session_scope() as session:
@@ -171,10 +171,10 @@ def get_release(release_id: int) -> Response:
 @bp.doc(
     summary="Edit a release's text; never sends it again",
     security=doc.BEARER,
-    requestBody=doc.json_body("ReleaseEdit"),
+    requestBody=doc.json_body(doc.ReleaseEdit),
 )
-@bp.alt_response(200, schema=doc.ref("Release"), description="The edited release")
-@bp.alt_response(409, schema=doc.ref("Error"), description="Not editable in its state")
+@bp.alt_response(200, schema=doc.Release, description="The edited release")
+@bp.alt_response(409, schema=doc.Error, description="Not editable in its state")
 @require_token
 def edit_release(release_id: int) -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
@@ -189,8 +189,8 @@ def edit_release(release_id: int) -> Response:
     summary="Publish, pause, resume or cancel; publishing twice sends nothing twice",
     security=doc.BEARER,
 )
-@bp.alt_response(202, schema=doc.ref("Release"), description="The release in its new state")
-@bp.alt_response(409, schema=doc.ref("Error"), description="Not possible in its state")
+@bp.alt_response(202, schema=doc.Release, description="The release in its new state")
+@bp.alt_response(409, schema=doc.Error, description="Not possible in its state")
 @require_token
 def change_release(release_id: int, action: release_control.Action) -> tuple[Response, int]:
     with session_scope() as session:
@@ -220,9 +220,7 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
         doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after); 0: all."),
     ],
 )
-@bp.alt_response(
-    200, schema=doc.ref("SubscriberPage"), description="A page; next_after fetches more"
-)
+@bp.alt_response(200, schema=doc.SubscriberPage, description="A page; next_after fetches more")
 @require_token
 def list_subscribers() -> Response:
     limit = _int_arg("limit", SUBSCRIBER_PAGE)
@@ -260,7 +258,7 @@ def list_subscribers() -> Response:
     parameters=[{"in": "path", "name": "email", "required": True, "schema": doc.address_schema()}],
 )
 @bp.alt_response(204, description="Erased")
-@bp.alt_response(404, schema=doc.ref("Error"), description="No such subscriber")
+@bp.alt_response(404, schema=doc.Error, description="No such subscriber")
 @require_token
 def erase_subscriber(email: str) -> tuple[str, int]:
     address = normalize_address(exact_address(email))

@@ -63,9 +63,9 @@ def int_query(name: str, bounds: IntRange, description: str) -> Schema:
     }
 
 
-def json_body(name: str) -> Schema:
-    """An OpenAPI requestBody: a JSON document described by the component `name`."""
-    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+def json_body(schema: Schema) -> Schema:
+    """An OpenAPI requestBody: a JSON document described by `schema` (one of the refs below)."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def address_schema() -> Schema:
@@ -314,10 +314,21 @@ def answer_schemas() -> dict[str, Schema]:
     }
 
 
+# The components, as the routes name them.
+Error = ref("Error")
+SubscriptionRequest = ref("SubscriptionRequest")
+SubscriptionAccepted = ref("SubscriptionAccepted")
+ReleaseRequest = ref("ReleaseRequest")
+ReleaseEdit = ref("ReleaseEdit")
+Release = ref("Release")
+ReleasePage = ref("ReleasePage")
+SubscriberPage = ref("SubscriberPage")
+
+
 class DocumentedApi(Api):
     """flask-smorest documenting our error body, which errors.py produces for every error."""
 
-    ERROR_SCHEMA = ref("Error")
+    ERROR_SCHEMA = Error
 
 
 def init_app(app: Flask) -> Api:

@@ -21,14 +21,13 @@ MAX_TITLE = 300
 MAX_SUMMARY = 2_000
 MAX_BODY = 200_000
 BACKDATE_LIMIT = timedelta(days=2)
-LATEST_YEAR = 9000
 EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
 _TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
-# RFC 3339 section 5.6 date-time (what OpenAPI's `format: date-time` means), in years this
-# service can show in every time zone; datetime.fromisoformat then checks the calendar.
+# RFC 3339 section 5.6 date-time (what OpenAPI's `format: date-time` means) in the years 2 to
+# 9000, which every time zone can show; datetime.fromisoformat then checks the calendar.
 DATE_TIME = re.compile(
     r"(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9000)-(?:0[1-9]|1[0-2])"
     r"-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"

@@ -25,6 +25,7 @@ EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SEN
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
 # RFC 3339 section 5.6 date-time (what OpenAPI's `format: date-time` means) in the years 2 to
 # 9000, which every time zone can show; datetime.fromisoformat then checks the calendar.
@@ -77,6 +78,9 @@ def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool)
     surrounding spaces included, as the schema's maxLength does."""
     if not isinstance(raw, str):
         raise InvalidInput(N_("The field '%(field)s' must be text."), field=name)
+    if not raw.isascii() and _LONE_SURROGATE.search(raw):
+        # "\ud800" in JSON is no character (RFC 8259 8.2), and no database can store it.
+        raise InvalidInput(N_("The field '%(field)s' holds an invalid character."), field=name)
     if len(raw) > limit:
         raise InvalidInput(
             N_("The field '%(field)s' has more than %(count)s characters."), field=name, count=limit

@@ -66,35 +66,15 @@ def _http_message(error: HTTPException) -> tuple[str, str]:
 
 class JSONProvider(DefaultJSONProvider):
     """Request bodies that cannot be read one way only are invalid JSON (400), never a 500:
-    a document nested too deeply to parse, an object naming the same field twice (which
-    value counts would depend on the parser, like a form with two `email` fields), or a
-    string holding an unpaired surrogate (U+D800 to U+DFFF alone: no character, RFC 8259 8.2; by
-    I-JSON, RFC 7493 2.1, not JSON at all; no database can store it as text)."""
+    a document nested too deeply to parse, or an object naming the same field twice (which
+    value counts would depend on the parser, like a form with two `email` fields)."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         kwargs.setdefault("object_pairs_hook", _unique_fields)
         try:
-            document = super().loads(s, **kwargs)
+            return super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("the JSON document is nested too deeply") from None
-        _refuse_unpaired_surrogates(document)
-        return document
-
-
-def _refuse_unpaired_surrogates(document: Any) -> None:
-    pending = [document]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("a JSON string holds an unpaired surrogate") from None
-        elif isinstance(value, dict):
-            pending.extend(value)
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
 
 
 def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

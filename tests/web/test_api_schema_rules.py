@@ -15,10 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from service import create_app
 from service.db import get_database
 from service.domain.addresses import ADDRESS_PATTERN, normalize_address
 from service.domain.errors import InvalidAddress
 from service.models import Release, Subscriber
+from tests.conftest import make_settings
 from tests.pipeline.helpers import api_token
 
 VALID = {"title": "Tittel", "summary": "Kort", "body": "Tekst", "language": "nb"}
@@ -297,3 +299,14 @@ def test_a_lone_surrogate_in_release_text_is_refused_never_a_500(
     assert answer.status_code == 422, answer.get_data(as_text=True)
     assert answer.get_json()["error"]["code"] == "invalid_input"
     assert count(app, Release) == 0
+
+
+def test_a_site_with_a_fixed_set_of_topics_lists_them_in_the_signup_schema(
+    database_url: str, redis_url: str
+) -> None:
+    site = create_app(
+        make_settings(database_url, redis_url, "smtp://127.0.0.1:1", topics=("kultur", "sport"))
+    )
+    schema = document(site.test_client())["components"]["schemas"]["SubscriptionRequest"]
+    listed = schema["properties"]["topics"]["anyOf"][0]["items"]
+    assert listed["enum"] == ["kultur", "sport"]

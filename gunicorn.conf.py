@@ -1,6 +1,14 @@
 # Read by `gunicorn 'service:create_app()'` when started from this folder.
 logger_class = "service.logs.RedactingGunicornLogger"
-# Thread workers: a slow client, or the streamed CSV export of a large list, holds a thread
-# rather than a whole process, and a long request never trips a sync worker's timeout.
-worker_class = "gthread"
+# Thread workers (gthread): a slow client, or the streamed CSV export of a large list, holds a
+# thread rather than a whole process, and a long request never trips a sync worker's timeout.
+# This one answers gunicorn's own refusals in the API's error shape, not as HTML.
+worker_class = "service.gunicorn_worker.Worker"
 threads = 4
+# Above the app's own limits (service/web/request_limits.py), so that the app answers a long
+# request line or header in its error shape (JSON under /api/, a page elsewhere). 8190 is the
+# most gunicorn takes for a request line; 0 would mean no limit at all (gunicorn's Python parser
+# then reads a line of any length into memory).
+limit_request_line = 8190
+limit_request_field_size = 16380
+limit_request_fields = 200

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,64 @@ def test_migrate_gunicorn_and_celery_worker_serve_a_signup(
         assert "https://press.example/confirm/" in mail.message.get_body(("plain",)).get_content()
     finally:
         stop(processes)
+
+
+def raw_request(
+    port: int, target: str, headers: Sequence[tuple[str, str]] = ()
+) -> tuple[int, str, str]:
+    """One GET sent as bytes (http.client would refuse some of these); (status, type, body)."""
+    lines = [f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        body = response.read().decode("utf-8", "replace")
+        return response.status, response.getheader("Content-Type") or "", body
+
+
+def test_gunicorn_refuses_long_request_lines_and_headers_in_the_apps_error_shape(
+    deployment: tuple[dict[str, str], MailSink],
+) -> None:
+    """414 and 431 answer like every other error: {"error": {"code", "message"}} under /api/,
+    a page elsewhere; beyond even gunicorn's raised limits, still the JSON error body, never
+    gunicorn's HTML."""
+    env, _sink = deployment
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
+        long_query, longer_query = "x=" + "a" * 5_000, "x=" + "a" * 9_000
+        big, bigger = "b" * 10_000, "b" * 20_000
+        many = [(f"X-Header-{i}", "1") for i in range(150)]
+        api_cases = [
+            ("a 5 KB query", f"/api/v1/releases?{long_query}", [], 414, "uri_too_long"),
+            ("a 9 KB query", f"/api/v1/releases?{longer_query}", [], 414, "uri_too_long"),
+            ("a 10 KB header", "/api/v1/releases", [("X-Big", big)], 431, "headers_too_large"),
+            ("a 20 KB header", "/api/v1/releases", [("X-Big", bigger)], 431, "headers_too_large"),
+            ("150 headers", "/api/v1/releases", many, 431, "headers_too_large"),
+        ]
+        api_cases.append(
+            ("a header name with a space", "/api/v1/releases", [("X Bad", "1")], 400, "bad_request")
+        )
+        for name, target, headers, status, code in api_cases:
+            answer = raw_request(port, target, headers)
+            assert answer[:2] == (status, "application/json"), (name, answer[:2], answer[2][:200])
+            assert json.loads(answer[2])["error"]["code"] == code, name
+        page_cases = [
+            ("a 5 KB query", f"/?{long_query}", [], 414),
+            ("a 10 KB header", "/", [("X-Big", big)], 431),
+            ("150 headers", "/", many, 431),
+        ]
+        for name, target, headers, status in page_cases:
+            answer = raw_request(port, target, headers)
+            assert answer[0] == status and answer[1].startswith("text/html"), (name, answer[:2])
+            assert "<!doctype html>" in answer[2].lower(), name
+    finally:
+        stop([server])

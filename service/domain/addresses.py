@@ -13,6 +13,37 @@ MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 4.5.3.1.1; email-validator >= 2.3 checks 
 # Control characters, separators of several addresses, and display-name syntax: all refused
 # before the validator, so that "a@x.example\r\nBcc: b@y.example" can never reach a header.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>,;\s\"]")
+# Top-level names email-validator refuses (its SPECIAL_USE_DOMAIN_NAMES: RFC 6761, 6762, 7686).
+SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"  # RFC 5322 3.2.3
+_LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # RFC 1035 2.3.1
+_TOP_LEVEL = (
+    rf"(?!(?:{'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAINS)})$)"
+    r"(?![A-Za-z0-9]{2}--)(?:[A-Za-z]|[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z])"
+)
+# What normalize_address accepts, as one ECMA-262/Python regular expression for the OpenAPI
+# schema: a dot-atom of ASCII before the @ (at most 64 characters, RFC 5321 4.5.3.1.1), and
+# host names with a dot, a top-level name ending in a letter that is not special-use. Only
+# ASCII domains: an internationalized one (blåbær.no) is accepted too, as IDNA allows it.
+ADDRESS_PATTERN = (
+    rf"^(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+    rf"@(?:{_LABEL}\.)+{_TOP_LEVEL}$"
+)
+
+
+def exact_address(raw: object) -> object:
+    """The address as the JSON API takes it: no spaces around it (a form's field may have
+    them; a program sends what it means). Raises InvalidAddress; hands anything else on to
+    normalize_address, which judges it."""
+    if isinstance(raw, str) and raw != raw.strip():
+        raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
+    return raw
 
 
 def normalize_address(raw: object, *, check_deliverability: bool = False) -> str:

@@ -14,19 +14,29 @@ from sqlalchemy.orm import Session
 from service.db import MAX_ROW_ID
 from service.domain.content import render_markdown
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
-from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
+from service.domain.subscriptions import LANGUAGES, exact_language, topic_list
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
 
 MAX_TITLE = 300
 MAX_SUMMARY = 2_000
 MAX_BODY = 200_000
 BACKDATE_LIMIT = timedelta(days=2)
-LATEST_YEAR = 9000
 EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "Æ": "ae", "Ø": "o", "Å": "a"})
+# RFC 3339 section 5.6 date-time (what OpenAPI's `format: date-time` means) in the years 2 to
+# 9000, which every time zone can show; datetime.fromisoformat then checks the calendar.
+DATE_TIME = re.compile(
+    r"(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9000)-(?:0[1-9]|1[0-2])"
+    r"-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
+    re.ASCII,
+)
+MAX_DATE_TIME = 40
+TEXT_FIELDS = frozenset({"title", "summary", "body"})
 
 
 class InvalidState(DomainError):
@@ -64,10 +74,17 @@ class ReleaseDraft:
 
 
 def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool) -> str:
-    if raw is None:
-        raw = ""
+    """A text field; null is not text (send "" for none). `limit` counts what was sent,
+    surrounding spaces included, as the schema's maxLength does."""
     if not isinstance(raw, str):
         raise InvalidInput(N_("The field '%(field)s' must be text."), field=name)
+    if not raw.isascii() and _LONE_SURROGATE.search(raw):
+        # "\ud800" in JSON is no character (RFC 8259 8.2), and no database can store it.
+        raise InvalidInput(N_("The field '%(field)s' holds an invalid character."), field=name)
+    if len(raw) > limit:
+        raise InvalidInput(
+            N_("The field '%(field)s' has more than %(count)s characters."), field=name, count=limit
+        )
     if one_line and _LINE_BREAK.search(raw):
         raise InvalidInput(N_("The field '%(field)s' must be one line."), field=name)
     value = raw.strip()
@@ -75,17 +92,15 @@ def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool)
         raise InvalidInput(N_("The field '%(field)s' holds control characters."), field=name)
     if required and not value:
         raise InvalidInput(N_("The field '%(field)s' is required."), field=name)
-    if len(value) > limit:
-        raise InvalidInput(
-            N_("The field '%(field)s' has more than %(count)s characters."), field=name, count=limit
-        )
     return value
 
 
 def parse_text(raw: dict[str, Any], *, prefix: str = "") -> ReleaseText:
+    """Title, summary and body; a missing summary or body is empty, a null one is refused."""
+
     def field(name: str, limit: int, *, one_line: bool = False, required: bool = False) -> str:
         return _text(
-            raw.get(name), prefix + name, limit=limit, one_line=one_line, required=required
+            raw.get(name, ""), prefix + name, limit=limit, one_line=one_line, required=required
         )
 
     return ReleaseText(
@@ -96,38 +111,61 @@ def parse_text(raw: dict[str, Any], *, prefix: str = "") -> ReleaseText:
 
 
 def parse_datetime(raw: object, name: str) -> datetime | None:
+    """An RFC 3339 (section 5.6) date-time with its offset, as UTC; None for null.
+
+    Years 2 to 9000 only: years near 9999 cannot be shown in every time zone (or even turned
+    into UTC), and no release is planned that far ahead. Raises InvalidInput."""
     if raw is None:
         return None
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise InvalidInput(
-            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
-        )
-    try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
-        ) from None
-    if value.tzinfo is None:
+    if isinstance(raw, str) and len(raw) <= MAX_DATE_TIME and DATE_TIME.fullmatch(raw):
+        try:
+            value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+        except ValueError:  # a day the month does not have
+            pass
+        else:
+            return value.astimezone(UTC)
+    if isinstance(raw, str) and re.fullmatch(r"[0-9T:.-]{10,29}", raw):
         raise InvalidInput(
             N_("The field '%(field)s' needs a time zone, like 2026-12-01T09:00:00+01:00."),
             field=name,
         )
-    # Years near 9999 cannot be shown in every time zone (or even turned into UTC): no
-    # release is planned that far ahead.
-    if not LATEST_YEAR >= value.year > 1:
-        raise InvalidInput(
-            N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name
-        )
-    return value.astimezone(UTC)
+    raise InvalidInput(N_("The field '%(field)s' must be an ISO 8601 date and time."), field=name)
 
 
-def _flag(raw: object, name: str) -> bool | None:
-    if raw is None:
-        return None
+def _flag(raw: object, name: str) -> bool:
     if not isinstance(raw, bool):
         raise InvalidInput(N_("The field '%(field)s' must be true or false."), field=name)
     return raw
+
+
+def _optional_flag(raw: dict[str, Any], name: str) -> bool | None:
+    """A true/false field: None when left out; null is refused like any other non-boolean."""
+    return _flag(raw[name], name) if name in raw else None
+
+
+def _translations(raw: dict[str, Any], language: str) -> dict[str, ReleaseText]:
+    """The `translations` object: at most one version per other language, each holding
+    title (required), summary and body, nothing else."""
+    if "translations" not in raw:
+        return {}
+    value = raw["translations"]
+    if not isinstance(value, dict):
+        raise InvalidInput(N_("Translations must be an object keyed by language."))
+    translations: dict[str, ReleaseText] = {}
+    for key, text in value.items():
+        other = exact_language(key)
+        if other == language:
+            raise InvalidInput(N_("A translation cannot be in the release's own language."))
+        if not isinstance(text, dict):
+            raise InvalidInput(N_("Each translation must hold title, summary and body."))
+        unknown = sorted(set(text) - TEXT_FIELDS)
+        if unknown:
+            raise InvalidInput(
+                N_("Unknown field(s): %(fields)s."),
+                fields=", ".join(f"translations.{other}.{name}" for name in unknown)[:200],
+            )
+        translations[other] = parse_text(text, prefix=f"translations.{other}.")
+    return translations
 
 
 RELEASE_FIELDS = frozenset(
@@ -143,35 +181,24 @@ def parse_release(raw: dict[str, Any], *, now: datetime) -> ReleaseDraft:
         raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
     if raw.get("language") is None:
         raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
-    language = parse_language(raw.get("language"))
-    translations_raw = raw.get("translations") or {}
-    if not isinstance(translations_raw, dict):
-        raise InvalidInput(N_("Translations must be an object keyed by language."))
-    translations: dict[str, ReleaseText] = {}
-    for key, value in translations_raw.items():
-        other = parse_language(key)
-        if other == language:
-            raise InvalidInput(N_("A translation cannot be in the release's own language."))
-        if not isinstance(value, dict):
-            raise InvalidInput(N_("Each translation must hold title, summary and body."))
-        translations[other] = parse_text(value, prefix=f"translations.{other}.")
+    language = exact_language(raw["language"])
+    translations = _translations(raw, language)
     publish_at = parse_datetime(raw.get("publish_at"), "publish_at")
     if publish_at is not None and publish_at <= now:
         raise InvalidInput(N_("The time to publish must be in the future."))
     published_at = parse_datetime(raw.get("published_at"), "published_at")
     if published_at is not None and published_at > now:
         raise InvalidInput(N_("Use publish_at to publish later; published_at is for backdating."))
-    publish = _flag(raw.get("publish"), "publish") or False
+    publish = _optional_flag(raw, "publish") or False
     if publish and publish_at is not None:
         raise InvalidInput(N_("Give either publish or publish_at, not both."))
     return ReleaseDraft(
         text=parse_text(raw),
         language=language,
-        topics=parse_topics(raw.get("topics")),
+        topics=topic_list(raw["topics"]) if "topics" in raw else [],
         translations=translations,
-        fallback_to_primary=_flag(raw.get("fallback_to_primary"), "fallback_to_primary")
-        is not False,
-        email=_flag(raw.get("email"), "email"),
+        fallback_to_primary=_optional_flag(raw, "fallback_to_primary") is not False,
+        email=_optional_flag(raw, "email"),
         publish=publish,
         publish_at=publish_at,
         published_at=published_at,
@@ -277,7 +304,7 @@ def edit_release(
     if "language" in raw:
         if raw["language"] is None:
             raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
-        language = parse_language(raw["language"])
+        language = exact_language(raw["language"])
         if language != release.language:
             _make_primary(release, language)
     merged = {**(release.version(release.language) or {}), **raw}
@@ -286,28 +313,40 @@ def edit_release(
     release.title, release.summary = version["title"], version["summary"]
     release.body, release.body_html = version["body"], version["body_html"]
     if "translations" in raw:
-        current = {"language": release.language, "translations": raw["translations"]}
-        draft = parse_release({**current, "title": text.title}, now=now)
-        release.translations = {lang: t.as_version() for lang, t in draft.translations.items()}
+        sent = raw["translations"]
+        if "language" not in raw and isinstance(sent, dict) and release.language in sent:
+            # A well-formed request: what it conflicts with is the language stored (409).
+            raise InvalidState(N_("A translation cannot be in the release's own language."))
+        translations = _translations(raw, release.language)
+        release.translations = {lang: t.as_version() for lang, t in translations.items()}
     if "topics" in raw:
-        release.topics = parse_topics(raw["topics"])
+        release.topics = topic_list(raw["topics"])
     if "email" in raw:
-        release.send_email = _flag(raw["email"], "email") is not False
+        release.send_email = _flag(raw["email"], "email")
     if "fallback_to_primary" in raw:
-        release.fallback_to_primary = (
-            _flag(raw["fallback_to_primary"], "fallback_to_primary") is not False
-        )
+        release.fallback_to_primary = _flag(raw["fallback_to_primary"], "fallback_to_primary")
     if "publish_at" in raw:
-        if raw["publish_at"] is None and release.status is ReleaseStatus.SCHEDULED:
-            unschedule(session, release)
-        else:
-            when = parse_datetime(raw["publish_at"], "publish_at")
-            if when is None or when <= now:
-                raise InvalidInput(N_("The time to publish must be in the future."))
-            schedule(session, release, when)
+        _reschedule(session, release, parse_datetime(raw["publish_at"], "publish_at"), now=now)
     release.updated_at = now
     session.flush()
     return release
+
+
+def _reschedule(
+    session: Session, release: Release, when: datetime | None, *, now: datetime
+) -> None:
+    """`publish_at` on an edit: a future time schedules a draft or moves its schedule; null
+    means "not scheduled": a scheduled release goes back to a draft, a draft stays one, and a
+    release that is out has no schedule to drop (409)."""
+    if when is None:
+        if release.status is ReleaseStatus.SCHEDULED:
+            unschedule(session, release)
+        elif release.status is not ReleaseStatus.DRAFT:
+            raise InvalidState()
+        return
+    if when <= now:
+        raise InvalidInput(N_("The time to publish must be in the future."))
+    schedule(session, release, when)
 
 
 def _make_primary(release: Release, language: str) -> None:

@@ -84,6 +84,33 @@ def parse_language(raw: object, *, default: str = DEFAULT_LANGUAGE) -> str:
     return raw.strip().lower()
 
 
+def exact_language(raw: object) -> str:
+    """A language as the JSON API takes it: exactly one of LANGUAGES (no case folding, no
+    blanks), as its OpenAPI schema's enum says."""
+    if not isinstance(raw, str) or raw not in LANGUAGES:
+        raise InvalidInput(
+            N_("Language must be one of: %(languages)s."), languages=", ".join(LANGUAGES)
+        )
+    return raw
+
+
+def topic_list(raw: object, offered: Sequence[str] = ()) -> list[str]:
+    """Topics as the JSON API takes them: a list of at most MAX_TOPICS items, each a slug
+    spelled exactly as TOPIC_PATTERN says (no case folding, no blanks, no commas), and one of
+    `offered` when the site offers a fixed set. A topic named twice counts once.
+
+    The OpenAPI schema says the same (maxItems, pattern, enum); raises InvalidInput."""
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise InvalidInput(N_("Topics must be a list of short names."))
+    if len(raw) > MAX_TOPICS:
+        raise InvalidInput(N_("Choose at most %(count)s topics."), count=MAX_TOPICS)
+    if not all(TOPIC_PATTERN.fullmatch(item) for item in raw):
+        raise InvalidInput(
+            N_("A topic is a short name of a-z, 0-9 and hyphens, at most 40 characters.")
+        )
+    return parse_topics(raw, offered)
+
+
 def parse_topics(raw: object, offered: Sequence[str] = ()) -> list[str]:
     """Topics as a list of short slugs; a comma-separated string is accepted from forms.
 

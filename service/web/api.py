@@ -12,7 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
-from service.domain.addresses import normalize_address
+from service.domain.addresses import exact_address, normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
@@ -63,9 +63,9 @@ def create_subscription() -> Response:
     if "email" not in body:
         raise InvalidInput(N_("The field 'email' is required."))
     signup = build_signup(
-        email=body["email"],
-        language=body.get("language"),
-        topics=body.get("topics"),
+        email=exact_address(body["email"]),
+        language=_signup_language(body),
+        topics=_signup_topics(body),
         source=ConsentSource.API,
     )
     with idempotent(ANYONE, body) as key:
@@ -81,9 +81,29 @@ def create_subscription() -> Response:
         return answered[0]
 
 
+def _signup_language(body: dict[str, Any]) -> str | None:
+    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the
+    language of the request's locale."""
+    value = body.get("language", "")
+    return None if value == "" else subscriptions.exact_language(value)
+
+
+def _signup_topics(body: dict[str, Any]) -> list[str] | None:
+    """As the schema says: a list of topic slugs; "" (a forwarded form) or none means all."""
+    value = body.get("topics", "")
+    if value == "":
+        return None
+    offered = current_app.extensions["pressroom.settings"].topics
+    return subscriptions.topic_list(value, offered)
+
+
 # --- Publisher calls ---------------------------------------------------------------------
 
 RELEASE_BODY_LIMIT = 1024 * 1024
+RELEASE_PAGE = doc.IntRange(default=50, low=1, high=200)
+BEFORE = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
+SUBSCRIBER_PAGE = doc.IntRange(default=100, low=1, high=1000)
+AFTER = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
 
 
 def release_answer(session: Session, release: Release) -> dict[str, Any]:
@@ -143,15 +163,15 @@ def create_release() -> Response:
     summary="Releases, newest first",
     security=doc.BEARER,
     parameters=[
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 200}},
-        {"in": "query", "name": "before", "schema": {"type": "integer"}},
+        doc.int_query("limit", RELEASE_PAGE, "How many, newest first."),
+        doc.int_query("before", BEFORE, "Only releases with a smaller id (next_before); 0: all."),
     ],
 )
 @bp.alt_response(200, schema=doc.ReleasePage, description="A page; next_before fetches more")
 @require_token
 def list_releases() -> Response:
-    limit = _int_arg("limit", 50, 1, 200)
-    before = _int_arg("before", 0, 0, MAX_ROW_ID)
+    limit = _int_arg("limit", RELEASE_PAGE)
+    before = _int_arg("before", BEFORE)
     with session_scope() as session:
         query = select(Release).order_by(Release.id.desc()).limit(limit)
         if before:
@@ -210,18 +230,27 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
     summary="Subscribers, by id",
     security=doc.BEARER,
     parameters=[
-        {"in": "query", "name": "status", "schema": {"type": "string"}},
-        {"in": "query", "name": "email", "schema": {"type": "string"}},
-        {"in": "query", "name": "limit", "schema": {"type": "integer", "maximum": 1000}},
-        {"in": "query", "name": "after", "schema": {"type": "integer"}},
+        {
+            "in": "query",
+            "name": "status",
+            "schema": {"type": "string", "enum": [s.value for s in SubscriberStatus]},
+        },
+        {
+            "in": "query",
+            "name": "email",
+            "schema": {"type": "string"},
+            "description": "Part of the address, any case; empty matches every address.",
+        },
+        doc.int_query("limit", SUBSCRIBER_PAGE, "How many, by id."),
+        doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after); 0: all."),
     ],
 )
 @bp.alt_response(200, schema=doc.SubscriberPage, description="A page; next_after fetches more")
 @require_token
 def list_subscribers() -> Response:
-    limit = _int_arg("limit", 100, 1, 1000)
-    after = _int_arg("after", 0, 0, MAX_ROW_ID)
-    status = request.args.get("status") or None
+    limit = _int_arg("limit", SUBSCRIBER_PAGE)
+    after = _int_arg("after", AFTER)
+    status = request.args.get("status")
     email = request.args.get("email") or None
     if status is not None and status not in {s.value for s in SubscriberStatus}:
         raise InvalidInput(N_("Unknown status: %(status)s."), status=status[:40])
@@ -248,12 +277,16 @@ def list_subscribers() -> Response:
 
 
 @bp.delete("/subscribers/<path:email>")
-@bp.doc(summary="Erase a subscriber; a hashed suppression entry stays", security=doc.BEARER)
+@bp.doc(
+    summary="Erase a subscriber; a hashed suppression entry stays",
+    security=doc.BEARER,
+    parameters=[{"in": "path", "name": "email", "required": True, "schema": doc.address_schema()}],
+)
 @bp.alt_response(204, description="Erased")
 @bp.alt_response(404, schema=doc.Error, description="No such subscriber")
 @require_token
 def erase_subscriber(email: str) -> tuple[str, int]:
-    address = normalize_address(email)
+    address = normalize_address(exact_address(email))
     with session_scope() as session:
         subscriber = subscriptions.find_by_email(session, address)
         if subscriber is None:
@@ -262,15 +295,17 @@ def erase_subscriber(email: str) -> tuple[str, int]:
     return "", 204
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
+def _int_arg(name: str, bounds: doc.IntRange) -> int:
+    """A whole-number query parameter, as its schema says: ASCII digits within the bounds; an
+    empty value is not a number (leave the parameter out for the default)."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if raw is None:
+        return bounds.default
+    if not (raw.isascii() and raw.isdigit()) or not bounds.low <= int(raw) <= bounds.high:
         raise InvalidInput(
             N_("%(name)s must be a whole number from %(low)s to %(high)s."),
             name=name,
-            low=low,
-            high=high,
+            low=bounds.low,
+            high=bounds.high,
         )
     return int(raw)

@@ -32,7 +32,7 @@ from service.domain import progress, releases
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
-from service.domain.subscriptions import LANGUAGES, parse_language
+from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
 from service.models import Release, ReleaseStatus
 from service.web import release_control
 from service.web.body_limits import allow_body
@@ -87,7 +87,10 @@ def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
     if unsent:
         fields |= {
             "language": language,
-            "topics": form.getlist("topics") if settings().topics else form.get("topics", ""),
+            # The form's spellings (a comma-separated field, any case) made the API's list.
+            "topics": parse_topics(
+                form.getlist("topics") if settings().topics else form.get("topics", "")
+            ),
             "email": form.get("email") == "yes",
             "fallback_to_primary": form.get("fallback_to_primary") == "yes",
             "publish_at": schedule_time(form.get("publish_at", "")),

@@ -35,7 +35,7 @@ def error_response(status: int, code: str, message: str) -> tuple[Response | str
 def _title(status: int) -> str:
     if status == 429:
         return _("Too many attempts")
-    if status in (400, 410, 413, 415, 422):
+    if status in (400, 410, 413, 414, 415, 422, 431):
         return _("Something is not right")
     if status == 404:
         return _("Page not found")
@@ -52,6 +52,8 @@ def _http_message(error: HTTPException) -> tuple[str, str]:
         404: ("not_found", _("There is nothing at this address.")),
         405: ("method_not_allowed", _("That method is not allowed here.")),
         413: ("too_large", _("The request is too large.")),
+        414: ("uri_too_long", _("The address (URL) is too long.")),
+        431: ("headers_too_large", _("The request's headers are too large.")),
         415: (
             "unsupported_media_type",
             _("Send the data as JSON (Content-Type: application/json)."),

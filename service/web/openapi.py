@@ -1,139 +1,344 @@
-"""The API's OpenAPI document (/api/v1/openapi.json), built by flask-smorest from the routes.
+"""The API's OpenAPI 3.0.3 document (/api/v1/openapi.json): the contract integrators and
+tests/test_api_contract.py (schemathesis) hold the API to.
 
-Requests are still parsed by the domain (its messages and error codes are the contract); the
-schemas here describe them for integrators and client generators.
+Requests are parsed by the domain (its messages and error codes are the contract). The schemas
+here say exactly what it accepts: every length, pattern, enum and bound it enforces, unknown
+fields refused (additionalProperties: false), null only where null means something (the two
+times: "not scheduled", "not backdated"), and every field an answer can hold as null marked
+nullable. Two rules no JSON Schema can hold are in the descriptions: times relative to now
+(publish_at in the future, published_at in the past) and a request body over its byte limit
+(413). Written as plain JSON Schema, because cross-field rules (anyOf, not) have no
+marshmallow spelling.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from flask import Flask
 from flask_smorest import Api
-from marshmallow import Schema, fields, validate
 
-from service.config import TOPIC_PATTERN
-from service.domain.releases import MAX_BODY, MAX_SUMMARY, MAX_TITLE
-from service.domain.subscriptions import LANGUAGES
+from service.config import TOPIC_PATTERN, Settings
+from service.domain.addresses import ADDRESS_PATTERN, MAX_ADDRESS_LENGTH
+from service.domain.releases import DATE_TIME, MAX_BODY, MAX_DATE_TIME, MAX_SUMMARY, MAX_TITLE
+from service.domain.subscriptions import LANGUAGES, MAX_TOPICS
 from service.models import ReleaseStatus, SubscriberStatus
 from service.web.idempotency import HEADER, KEY_PATTERN
 
-LANGUAGE = fields.String(validate=validate.OneOf(LANGUAGES))
-TOPICS = fields.List(
-    fields.String(validate=validate.Regexp(TOPIC_PATTERN)),
-    metadata={"description": "Topic slugs; none means every topic."},
-)
-
-
-class ErrorDetail(Schema):
-    code = fields.String(required=True, metadata={"example": "invalid_input"})
-    message = fields.String(required=True)
-
-
-class Error(Schema):
-    error = fields.Nested(ErrorDetail, required=True)
-
-
-class SubscriptionRequest(Schema):
-    email = fields.Email(required=True)
-    language = LANGUAGE
-    topics = TOPICS
-
-
-class SubscriptionAccepted(Schema):
-    status = fields.String(required=True, metadata={"example": "pending"})
-
-
-class ReleaseText(Schema):
-    title = fields.String(required=True, validate=validate.Length(1, MAX_TITLE))
-    summary = fields.String(validate=validate.Length(0, MAX_SUMMARY))
-    body = fields.String(
-        validate=validate.Length(0, MAX_BODY), metadata={"description": "Markdown."}
-    )
-
-
-class ReleaseRequest(ReleaseText):
-    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
-    topics = TOPICS
-    translations = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(LANGUAGES)),
-        values=fields.Nested(ReleaseText),
-        metadata={"description": "Other language versions, keyed by language."},
-    )
-    fallback_to_primary = fields.Boolean(
-        metadata={"description": "Readers of a language without a version get the primary one."}
-    )
-    publish = fields.Boolean(metadata={"description": "Publish (and send) at once."})
-    publish_at = fields.AwareDateTime(metadata={"description": "Publish later, from beat."})
-    published_at = fields.AwareDateTime(
-        metadata={"description": "Backdate; more than 2 days back is not emailed unless asked."}
-    )
-    email = fields.Boolean(metadata={"description": "false: archive only, no email."})
-
-
-class ReleaseEdit(Schema):
-    title = fields.String()
-    summary = fields.String()
-    body = fields.String()
-    translations = fields.Dict(keys=fields.String(), values=fields.Nested(ReleaseText))
-    topics = TOPICS
-    publish_at = fields.AwareDateTime()
-
-
-class DeliveryProgress(Schema):
-    state = fields.String(validate=validate.OneOf([s.value for s in ReleaseStatus]))
-    total = fields.Integer()
-    sent = fields.Integer()
-    failed = fields.Integer()
-    pending = fields.Integer()
-    skipped = fields.Integer()
-    pause_reason = fields.String(
-        allow_none=True,
-        metadata={"description": "While paused by the mail server: its reply, else null."},
-    )
-
-
-class Release(ReleaseRequest):
-    id = fields.Integer()
-    slug = fields.String()
-    status = fields.String()
-    url = fields.Url()
-    languages = fields.List(fields.String())
-    delivery = fields.Nested(DeliveryProgress)
-
-
-class ReleasePage(Schema):
-    items = fields.List(fields.Nested(Release))
-    next_before = fields.Integer(allow_none=True)
-
-
-class Subscriber(Schema):
-    id = fields.Integer()
-    email = fields.Email()
-    status = fields.String(validate=validate.OneOf([s.value for s in SubscriberStatus]))
-    language = LANGUAGE
-    topics = TOPICS
-    created_at = fields.AwareDateTime()
-    confirmed_at = fields.AwareDateTime(allow_none=True)
-
-
-class SubscriberPage(Schema):
-    items = fields.List(fields.Nested(Subscriber))
-    next_after = fields.Integer(allow_none=True)
-
-
+Schema = dict[str, Any]
 BEARER = [{"bearer": []}]
 # The header parameter of the POSTs that create, registered once under components.
 IDEMPOTENCY_KEY = "IdempotencyKey"
+
+# Characters the domain refuses in release text (releases._CONTROL), and in a one-line title
+# also line breaks (releases._LINE_BREAK); SPACE is what str.strip() removes, so a title must
+# hold one character that is neither.
+# (Lone surrogates are refused too; a JSON Schema pattern cannot name them usefully.)
+_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
+_NOT_IN_LINE = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"
+_SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """A whole-number query parameter: its bounds and the value when it is left out."""
+
+    default: int
+    low: int
+    high: int
+
+
+def int_query(name: str, bounds: IntRange, description: str) -> Schema:
+    return {
+        "in": "query",
+        "name": name,
+        "description": f"{description} Leave it out for {bounds.default}; empty is refused.",
+        "schema": {
+            "type": "integer",
+            "minimum": bounds.low,
+            "maximum": bounds.high,
+            "default": bounds.default,
+        },
+    }
+
+
+def json_body(schema: Schema) -> Schema:
+    """An OpenAPI requestBody: a JSON document described by `schema` (one of the refs below)."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def address_schema() -> Schema:
+    return {
+        "type": "string",
+        "format": "email",
+        "maxLength": MAX_ADDRESS_LENGTH,
+        "pattern": ADDRESS_PATTERN,
+        "description": (
+            "One plain address: no display name, no quoted or non-ASCII part before the @, "
+            "no special-use domain (.test, .invalid, .localhost, .local, .onion, .arpa). "
+            "Internationalized domain names are accepted as well (IDNA)."
+        ),
+    }
+
+
+def _text(limit: int, description: str, *, title: bool = False) -> Schema:
+    schema: Schema = {"type": "string", "maxLength": limit, "description": description}
+    if title:
+        schema["pattern"] = f"^[^{_NOT_IN_LINE}]*[^{_NOT_IN_LINE}{_SPACE}][^{_NOT_IN_LINE}]*$"
+    else:
+        # "Holds none of these" as `not` a search, rather than an anchored pattern over up to
+        # MAX_BODY characters, which generators (schemathesis) take minutes to satisfy.
+        schema["not"] = {"pattern": f"[{_NOT_IN_TEXT}]"}
+    return schema
+
+
+def _time(description: str) -> Schema:
+    return {
+        "type": "string",
+        "format": "date-time",
+        "maxLength": MAX_DATE_TIME,
+        "pattern": f"^{DATE_TIME.pattern}$",
+        "nullable": True,
+        "description": description,
+    }
+
+
+def _topics(offered: tuple[str, ...]) -> Schema:
+    item: Schema = {"type": "string", "pattern": TOPIC_PATTERN.pattern, "maxLength": 40}
+    if offered:
+        item["enum"] = list(offered)
+    return {
+        "type": "array",
+        "items": item,
+        "maxItems": MAX_TOPICS,
+        "description": "Topic slugs, each counted once; none means every topic.",
+    }
+
+
+def _one_language_each(required: bool) -> Schema:
+    """No translation in the release's own language (when the request names that language)."""
+    branches: list[Schema] = [
+        {
+            "properties": {
+                "language": {"enum": [language]},
+                "translations": {"not": {"required": [language]}},
+            },
+            **({} if required else {"required": ["language"]}),
+        }
+        for language in LANGUAGES
+    ]
+    if not required:
+        branches.append({"not": {"required": ["language"]}})
+    return {"anyOf": branches}
+
+
+def request_schemas(settings: Settings) -> dict[str, Schema]:
+    language = {"type": "string", "enum": list(LANGUAGES)}
+    text = {
+        "title": _text(MAX_TITLE, "One line, not blank.", title=True),
+        "summary": _text(MAX_SUMMARY, "Plain text; missing means empty."),
+        "body": _text(MAX_BODY, "Markdown; missing means empty."),
+    }
+    translations = {
+        "type": "object",
+        "properties": {code: ref("ReleaseText") for code in LANGUAGES},
+        "additionalProperties": False,
+        "description": "The release in its other language, keyed by language.",
+    }
+    publish_at = _time(
+        "Publish later, from beat: a time in the future (refused with 422 otherwise). null: "
+        "not scheduled (on an edit: a scheduled release goes back to a draft)."
+    )
+    not_both = {
+        "not": {
+            "required": ["publish", "publish_at"],
+            "properties": {"publish": {"enum": [True]}, "publish_at": {"type": "string"}},
+        },
+        "description": "publish: true and a publish_at time cannot go together.",
+    }
+    flags = {
+        "fallback_to_primary": {
+            "type": "boolean",
+            "description": "Readers of a language without a version get the primary one.",
+        },
+        "email": {"type": "boolean", "description": "false: archive only, no email."},
+    }
+    return {
+        "SubscriptionRequest": {
+            "type": "object",
+            "properties": {
+                "email": address_schema(),
+                "language": {
+                    "type": "string",
+                    "enum": [*LANGUAGES, ""],
+                    "description": "Empty or left out: the language of the request's locale.",
+                },
+                "topics": {
+                    "anyOf": [_topics(settings.topics), {"type": "string", "maxLength": 0}],
+                    "description": "Topic slugs; empty or left out: every topic.",
+                },
+            },
+            "required": ["email"],
+            "additionalProperties": False,
+        },
+        "ReleaseText": {
+            "type": "object",
+            "properties": text,
+            "required": ["title"],
+            "additionalProperties": False,
+        },
+        "ReleaseRequest": {
+            "type": "object",
+            "properties": {
+                **text,
+                "language": language,
+                "topics": _topics(()),
+                "translations": translations,
+                "publish": {"type": "boolean", "description": "Publish (and send) at once."},
+                "publish_at": publish_at,
+                "published_at": _time(
+                    "Backdate: a time in the past (refused with 422 otherwise); more than 2 "
+                    "days back is not emailed unless email is true. null: not backdated."
+                ),
+                **flags,
+            },
+            "required": ["title", "language"],
+            "additionalProperties": False,
+            "allOf": [not_both, _one_language_each(required=True)],
+            "description": "At most 1 MiB of JSON (413 beyond).",
+        },
+        "ReleaseEdit": {
+            "type": "object",
+            "properties": {
+                **text,
+                "translations": {
+                    **translations,
+                    "description": "Replaces every translation; none in the stored language "
+                    "(409) unless language moves it.",
+                },
+                "publish_at": publish_at,
+                "language": {
+                    **language,
+                    "description": "While unsent (409 after): the primary language; a "
+                    "version in that language becomes the primary text.",
+                },
+                "topics": {**_topics(()), "description": "While unsent (409 after)."},
+                **{
+                    name: {**flag, "description": f"{flag['description']} While unsent."}
+                    for name, flag in flags.items()
+                },
+            },
+            "additionalProperties": False,
+            "allOf": [_one_language_each(required=False)],
+            "description": "Only the fields sent change. At most 1 MiB of JSON (413 beyond).",
+        },
+    }
+
+
+def answer_schemas() -> dict[str, Schema]:
+    """What the API answers. Open (extra fields may be added), every field always present."""
+    string, integer, boolean = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+    time = {"type": "string", "format": "date-time"}
+    nullable_time = {**time, "nullable": True}
+    text = {"title": string, "summary": string, "body": string}
+    release_states = [state.value for state in ReleaseStatus]
+    counts = ("total", "sent", "failed", "pending", "skipped")
+    release = {
+        "id": integer,
+        "slug": string,
+        "status": {"type": "string", "enum": release_states},
+        **text,
+        "language": string,
+        "topics": {"type": "array", "items": string},
+        "translations": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "properties": text, "required": list(text)},
+        },
+        "fallback_to_primary": boolean,
+        "email": boolean,
+        "publish_at": {**nullable_time, "description": "null: not scheduled."},
+        "published_at": {**nullable_time, "description": "null: not published yet."},
+        "languages": {"type": "array", "items": string},
+        "url": {"type": "string", "format": "uri"},
+        "delivery": ref("DeliveryProgress"),
+    }
+    subscriber = {
+        "id": integer,
+        "email": string,
+        "status": {"type": "string", "enum": [status.value for status in SubscriberStatus]},
+        "language": string,
+        "topics": {"type": "array", "items": string},
+        "created_at": time,
+        "confirmed_at": {**nullable_time, "description": "null: not confirmed."},
+    }
+
+    def page(item: str, cursor: str) -> Schema:
+        return {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": ref(item)},
+                cursor: {**integer, "nullable": True, "description": "null: the last page."},
+            },
+            "required": ["items", cursor],
+        }
+
+    return {
+        "ErrorDetail": {
+            "type": "object",
+            "properties": {"code": {**string, "example": "invalid_input"}, "message": string},
+            "required": ["code", "message"],
+        },
+        "Error": {
+            "type": "object",
+            "properties": {"error": ref("ErrorDetail")},
+            "required": ["error"],
+        },
+        "SubscriptionAccepted": {
+            "type": "object",
+            "properties": {"status": {"type": "string", "enum": ["pending"]}},
+            "required": ["status"],
+        },
+        "DeliveryProgress": {
+            "type": "object",
+            "properties": {
+                "state": {"type": "string", "enum": release_states},
+                **{key: {"type": "integer", "minimum": 0} for key in counts},
+                "pause_reason": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "While the send paused itself: the mail server's reply; "
+                    "else null.",
+                },
+            },
+            "required": ["state", *counts, "pause_reason"],
+        },
+        "Release": {"type": "object", "properties": release, "required": list(release)},
+        "ReleasePage": page("Release", "next_before"),
+        "Subscriber": {"type": "object", "properties": subscriber, "required": list(subscriber)},
+        "SubscriberPage": page("Subscriber", "next_after"),
+    }
+
+
+# The components, as the routes name them.
+Error = ref("Error")
+SubscriptionRequest = ref("SubscriptionRequest")
+SubscriptionAccepted = ref("SubscriptionAccepted")
+ReleaseRequest = ref("ReleaseRequest")
+ReleaseEdit = ref("ReleaseEdit")
+Release = ref("Release")
+ReleasePage = ref("ReleasePage")
+SubscriberPage = ref("SubscriberPage")
 
 
 class DocumentedApi(Api):
     """flask-smorest documenting our error body, which errors.py produces for every error."""
 
     ERROR_SCHEMA = Error
-
-
-def json_body(schema: type[Schema]) -> dict[str, object]:
-    """An OpenAPI requestBody for a JSON document described by `schema`."""
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def init_app(app: Flask) -> Api:
@@ -150,7 +355,8 @@ def init_app(app: Flask) -> Api:
             "info": {
                 "description": (
                     "Subscriptions for readers; releases and their delivery for publishers. "
-                    'Errors are {"error": {"code", "message"}} with a 4xx status.'
+                    'Errors are {"error": {"code", "message"}} with a 4xx status (503 while '
+                    "Redis is unreachable)."
                 )
             }
         },
@@ -158,8 +364,9 @@ def init_app(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "`flask token create`"}
     )
-    for schema in (SubscriptionRequest, ReleaseRequest, ReleaseEdit):
-        api.spec.components.schema(schema.__name__, schema=schema)
+    settings: Settings = app.extensions["pressroom.settings"]
+    for name, schema in {**answer_schemas(), **request_schemas(settings)}.items():
+        api.spec.components.schema(name, component=schema)
     api.spec.components.parameter(IDEMPOTENCY_KEY, "header", idempotency_key_parameter())
     return api
 

@@ -19,11 +19,15 @@ from kombu.exceptions import OperationalError
 
 log = logging.getLogger(__name__)
 
-# The broker (or Redis behind it) being unreachable: an outage to wait out, not a bug.
+# The broker (or Redis behind it) being unreachable, or up but refusing writes (READONLY on a
+# replica after a failover, OOM under maxmemory noeviction, MISCONF when it cannot persist,
+# NOREPLICAS): an outage to wait out, not a bug. Redis answers these as error replies
+# (ResponseError), so every error reply counts; the log names the class.
 BROKER_OUTAGES: tuple[type[Exception], ...] = (
     OperationalError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    redis.exceptions.ResponseError,
 )
 
 

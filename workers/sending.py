@@ -39,6 +39,9 @@ READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during t
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
 SHUTTING_DOWN = "shutting down"
+# Marks the rows a relay-wide refusal gave back: after a resume, they do not count towards a
+# new pattern (else a run of genuinely dead addresses would pause the send at every resume).
+GIVEN_BACK = "given back unblamed: "
 UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this often, unblamed
 NOT_ASCII = PermanentSendError(
     553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used", stage=Stage.RCPT
@@ -172,7 +175,7 @@ class BatchSender:
         try:
             while queue:
                 if self.stop_requested():
-                    self._give_back([*judge.holding, *queue], result, SHUTTING_DOWN)
+                    self._give_back(judge.holding, list(queue), result, SHUTTING_DOWN)
                     judge.release_held()
                     queue.clear()
                     return
@@ -216,18 +219,23 @@ class BatchSender:
                     self.mailer.send_raw(self.mail_from, [recipient.email], data)
                 except TransientSendError as error:
                     if error.systemic:
-                        owed = [*judge.holding, recipient, *queue]
+                        tried = [*judge.holding, recipient]
+                        untried = list(queue)
                         judge.release_held()
                         queue.clear()
-                        self._outage(release_id, owed, error, result)
+                        self._outage(release_id, tried, untried, error, result)
                         return
                     self._defer([recipient], error, result)
                 except PermanentSendError as error:
-                    if judge.refused(recipient, recipient.email, error.reply):
-                        owed = [*judge.holding, *queue]
+                    given_back = (recipient.last_error or "").startswith(GIVEN_BACK)
+                    if judge.refused(
+                        recipient, recipient.email, error.reply, given_back_before=given_back
+                    ):
+                        refused = judge.holding
+                        untried = list(queue)
                         judge.release_held()
                         queue.clear()
-                        self._halt(release_id, owed, error, result)
+                        self._halt(release_id, refused, untried, str(error), result)
                         return
                 else:
                     # Counted first: should the journal write fail, the flush still records it.
@@ -238,7 +246,7 @@ class BatchSender:
                     if blamed:  # others get through: those refusals were about the readers
                         self._fail(blamed, result)
         finally:
-            self._settle_unjudged(judge, result)
+            self._settle_unjudged(release_id, judge, result)
             self._flush(sent, [])
             journal.close()  # everything sent is now in the database
 
@@ -262,11 +270,17 @@ class BatchSender:
             release = session.get(Release, release_id)
             status = release.status if release else ReleaseStatus.CANCELLED
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            ids = [r.delivery_id for r in (*judge.holding, *queue)]
+            held = [r.delivery_id for r in judge.holding]
+            untried = [r.delivery_id for r in queue]
+            ids = held + untried
             if status is ReleaseStatus.PAUSED:
                 judge.release_held()
                 queue.clear()
-                delivery.defer(session, ids, owner=self.owner, now=utcnow(), delay=timedelta(0))
+                now = utcnow()
+                delivery.defer(session, held, owner=self.owner, now=now, delay=timedelta(0))
+                delivery.defer(
+                    session, untried, owner=self.owner, now=now, delay=timedelta(0), tried=False
+                )
                 result.stopped, result.deferred = "paused", result.deferred + len(ids)
                 return True
             if status is not ReleaseStatus.SENDING:
@@ -305,48 +319,64 @@ class BatchSender:
     def _outage(
         self,
         release_id: int,
-        recipients: list[delivery.Recipient],
+        tried: list[delivery.Recipient],
+        untried: list[delivery.Recipient],
         error: SendError,
         result: BatchResult,
     ) -> None:
         """The server or the network is down for everyone: give the batch back, try later."""
         log.warning("release %s: SMTP unavailable (%s); retrying later", release_id, error)
+        wait = timedelta(seconds=self.retry_seconds)
         with session_scope() as session:
-            delivery.defer(
-                session,
-                [r.delivery_id for r in recipients],
-                owner=self.owner,
-                now=utcnow(),
-                delay=timedelta(seconds=self.retry_seconds),
-                error=str(error),
-            )
-        result.deferred += len(recipients)
+            now = utcnow()
+            for rows, was_tried in ((tried, True), (untried, False)):
+                delivery.defer(
+                    session,
+                    [r.delivery_id for r in rows],
+                    owner=self.owner,
+                    now=now,
+                    delay=wait,
+                    error=str(error),
+                    tried=was_tried,
+                )
+        result.deferred += len(tried) + len(untried)
         result.stopped = "smtp unavailable"
 
     def _halt(
         self,
         release_id: int,
-        recipients: list[delivery.Recipient],
-        error: SendError,
+        refused: list[delivery.Recipient],
+        untried: list[delivery.Recipient],
+        reason: str,
         result: BatchResult,
     ) -> None:
-        """Refused for everyone (auth, sender, relay): pause the release, blame no reader."""
+        """Refused for everyone (auth, sender, relay, the message): pause the release with the
+        server's reply, blame no reader. The readers refused so far are marked as given back."""
         log.error(
-            "release %s paused: the mail server refuses every message (%s)", release_id, error
+            "release %s paused: the mail server refuses every message (%s)", release_id, reason
         )
         with session_scope() as session:
+            now = utcnow()
             delivery.defer(
                 session,
-                [r.delivery_id for r in recipients],
+                [r.delivery_id for r in refused],
                 owner=self.owner,
-                now=utcnow(),
+                now=now,
                 delay=timedelta(0),
-                error=str(error),
+                error=GIVEN_BACK + reason,
+            )
+            delivery.defer(
+                session,
+                [r.delivery_id for r in untried],
+                owner=self.owner,
+                now=now,
+                delay=timedelta(0),
+                tried=False,
             )
             release = session.get(Release, release_id)
             if release is not None and release.status is ReleaseStatus.SENDING:
-                releases.pause(session, release_id, reason=str(error)[:300])
-        result.deferred += len(recipients)
+                releases.pause(session, release_id, reason=reason[:300])
+        result.deferred += len(refused) + len(untried)
         result.stopped = "paused: mail server refuses"
 
     def _unwritable(
@@ -368,6 +398,7 @@ class BatchSender:
                 now=utcnow(),
                 delay=timedelta(0),
                 error=str(error)[:300],
+                tried=False,
             )
             release = session.get(Release, release_id)
             if release is not None and release.status is ReleaseStatus.SENDING:
@@ -378,25 +409,40 @@ class BatchSender:
         result.stopped = "paused: email cannot be written"
 
     def _give_back(
-        self, recipients: list[delivery.Recipient], result: BatchResult, reason: str
+        self,
+        held: list[delivery.Recipient],
+        untried: list[delivery.Recipient],
+        result: BatchResult,
+        reason: str,
     ) -> None:
         """Rows this batch will not send after all go back as owed, due at once, unblamed."""
         with session_scope() as session:
-            delivery.defer(
-                session,
-                [r.delivery_id for r in recipients],
-                owner=self.owner,
-                now=utcnow(),
-                delay=timedelta(0),
-            )
-        result.deferred += len(recipients)
+            now = utcnow()
+            for rows, tried in ((held, True), (untried, False)):
+                delivery.defer(
+                    session,
+                    [r.delivery_id for r in rows],
+                    owner=self.owner,
+                    now=now,
+                    delay=timedelta(0),
+                    tried=tried,
+                )
+        result.deferred += len(held) + len(untried)
         result.stopped = reason
 
     def _settle_unjudged(
-        self, judge: RefusalJudge[delivery.Recipient], result: BatchResult
+        self, release_id: int, judge: RefusalJudge[delivery.Recipient], result: BatchResult
     ) -> None:
-        """Refusals the batch ended on, with nobody after them to compare: tried again later
-        (the next try may see what others get), and after UNJUDGED_TRIES failed unblamed."""
+        """Refusals the batch ended on, with nobody after them to compare. Two or more of the
+        same with nothing delivered (a small batch, the end of a send) are the relay's answer:
+        pause. Otherwise tried again later (the next try may see what others get), and after
+        UNJUDGED_TRIES failed unblamed."""
+        pattern = judge.pattern
+        if pattern is not None and judge.ends_unjudged():
+            refused = judge.holding
+            judge.release_held()
+            self._halt(release_id, refused, [], f"{pattern.code} {pattern.text}".strip(), result)
+            return
         held = judge.release_held()
         if not held:
             return

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+import billiard.common
 from billiard.process import active_children, current_process
 from celery.signals import worker_process_init, worker_shutting_down
 
@@ -75,7 +76,17 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     with _busy_lock:
         busy = _busy > 0
     if not busy:
-        sys.exit(0)  # idle: nothing to finish (billiard's loop runs its clean-up on the way)
+        _leave()
+
+
+def _leave() -> None:
+    """End an idle pool child as billiard's own SIGTERM handler does: with its "terminate
+    handler fired" mark set, so that a job it had just taken (before `task_in_hand`) counts as
+    lost and is redelivered, never as finished; but with exit status 0, as a clean end."""
+    fired = getattr(billiard.common, "_should_have_exited", None)
+    if isinstance(fired, list) and fired:
+        fired[0] = True
+    sys.exit(0)
 
 
 def _on_stop_request(signum: int, frame: FrameType | None) -> None:
@@ -108,6 +119,8 @@ def _pass_on_to_children(how: str = "", **_: Any) -> None:
     if how != "Warm":
         return  # a cold shutdown terminates the children itself
     for child in active_children():
+        if not str(getattr(child, "name", "")).startswith("ForkPoolWorker"):
+            continue  # e.g. the beat of `celery worker -B`, which SIGUSR2 would kill
         with contextlib.suppress(ProcessLookupError, AttributeError, TypeError):
             if child.pid:
                 os.kill(child.pid, STOP_SIGNAL)

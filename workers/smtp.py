@@ -169,6 +169,13 @@ class SmtpMailer:
             raise _error(
                 error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
             ) from None
+        except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as error:
+            # AUTH or STARTTLS the server does not offer, a certificate that does not verify:
+            # the settings, not the moment. Retrying changes nothing; the send pauses and says so.
+            self.close()
+            raise PermanentSendError(
+                0, f"{error.__class__.__name__}: {error}"[:200], systemic=True, stage=Stage.SESSION
+            ) from None
         except (smtplib.SMTPException, OSError) as error:
             self.close()
             raise TransientSendError(

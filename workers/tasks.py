@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -60,26 +61,29 @@ def mailer() -> SmtpMailer:
     return SmtpMailer(SmtpSettings.from_url(current_app.extensions["pressroom.settings"].smtp_url))
 
 
-_kept_mailer: SmtpMailer | None = None
+# Per thread: with --pool=threads (or gevent) tasks run side by side in one process, and an SMTP
+# connection, or a message cache being refilled, cannot be shared between two of them.
+_per_thread = threading.local()
 
 
 def kept_mailer() -> SmtpMailer:
     """This worker process's SMTP connection, kept from one batch to the next: a send to
     100,000 readers is some hundreds of batches, and each new connection costs a TCP (and TLS)
     handshake, EHLO and AUTH."""
-    global _kept_mailer
     wanted = SmtpSettings.from_url(current_app.extensions["pressroom.settings"].smtp_url)
-    if _kept_mailer is None or _kept_mailer.settings != wanted:
-        if _kept_mailer is not None:
-            _kept_mailer.close()
-        _kept_mailer = SmtpMailer(wanted)
-    return _kept_mailer
+    kept: SmtpMailer | None = getattr(_per_thread, "mailer", None)
+    if kept is None or kept.settings != wanted:
+        if kept is not None:
+            kept.close()
+        kept = _per_thread.mailer = SmtpMailer(wanted)
+    return kept
 
 
 @worker_process_shutdown.connect
 def _close_kept_mailer(**_: object) -> None:
-    if _kept_mailer is not None:
-        _kept_mailer.close()
+    kept: SmtpMailer | None = getattr(_per_thread, "mailer", None)
+    if kept is not None:
+        kept.close()
 
 
 def backoff_seconds(retries: int) -> float:
@@ -157,7 +161,6 @@ def send_welcome(self: Task, subscriber_uid: str) -> str:
 # --- Releases ------------------------------------------------------------------------------
 
 SEND_CHAINS = 4  # send_batch chains per release: each claims a batch and queues the next
-_messages: dict[tuple[int, str, datetime], ReleaseMessage] = {}
 
 
 def mail_site() -> MailSite:
@@ -169,11 +172,16 @@ def mail_site() -> MailSite:
 def release_message(release: Release, language: str) -> ReleaseMessage:
     """Composed once per release, language and edit, then reused for every batch."""
     key = (release.id, language, release.updated_at)
-    if key not in _messages:
-        if len(_messages) > 16:
-            _messages.clear()
-        _messages[key] = new_release_message(release, language)
-    return _messages[key]
+    messages: dict[tuple[int, str, datetime], ReleaseMessage] | None = getattr(
+        _per_thread, "messages", None
+    )
+    if messages is None:
+        messages = _per_thread.messages = {}
+    if key not in messages:
+        if len(messages) > 16:
+            messages.clear()
+        messages[key] = new_release_message(release, language)
+    return messages[key]
 
 
 def new_release_message(release: Release, language: str, *, test: bool = False) -> ReleaseMessage:
@@ -283,7 +291,14 @@ def sweep() -> dict[str, int]:
     due schedules, and mark finished sends sent. Makes a Redis wipe a delay, never a loss."""
     now = utcnow()
     client = app_redis()
-    report = {"reclaimed": 0, "restarted": 0, "scheduled": 0, "finished": 0, "notices": 0}
+    report = {
+        "reclaimed": 0,
+        "cancelled": 0,
+        "restarted": 0,
+        "scheduled": 0,
+        "finished": 0,
+        "notices": 0,
+    }
     with session_scope() as session:
         expired = delivery.expired_leases(session, now=now)
         by_owner: dict[str, list[int]] = {}
@@ -295,6 +310,7 @@ def sweep() -> dict[str, int]:
             journaled.update(d for d, flag in zip(ids, flags, strict=True) if flag)
         delivery.reclaim(session, journaled, [lease.delivery_id for lease in expired], now=now)
         report["reclaimed"] = len(expired)
+        report["cancelled"] = delivery.cancel_leftovers(session)
     # Committed: the database now holds what the journals knew of these rows. Only these:
     # a sweep may see part of a batch, and the rest still needs its journal.
     for owner, ids in by_owner.items():

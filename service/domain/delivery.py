@@ -40,6 +40,7 @@ class Claimed:
     subscriber_id: int
     language: str
     attempts: int  # this one included
+    last_error: str | None  # what the previous try ended with
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Recipient:
     email: str
     language: str
     attempts: int = 1
+    last_error: str | None = None
 
 
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
@@ -153,7 +155,13 @@ def claim(
             lease_expires_at=now + lease,
             attempts=Delivery.attempts + 1,
         )
-        .returning(Delivery.id, Delivery.subscriber_id, Delivery.language, Delivery.attempts)
+        .returning(
+            Delivery.id,
+            Delivery.subscriber_id,
+            Delivery.language,
+            Delivery.attempts,
+            Delivery.last_error,
+        )
         .execution_options(synchronize_session=False)
     )
     claimed = [Claimed(*row) for row in result.all()]
@@ -172,7 +180,14 @@ def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recip
     ).all()
     found = {sid: (uid, email) for sid, uid, email in rows}
     keep = [
-        Recipient(c.delivery_id, c.subscriber_id, *found[c.subscriber_id], c.language, c.attempts)
+        Recipient(
+            c.delivery_id,
+            c.subscriber_id,
+            *found[c.subscriber_id],
+            c.language,
+            c.attempts,
+            c.last_error,
+        )
         for c in claimed
         if c.subscriber_id in found
     ]
@@ -244,25 +259,55 @@ def defer(
     delay: timedelta | None = None,
     error: str | None = None,
     retry_base: float = 30.0,
+    tried: bool = True,
 ) -> None:
-    """Give rows back for a later try (4xx, an outage, a pause, a shutdown)."""
+    """Give rows back for a later try (4xx, an outage, a pause, a shutdown): after `delay`,
+    or after a backoff that grows with the row's attempts. `tried=False`: the rows were
+    claimed but never offered to the server, so the claim's attempt is taken back."""
     if not ids:
+        return
+    values = {
+        "status": DeliveryStatus.PENDING,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_error": error and error[:300],
+    }
+    if not tried:
+        values["attempts"] = case((Delivery.attempts > 0, Delivery.attempts - 1), else_=0)
+    if delay is not None:  # one statement for them all: a pause or shutdown gives back many
+        session.execute(
+            update(Delivery)
+            .where(_owned(ids, owner))
+            .values(**values, next_attempt_at=now + delay if delay else None)
+            .execution_options(synchronize_session=False)
+        )
         return
     rows = session.execute(select(Delivery.id, Delivery.attempts).where(_owned(ids, owner))).all()
     for delivery_id, attempts in rows:
-        wait = delay if delay is not None else backoff(attempts, retry_base)
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
-            .values(
-                status=DeliveryStatus.PENDING,
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=now + wait if wait else None,
-                last_error=error and error[:300],
-            )
+            .values(**values, next_attempt_at=now + backoff(attempts, retry_base))
             .execution_options(synchronize_session=False)
         )
+
+
+def cancel_leftovers(session: Session) -> int:
+    """Rows still owed by cancelled releases (given back by a batch that had not yet seen the
+    cancel) are cancelled too: a cancelled release owes nothing."""
+    cancelled = select(Release.id).where(Release.status == ReleaseStatus.CANCELLED)
+    return (
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.release_id.in_(cancelled.scalar_subquery()),
+            )
+            .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
 
 
 def renew_lease(

@@ -115,6 +115,24 @@ def claim(
     return Claim(owner)
 
 
+def stored_answer(
+    session: Session, *, scope: str, endpoint: str, key: str, fingerprint: str, now: datetime
+) -> Answer | None:
+    """The answer already given for this key and this very request, if any (read only): a
+    replay, which rate limits must not count as a new request."""
+    row = session.scalars(
+        select(IdempotencyKey).where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.endpoint == endpoint,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at >= now - KEPT_FOR,
+        )
+    ).one_or_none()
+    if row is None or row.fingerprint != fingerprint or row.status is None or row.body is None:
+        return None
+    return Answer(row.status, row.body, row.location)
+
+
 def answer(session: Session, claim: Claim, given: Answer) -> None:
     """Store the answer in the transaction that creates what it reports.
 

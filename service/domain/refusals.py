@@ -8,12 +8,18 @@ against a reader only when it names them, or when it differs from what the other
 - a message-level refusal pauses the send at once: any refusal of MAIL FROM, a status of class
   5.3 (mail system) or 5.6 (media, content) (RFC 3463 §3.5, §3.7), or any refusal at DATA that
   does not name the mailbox (one recipient per transaction: DATA is about the message);
+- so does a refusal to relay ("Relay access denied", "relaying denied", "relay not
+  permitted"): it is about our right to send through that server, never about a mailbox;
 - every other refusal is held back, unjudged, until the next message gets through. Then it
   differed from what others got, and the reader is blamed for it;
-- the same refusal for several recipients in a row (addresses, domains and ids masked) is the
-  relay's answer to everyone: the send pauses, and the held readers are given back unblamed.
-  Refusals that name the mailbox (classes 5.1 addressing and 5.2 mailbox, RFC 3463 §3.2-3.3)
-  need a longer run than the others, since dead addresses do cluster in an old list.
+- the same refusal for several recipients at several domains in a row (addresses, domains and
+  ids masked) is the relay's answer to everyone: the send pauses, and the held readers are
+  given back unblamed. Refusals that name the mailbox (classes 5.1 addressing and 5.2 mailbox,
+  RFC 3463 §3.2-3.3) need a longer run than the others, since dead addresses do cluster in an
+  old list; so does a long run of refusals with nobody getting through, whatever they say;
+- a reader given back unblamed by such a pause is not counted towards the next pattern: after
+  a resume their refusal, if it comes again while others get through, is theirs. So a run of
+  genuinely dead addresses can pause a send once, never again at every resume.
 
 Sources: RFC 5321 §4.2 (reply codes), RFC 3463 (enhanced status codes); Mailman 3 bug #624
 (content refusals scored against readers).
@@ -28,12 +34,19 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
+# At the start of a reply line (RFC 2034 §4, RFC 3463 §2), not anywhere: "[10.5.1.2]" is an IP.
+_ENHANCED = re.compile(r"^[\s-]*([245])\.(\d{1,3})\.(\d{1,3})\b", re.MULTILINE)
+_ADDRESS = re.compile(r"<[^<>]*>|[^\s<>@]+@[^\s<>@]+")
+_RELAY = re.compile(
+    r"\brelay(ing)?\b.*\b(denied|not permitted|not allowed|prohibited)\b|"
+    r"\bunable to relay\b|\bnot allowed to relay\b",
+    re.IGNORECASE,
+)
 _ID = re.compile(r"[\w.\-/:\[\]()+=]*\d[\w.\-/:\[\]()+=]*")
 
 SAME_REFUSAL_STRIKES = 3  # the same refusal, not naming the mailbox, this many times in a row
 SAME_MAILBOX_REFUSAL_STRIKES = 10  # the same "no such mailbox" this many times in a row
+PATTERN_DOMAINS = 2  # ... at this many domains at least: one domain's answer is that domain's
 REFUSAL_RUN_LIMIT = 20  # refusals of any kind in a row, nobody getting through
 
 
@@ -64,9 +77,12 @@ class Reply:
 
     @property
     def enhanced(self) -> str:
-        """The enhanced status code (RFC 3463), "" when the server gave none."""
-        found = _ENHANCED.search(self.text)
-        return found.group(0) if found else ""
+        """The enhanced status code (RFC 3463) at the start of a reply line, of the reply
+        code's class; "" when the server gave none."""
+        for found in _ENHANCED.finditer(self.text):
+            if not self.code or found.group(1) == str(self.code)[0]:
+                return ".".join(found.groups())
+        return ""
 
     @property
     def names_mailbox(self) -> bool:
@@ -78,7 +94,7 @@ class Reply:
         """Refused whoever the recipient: the sender, the message, or the mail system."""
         if self.stage in (Stage.MAIL, Stage.SESSION):
             return True
-        if self.enhanced[1:3] in (".3", ".6"):
+        if self.enhanced[1:3] in (".3", ".6") or _RELAY.search(self.text):
             return True
         return self.stage is Stage.DATA and not self.names_mailbox
 
@@ -92,17 +108,25 @@ class Reply:
         return Blame.SCORE
 
     def signature(self, address: str) -> str:
-        """The reply with everything that differs per recipient or per try masked: the
-        recipient's address, local part and domain, any address, and tokens holding digits
-        (queue ids, timestamps, IPs), but not the reply code and enhanced status."""
-        text = self.text
-        local, _, domain = address.rpartition("@")
-        for part in (address, local, domain):
-            if part:
-                text = re.sub(re.escape(part), "*", text, flags=re.IGNORECASE)
-        text = _ADDRESS.sub("*", text)
-        text = _ID.sub("#", text.replace(self.enhanced, "ENHANCED", 1) if self.enhanced else text)
+        """The reply with everything that differs per recipient or per try masked: any
+        address or <...> token, the recipient's domain as a whole name, and tokens holding
+        digits (queue ids, timestamps, IPs), but not the reply code and enhanced status."""
+        text = _ADDRESS.sub("*", self.text)
+        domain = address.rpartition("@")[2]
+        if domain:
+            text = re.sub(rf"(?<![\w.-]){re.escape(domain)}(?![\w-])", "*", text, flags=re.I)
+        text = _ENHANCED.sub("", text, count=1) if self.enhanced else text
+        text = _ID.sub("#", text)
         return f"{self.code} {self.enhanced} {' '.join(text.lower().split())}"
+
+
+@dataclass(frozen=True)
+class _Held(Generic[T]):
+    delivery: T
+    reply: Reply
+    signature: str
+    domain: str
+    counts: bool  # towards a pattern: not for a reader a pattern gave back before
 
 
 @dataclass
@@ -116,30 +140,67 @@ class RefusalJudge(Generic[T]):
 
     strikes: int = SAME_REFUSAL_STRIKES
     mailbox_strikes: int = SAME_MAILBOX_REFUSAL_STRIKES
+    domains: int = PATTERN_DOMAINS
     run_limit: int = REFUSAL_RUN_LIMIT
-    _held: list[tuple[T, Reply, str]] = field(default_factory=list)
+    _held: list[_Held[T]] = field(default_factory=list)
+    _delivered: bool = False
 
-    def refused(self, delivery: T, address: str, reply: Reply) -> bool:
+    def refused(
+        self, delivery: T, address: str, reply: Reply, *, given_back_before: bool = False
+    ) -> bool:
         """Hold a refusal back; True when it shows the refusal is for everyone (pause the
-        send: `release_held()` then gives back every held delivery, this one included)."""
-        signature = reply.signature(address)
-        self._held.append((delivery, reply, signature))
-        if reply.about_the_message or len(self._held) >= self.run_limit:
+        send: `release_held()` then gives back every held delivery, this one included).
+        `given_back_before`: this delivery was given back unblamed by an earlier pattern, so
+        it does not count towards one now (else a run of dead addresses pauses every resume).
+        """
+        held = _Held(
+            delivery,
+            reply,
+            reply.signature(address),
+            address.rpartition("@")[2].lower(),
+            counts=not given_back_before,
+        )
+        self._held.append(held)
+        if reply.about_the_message:
             return True
-        same = sum(1 for _, _, held in self._held if held == signature)
-        return same >= (self.mailbox_strikes if reply.names_mailbox else self.strikes)
+        counting = [h for h in self._held if h.counts]
+        if not held.counts:
+            return False
+        if len(counting) >= self.run_limit:
+            return True
+        same = [h for h in counting if h.signature == held.signature]
+        strikes = self.mailbox_strikes if reply.names_mailbox else self.strikes
+        return len(same) >= strikes and len({h.domain for h in same}) >= self.domains
 
     def delivered(self) -> list[tuple[T, Reply]]:
         """A message got through: the refusals held until now differ from what others get,
         and count against their readers. Returns them, and holds nothing any more."""
+        self._delivered = True
         return self.release_held()
+
+    def ends_unjudged(self) -> bool:
+        """At the end of a batch in which nothing got through: whether the refusals held,
+        two or more, all the same and counting, are the relay's answer to everyone (a batch
+        too small to reach the strikes, like the last of a send)."""
+        counting = [h for h in self._held if h.counts]
+        return (
+            not self._delivered
+            and len(counting) >= 2
+            and len(counting) == len(self._held)
+            and len({h.signature for h in counting}) == 1
+        )
 
     def release_held(self) -> list[tuple[T, Reply]]:
         """The held refusals, unjudged; holds nothing any more."""
-        held = [(delivery, reply) for delivery, reply, _ in self._held]
+        held = [(h.delivery, h.reply) for h in self._held]
         self._held = []
         return held
 
     @property
     def holding(self) -> list[T]:
-        return [delivery for delivery, _, _ in self._held]
+        return [h.delivery for h in self._held]
+
+    @property
+    def pattern(self) -> Reply | None:
+        """The refusal that made the pattern (the last held), if any is held."""
+        return self._held[-1].reply if self._held else None

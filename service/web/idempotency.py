@@ -109,6 +109,33 @@ def replay(given: idempotency.Answer) -> Response:
     return response
 
 
+def is_replay(scope: str) -> bool:
+    """Whether this request repeats, with its Idempotency-Key, one already answered: it will be
+    given the first answer again and do nothing, so a rate limit need not count it. False for
+    anything unreadable (the view then answers it as usual)."""
+    raw = request.headers.get(HEADER)
+    if raw is None or not _KEY.fullmatch(raw):
+        return False
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return False
+    try:
+        with session_scope() as session:
+            return (
+                idempotency.stored_answer(
+                    session,
+                    scope=scope,
+                    endpoint=str(request.endpoint),
+                    key=parse_key(raw),
+                    fingerprint=fingerprint(payload),
+                    now=utcnow(),
+                )
+                is not None
+            )
+    except (InvalidKey, SQLAlchemyError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def idempotent(scope: str, payload: Any) -> Iterator[RequestKey]:
     """Claim this request's Idempotency-Key for `scope` (the caller) and the endpoint; yields

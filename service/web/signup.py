@@ -19,6 +19,7 @@ from service.domain import owed_notices, subscriptions
 from service.domain.addresses import normalize_address
 from service.extensions import client_ip
 from service.models import ConsentSource, OwedNotice
+from service.web.idempotency import ANYONE, is_replay
 
 log = logging.getLogger(__name__)
 InTransaction = Callable[[Session], None] | None
@@ -60,13 +61,19 @@ def limit_signups(app: Flask) -> Limiter:
     """Per-IP and per-address limits on every way in: the form and the API share both."""
     limiter = Limiter(key_func=client_ip, app=app)
     app.extensions["pressroom.limiter"] = limiter
-    per_ip = limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE)
+    per_ip = limiter.shared_limit(signup_limit, scope=SIGNUP_SCOPE, exempt_when=_replay)
     per_address = limiter.shared_limit(
-        address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key
+        address_limit, scope=ADDRESS_SCOPE, key_func=address_limit_key, exempt_when=_replay
     )
     for endpoint in SIGNUP_ENDPOINTS:
         app.view_functions[endpoint] = per_ip(per_address(app.view_functions[endpoint]))
     return limiter
+
+
+def _replay() -> bool:
+    """A retry with the Idempotency-Key of a signup already answered gets that answer again
+    and signs nobody up: it is not one more signup."""
+    return request.is_json and is_replay(ANYONE)
 
 
 def build_signup(

@@ -70,7 +70,38 @@ def test_readers_bounced_since_then_are_readers_again(app: Flask) -> None:
 def test_a_time_without_zone_is_refused_and_changes_nothing(app: Flask) -> None:
     ids = add_subscribers(app, ["wrong@mail.example"])
     bounce(app, ids, OUTAGE)
-    result = flask(app, "subscribers", "unbounce", "--since", "2026-11-29 09:00")
+    result = flask(app, "subscribers", "unbounce", "--since", "2026-11-29T09:00:00")
     assert result.exit_code == 1
     assert "time zone" in result.output
     assert statuses(app)["wrong@mail.example"] is SubscriberStatus.BOUNCED
+
+
+def test_scores_that_releases_since_then_gave_readers_still_confirmed_are_taken_back(
+    app: Flask,
+) -> None:
+    from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+
+    ids = add_subscribers(app, ["scored@mail.example", "older@mail.example"])
+    with app.app_context(), session_scope() as session:
+        for n, started in enumerate((OUTAGE + timedelta(hours=1), EARLIER)):
+            release = Release(
+                slug=f"r{n}", title="T", language="nb", status=ReleaseStatus.SENT,
+                send_started_at=started, created_at=started,
+            )  # fmt: skip
+            session.add(release)
+            session.flush()
+            for subscriber_id in ids:
+                session.add(
+                    Delivery(
+                        release_id=release.id, subscriber_id=subscriber_id, language="nb",
+                        status=DeliveryStatus.FAILED,
+                    )
+                )  # fmt: skip
+        for row in session.scalars(select(Subscriber)):
+            row.bounce_score = 2
+    result = flask(app, "subscribers", "unbounce", "--since", OUTAGE.isoformat())
+    assert result.exit_code == 0, result.output
+    with app.app_context(), session_scope() as session:
+        scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
+    # One failed delivery since then each: that score goes; the one from before stays.
+    assert scores == {"scored@mail.example": 1, "older@mail.example": 1}

@@ -92,3 +92,56 @@ def test_the_signature_masks_what_differs_per_reader() -> None:
     assert rcpt("5.1.1 unknown").signature("a@b.example") != rcpt("5.2.2 full").signature(
         "a@b.example"
     )
+
+
+def test_an_enhanced_code_is_read_at_the_start_of_a_line_only() -> None:
+    blocked = Reply(554, "Service unavailable; Client host [10.5.1.2] blocked", Stage.RCPT)
+    assert blocked.enhanced == "" and not blocked.names_mailbox
+    gmail = Reply(
+        550, "5.1.1 The email account that you tried\n5.1.1 to reach does not exist", Stage.RCPT
+    )
+    assert gmail.enhanced == "5.1.1"
+    assert Reply(550, "4.1.1 odd", Stage.RCPT).enhanced == ""  # not of the reply's class
+
+
+def test_one_letter_local_parts_do_not_break_the_signature() -> None:
+    signatures = {
+        rcpt(f"5.7.1 <{a}@x{i}.example>: Recipient address rejected").signature(f"{a}@x{i}.example")
+        for i, a in enumerate("elay")
+    }
+    assert len(signatures) == 1
+
+
+@pytest.mark.parametrize(
+    "text", ["Relay access denied", "relay not permitted", "Relaying denied", "Unable to relay"]
+)
+def test_a_refusal_to_relay_is_about_the_message(text: str) -> None:
+    assert rcpt(text, code=554).about_the_message
+
+
+def test_one_domains_refusals_alone_make_no_pattern_before_the_run_limit() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    refusals = [
+        judge.refused(n, f"r{n}@dead.example", rcpt("5.4.1 Access denied")) for n in range(5)
+    ]
+    assert refusals == [False] * 5
+
+
+def test_readers_given_back_by_a_pattern_do_not_make_the_next_one() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    denied = rcpt("5.4.1 Access denied")
+    for n in range(5):
+        assert not judge.refused(n, f"r{n}@d{n}.example", denied, given_back_before=True)
+    assert judge.delivered() == [(n, denied) for n in range(5)]
+
+
+def test_a_batch_that_ends_refused_alike_with_nothing_through_is_the_relays() -> None:
+    judge: RefusalJudge[int] = RefusalJudge()
+    judge.refused(1, "a@one.example", rcpt("5.1.1 <a@one.example>: unknown"))
+    assert not judge.ends_unjudged()  # one refusal says nothing
+    judge.refused(2, "b@one.example", rcpt("5.1.1 <b@one.example>: unknown"))
+    assert judge.ends_unjudged()
+    other: RefusalJudge[int] = RefusalJudge()
+    other.refused(1, "a@one.example", rcpt("5.1.1 unknown"))
+    other.refused(2, "b@two.example", rcpt("5.2.2 full"))
+    assert not other.ends_unjudged()

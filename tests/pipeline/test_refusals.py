@@ -120,3 +120,97 @@ def test_refusals_that_differ_from_what_others_get_count_against_those_readers(
     assert rows[full] == 1 and rows[odd] == 1  # one hard bounce each, still readers
     assert statuses[full] is statuses[odd] is SubscriberStatus.CONFIRMED
     assert rows[policy] == 0  # a policy refusal says nothing about the mailbox
+
+
+def test_a_run_of_dead_addresses_pauses_once_and_resume_then_blames_them(
+    deployment: Deployment,
+) -> None:
+    """Three readers in a row refused alike look like the relay's answer to everyone; after
+    the resume they do not count towards a new pattern, others get through, and they are
+    judged as what they are (Microsoft 365's 5.4.1 for an address its directory lacks)."""
+    d = deployment
+    token = api_token(d.app)
+    everyone = spread(40)
+    add_subscribers(d.app, everyone)
+    dead = everyone[11:14]
+    for address in dead:
+        d.handler.refusals[address] = [
+            "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)"
+        ] * 5
+    d.worker("w", concurrency=2)
+    d.beat()
+    client = d.app.test_client()
+    release = publish(client, token)
+    wait_until(
+        lambda: delivery(d, token, release["id"])["state"] == "paused",
+        timeout=60,
+        what=lambda: f"{delivery(d, token, release['id'])} {d.handler.attempts}",
+    )
+    nobody_blamed(d)
+    answer = client.post(
+        f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 202
+    wait_until(
+        lambda: finished(d, token, release["id"]),
+        timeout=60,
+        what=lambda: f"{delivery(d, token, release['id'])} {d.handler.attempts}",
+    )
+    assert_each_once(d, [a for a in everyone if a not in dead])
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == len(dead)
+    with d.app.app_context(), get_database().session_scope() as session:
+        scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
+    assert [scores[a] for a in dead] == [1, 1, 1]
+
+
+def test_a_relay_that_relays_only_for_some_domains_pauses_at_once(
+    deployment: Deployment,
+) -> None:
+    """Postfix or Exim relaying for its own domain only: every outside reader is refused,
+    with successes in between; "relay not permitted" is about us, never about a mailbox."""
+    d = deployment
+    token = api_token(d.app)
+    inside = [f"staff{i:03d}@newsroom.example" for i in range(10)]
+    outside = [f"reader{i:03d}@mail.example" for i in range(10)]
+    everyone = [a for pair in zip(inside, outside, strict=True) for a in pair]
+    add_subscribers(d.app, everyone)
+    for address in outside:
+        d.handler.refusals[address] = ["550 relay not permitted"] * 3
+    d.worker("w", concurrency=2)
+    d.beat()
+    release = publish(d.app.test_client(), token)
+    wait_until(
+        lambda: delivery(d, token, release["id"])["state"] == "paused", timeout=60, what=d.logs
+    )
+    assert delivery(d, token, release["id"])["pause_reason"] == "550 relay not permitted"
+    nobody_blamed(d)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in relay recipient table",
+        "554 Service unavailable; Client host [10.5.1.2] blocked using zen.spamhaus.org",
+    ],
+    ids=["5.1.1-for-all", "ip-looks-like-5.1.2"],
+)
+def test_a_small_send_refused_alike_pauses_instead_of_failing(
+    deployment: Deployment, reply: str
+) -> None:
+    """Too few readers to reach the strikes: nothing got through and every refusal was the
+    same, so it is the relay's answer (before: every delivery failed after three tries)."""
+    d = deployment
+    token = api_token(d.app)
+    everyone = ["kari@one.example", "ola@one.example", "per@two.example"]
+    add_subscribers(d.app, everyone)
+    d.handler.refuse_every_recipient = reply
+    d.worker("w", concurrency=2)
+    d.beat()
+    release = publish(d.app.test_client(), token)
+    wait_until(
+        lambda: delivery(d, token, release["id"])["state"] == "paused", timeout=60, what=d.logs
+    )
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == 0 and state["pending"] == len(everyone)
+    nobody_blamed(d)

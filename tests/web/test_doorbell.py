@@ -263,3 +263,37 @@ def test_a_desk_save_with_a_test_email_and_the_broker_down_says_saved(
         f"/admin/releases/{release_id}/test", data={"csrf_token": csrf_token(shown.text)}
     )
     assert alone.status_code == 503 and alone.headers["Retry-After"] == "60"
+
+
+@pytest.fixture
+def redis_refusing_writes(database_url: str, sink: MailSink) -> Iterator[Flask]:
+    """A Redis that is up but refuses every write (maxmemory with noeviction: OOM; a replica
+    after a failover answers READONLY the same way), serving the same site and database."""
+    from service.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis().start()
+    full = redis.Redis.from_url(server.url)
+    full.config_set("maxmemory-policy", "noeviction")
+    full.config_set("maxmemory", "1")
+    web = create_app(make_settings(database_url, server.url, sink.url))
+    yield web
+    with web.app_context():
+        get_database().dispose()
+    full.close()
+    server.stop()
+
+
+def test_a_redis_refusing_writes_is_a_503_for_signups_never_a_500(
+    app: Flask, redis_refusing_writes: Flask
+) -> None:
+    api = redis_refusing_writes.test_client()
+    answer = api.post("/api/v1/subscriptions", json={"email": "kari@mail.example"})
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.headers["Retry-After"] and answer.json["error"]["code"] == "unavailable"
+    page = api.get("/")
+    form_answer = api.post(
+        "/subscribe", data={"email": "ola@mail.example", "csrf_token": csrf_token(page.text)}
+    )
+    assert form_answer.status_code == 503
+    with app.app_context(), get_database().session_scope() as session:
+        assert session.scalar(select(Subscriber.id)) is None

@@ -178,3 +178,27 @@ def test_a_subscription_retried_with_its_key_sends_one_confirmation(
     sink.handler.wait_for(1)
     time.sleep(1.0)
     assert len(sink.handler.received) == 1
+
+
+def test_retries_of_an_answered_signup_are_not_counted_by_the_rate_limits(
+    app: Flask, database_url: str, redis_url: str, sink: MailSink
+) -> None:
+    """A client that retries (a lost answer, a timeout) with its key gets the first answer,
+    however often: a replay signs nobody up, so the per-address limit does not count it."""
+    from service import create_app
+    from tests.conftest import make_settings
+
+    strict = create_app(
+        make_settings(database_url, redis_url, sink.url, address_rate_limit="2/hour")
+    )
+    api = strict.test_client()
+    body = {"email": "retry@mail.example"}
+    headers = {"Idempotency-Key": '"signup-1"'}
+    answers = [api.post("/api/v1/subscriptions", json=body, headers=headers) for _ in range(5)]
+    assert [a.status_code for a in answers] == [202] * 5
+    assert all(a.headers.get("Idempotent-Replayed") == "true" for a in answers[1:])
+    fresh = [api.post("/api/v1/subscriptions", json=body) for _ in range(2)]
+    assert [a.status_code for a in fresh] == [202, 429]  # new requests still count
+    strict.extensions["pressroom.limiter"].reset()
+    with strict.app_context():
+        get_database().dispose()

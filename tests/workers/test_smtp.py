@@ -13,6 +13,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from service.domain.emails import RenderedEmail, compose
 from service.mailsink import MailSink, SinkHandler
+from workers import smtp as smtp_module
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
 
@@ -190,3 +191,24 @@ def test_nobody_listening_is_transient() -> None:
         SmtpMailer(SmtpSettings.from_url(f"smtp://127.0.0.1:{free_port()}")) as mailer,
     ):
         mailer.send(message())
+
+
+def test_settings_the_server_cannot_meet_are_permanent_and_systemic(
+    plain_sink: MailSink, ca: trustme.CA
+) -> None:
+    """STARTTLS asked of a server that offers none, or a certificate that does not verify:
+    retrying changes nothing, so the send pauses with the reason instead of waiting forever."""
+    no_starttls = SmtpSettings.from_url(f"smtp+starttls://127.0.0.1:{plain_sink.port}")
+    with pytest.raises(PermanentSendError) as refused, SmtpMailer(no_starttls) as mailer:
+        mailer.send(message())
+    assert refused.value.systemic and "SMTPNotSupportedError" in str(refused.value)
+    tls_sink = MailSink(SinkHandler(), ssl_context=server_context(ca)).start()
+    smtp_module._tls_context.cache_clear()  # made once per process: forget an earlier trust
+    try:  # no `trust` fixture: the test CA is unknown to the client
+        untrusted = SmtpSettings.from_url(f"smtps://127.0.0.1:{tls_sink.port}")
+        with pytest.raises(PermanentSendError) as refused, SmtpMailer(untrusted) as mailer:
+            mailer.send(message())
+        assert refused.value.systemic and "SSLCertVerificationError" in str(refused.value)
+    finally:
+        tls_sink.stop()
+        smtp_module._tls_context.cache_clear()

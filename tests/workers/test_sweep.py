@@ -104,3 +104,23 @@ def test_a_sweep_forgets_only_the_journal_entries_it_recorded(
         DeliveryStatus.SENDING,
     ]
     assert redis_client.smembers(journal_key(DEAD_OWNER)) == {str(ids[2]).encode()}
+
+
+def test_rows_a_batch_gave_back_after_a_cancel_are_cancelled_too(
+    app: Flask, redis_client: redis.Redis
+) -> None:
+    """A cancel that lands while a batch holds rows: the batch (a shutdown, a refusal, a dead
+    worker's lease taken back) gives them back as owed; a cancelled release owes nothing."""
+    past = utcnow() - timedelta(minutes=5)
+    release_id, _ = leased_rows(app, 4, expires_at=[past] * 4)
+    with app.app_context(), get_database().session_scope() as session:
+        release = session.get(Release, release_id)
+        assert release is not None
+        release.status = ReleaseStatus.CANCELLED
+
+    with app.app_context():
+        sweep.run()  # takes the dead lease back (owed), then cancels what is owed
+        report = sweep.run()
+
+    assert set(statuses(app).values()) == {DeliveryStatus.CANCELLED}
+    assert report["cancelled"] == 0  # nothing left for a second sweep

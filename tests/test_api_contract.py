@@ -23,7 +23,7 @@ from service.embedded_redis import free_port
 from service.mailsink import MailSink
 from tests.conftest import make_settings
 from tests.pipeline.helpers import api_token
-from tests.test_entry_points import BIN, ROOT, clean_env, stop, wait_for_http
+from tests.test_entry_points import BIN, ROOT, clean_env, start_gunicorn, stop, wait_for_http
 
 SEED = 20261130
 MAX_EXAMPLES = 10
@@ -53,13 +53,7 @@ def served_api(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str]]:
         ADDRESS_RATE_LIMIT="100000/minute",
     )
     port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_gunicorn(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/api/v1/openapi.json")

@@ -89,6 +89,18 @@ def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str],
     sink.stop()
 
 
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`gunicorn 'service:create_app()'` as the contract names it, from the project folder
+    (so that gunicorn.conf.py applies), quiet."""
+    return subprocess.Popen(
+        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
     """SIGTERM, as a service manager sends it; SIGKILL for what does not stop in time."""
     for process in processes:
@@ -126,13 +138,7 @@ def test_migrate_gunicorn_and_celery_worker_serve_a_signup(
     )
     port = free_port()
     processes = [
-        subprocess.Popen(
-            [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        start_gunicorn(env, port),
         subprocess.Popen(
             [str(BIN / "celery"), "-A", "workers", "worker", "--pool=solo", "--loglevel=WARNING"],
             env=env,
@@ -179,13 +185,7 @@ def test_gunicorn_refuses_long_request_lines_and_headers_in_the_apps_error_shape
     gunicorn's HTML."""
     env, _sink = deployment
     port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_gunicorn(env, port)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
         long_query, longer_query = "x=" + "a" * 5_000, "x=" + "a" * 9_000

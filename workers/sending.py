@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
+from sqlalchemy.orm import Session
 
 from service.db import session_scope, utcnow
 from service.domain import delivery, releases
@@ -270,17 +271,12 @@ class BatchSender:
             release = session.get(Release, release_id)
             status = release.status if release else ReleaseStatus.CANCELLED
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            held = [r.delivery_id for r in judge.holding]
-            untried = [r.delivery_id for r in queue]
-            ids = held + untried
+            held, untried = judge.holding, list(queue)
+            ids = [r.delivery_id for r in (*held, *untried)]
             if status is ReleaseStatus.PAUSED:
                 judge.release_held()
                 queue.clear()
-                now = utcnow()
-                delivery.defer(session, held, owner=self.owner, now=now, delay=timedelta(0))
-                delivery.defer(
-                    session, untried, owner=self.owner, now=now, delay=timedelta(0), tried=False
-                )
+                self._return_rows(session, held, untried, delay=timedelta(0))
                 result.stopped, result.deferred = "paused", result.deferred + len(ids)
                 return True
             if status is not ReleaseStatus.SENDING:
@@ -316,6 +312,31 @@ class BatchSender:
             )
         result.deferred += len(recipients)
 
+    def _return_rows(
+        self,
+        session: Session,
+        tried: list[delivery.Recipient],
+        untried: list[delivery.Recipient],
+        *,
+        delay: timedelta,
+        error: object = None,
+        tried_error: str | None = None,
+    ) -> None:
+        """Give rows back as owed after `delay`: those offered to the server (`tried`, with
+        `tried_error` if given) and those never offered, whose claim is not an attempt."""
+        now = utcnow()
+        text = str(error) if error is not None else None
+        for rows, was_tried in ((tried, True), (untried, False)):
+            delivery.defer(
+                session,
+                [r.delivery_id for r in rows],
+                owner=self.owner,
+                now=now,
+                delay=delay,
+                error=(tried_error or text) if was_tried else text,
+                tried=was_tried,
+            )
+
     def _outage(
         self,
         release_id: int,
@@ -326,19 +347,10 @@ class BatchSender:
     ) -> None:
         """The server or the network is down for everyone: give the batch back, try later."""
         log.warning("release %s: SMTP unavailable (%s); retrying later", release_id, error)
-        wait = timedelta(seconds=self.retry_seconds)
         with session_scope() as session:
-            now = utcnow()
-            for rows, was_tried in ((tried, True), (untried, False)):
-                delivery.defer(
-                    session,
-                    [r.delivery_id for r in rows],
-                    owner=self.owner,
-                    now=now,
-                    delay=wait,
-                    error=str(error),
-                    tried=was_tried,
-                )
+            self._return_rows(
+                session, tried, untried, delay=timedelta(seconds=self.retry_seconds), error=error
+            )
         result.deferred += len(tried) + len(untried)
         result.stopped = "smtp unavailable"
 
@@ -356,22 +368,8 @@ class BatchSender:
             "release %s paused: the mail server refuses every message (%s)", release_id, reason
         )
         with session_scope() as session:
-            now = utcnow()
-            delivery.defer(
-                session,
-                [r.delivery_id for r in refused],
-                owner=self.owner,
-                now=now,
-                delay=timedelta(0),
-                error=GIVEN_BACK + reason,
-            )
-            delivery.defer(
-                session,
-                [r.delivery_id for r in untried],
-                owner=self.owner,
-                now=now,
-                delay=timedelta(0),
-                tried=False,
+            self._return_rows(
+                session, refused, untried, delay=timedelta(0), tried_error=GIVEN_BACK + reason
             )
             release = session.get(Release, release_id)
             if release is not None and release.status is ReleaseStatus.SENDING:
@@ -417,16 +415,7 @@ class BatchSender:
     ) -> None:
         """Rows this batch will not send after all go back as owed, due at once, unblamed."""
         with session_scope() as session:
-            now = utcnow()
-            for rows, tried in ((held, True), (untried, False)):
-                delivery.defer(
-                    session,
-                    [r.delivery_id for r in rows],
-                    owner=self.owner,
-                    now=now,
-                    delay=timedelta(0),
-                    tried=tried,
-                )
+            self._return_rows(session, held, untried, delay=timedelta(0))
         result.deferred += len(held) + len(untried)
         result.stopped = reason
 

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 from service.db import get_database
 from service.domain import publishers
+from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -93,3 +94,19 @@ def wait_until(
             detail = what() if callable(what) else what
             raise TimeoutError(f"not reached in {timeout}s: {detail}")
         time.sleep(0.05)
+
+
+def assert_fails_alone(app: Flask, client: FlaskClient, sink: MailSink, address: str) -> None:
+    """A stored address no server can take, between two good ones: that delivery alone fails,
+    the others get the release, and the send finishes (it must not fail at every retry)."""
+    token = api_token(app)
+    add_subscribers(app, ["first@mail.example", address, "last@mail.example"])
+    release = publish(client, token)
+    wait_until(
+        lambda: release_state(client, token, release["id"])["delivery"]["state"] == "sent",
+        what="state sent",
+    )
+    received = sorted(r for mail in sink.handler.received for r in mail.recipients)
+    assert received == ["first@mail.example", "last@mail.example"]
+    delivery = release_state(client, token, release["id"])["delivery"]
+    assert (delivery["sent"], delivery["failed"], delivery["pending"]) == (2, 1, 0)

@@ -60,7 +60,7 @@ def test_sigterm_mid_send_gives_rows_back_at_once_and_sends_nothing_twice(
     wait_until(lambda: len(d.handler.received) >= 6, what="first mails", timeout=60)
     took = stop(first, group=group)
     assert first.returncode == 0, d.logs()
-    assert took < SHUTDOWN_BUDGET + 2.0, f"the worker took {took:.1f} s to stop\n{d.logs()}"
+    assert took < SHUTDOWN_BUDGET, f"the worker took {took:.1f} s to stop\n{d.logs()}"
     assert leased_rows(d) == 0, f"rows wait for their lease instead of being given back\n{d.logs()}"
     logs = d.logs()
     assert "WorkerLostError" not in logs and "exited with 'signal" not in logs, logs

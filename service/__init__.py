@@ -71,8 +71,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["pressroom.dkim"] = _dkim_key(settings)
     dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
 
-    from service.web import body_limits, request_limits
+    from service.web import body_limits, converters, request_limits
 
+    converters.init_app(app)  # before any route: ids in paths are ASCII digits
     request_limits.init_app(app)  # first: an oversized request meets no other hook
     body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
     csrf.init_app(app)

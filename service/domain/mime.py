@@ -16,10 +16,16 @@ from service.domain import mail_headers
 CRLF = b"\r\n"
 
 
+def lines_of(text: str) -> str:
+    """Text with every line break as LF: CRLF and a lone CR too. A bare CR must never reach
+    the wire (RFC 5321 §2.3.8; with a dot between two, it is the SMTP smuggling sequence)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def qp(text: str) -> bytes:
     """Text as quoted-printable UTF-8 with CRLF line ends (soft breaks too when the text
-    ends in a line break)."""
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    ends in a line break); any line break in `text`, a lone CR too, becomes CRLF."""
+    data = lines_of(text).replace("\n", "\r\n").encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
 
 

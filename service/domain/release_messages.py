@@ -17,7 +17,7 @@ from babel.dates import format_date
 from service.config import Settings
 from service.domain import mail_headers, mime
 from service.domain.emails import EmailRenderer
-from service.domain.mime import qp_lines
+from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import Release
 
@@ -78,7 +78,7 @@ class _EncodedBody:
     def __init__(self, text: str) -> None:
         self._pieces: list[bytes | str] = []
         plain: list[str] = []
-        for line in text.replace("\r\n", "\n").split("\n"):
+        for line in lines_of(text).split("\n"):
             if _UNSUBSCRIBE in line or _PREFERENCES in line:
                 if plain:
                     self._pieces.append(qp_lines("\n".join(plain)))

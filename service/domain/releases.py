@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from service.db import MAX_ROW_ID
 from service.domain.content import render_markdown
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.domain.mime import lines_of
 from service.domain.subscriptions import LANGUAGES, exact_language, topic_list
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
 
@@ -87,8 +88,8 @@ def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool)
         )
     if one_line and _LINE_BREAK.search(raw):
         raise InvalidInput(N_("The field '%(field)s' must be one line."), field=name)
-    value = raw.strip()
-    if _CONTROL.search(value.replace("\n", "").replace("\r", "").replace("\t", "")):
+    value = lines_of(raw).strip()  # stored with LF alone: no bare CR can reach a mail
+    if _CONTROL.search(value.replace("\n", "").replace("\t", "")):
         raise InvalidInput(N_("The field '%(field)s' holds control characters."), field=name)
     if required and not value:
         raise InvalidInput(N_("The field '%(field)s' is required."), field=name)

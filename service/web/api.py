@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request, url_for
@@ -29,6 +30,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Pressroom API
 csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json without CORS
 
 SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def json_object() -> dict[str, Any]:
@@ -238,8 +240,9 @@ def change_release(release_id: int, action: release_control.Action) -> tuple[Res
         {
             "in": "query",
             "name": "email",
-            "schema": {"type": "string"},
-            "description": "Part of the address, any case; empty matches every address.",
+            "schema": {"type": "string", "pattern": r"^[^\x00-\x1f\x7f]*$"},
+            "description": "Part of the address, any case (% and _ are themselves); empty "
+            "matches every address. No control characters.",
         },
         doc.int_query("limit", SUBSCRIBER_PAGE, "How many, by id."),
         doc.int_query("after", AFTER, "Only subscribers with a larger id (next_after); 0: all."),
@@ -252,6 +255,8 @@ def list_subscribers() -> Response:
     after = _int_arg("after", AFTER)
     status = request.args.get("status")
     email = request.args.get("email") or None
+    if email is not None and _CONTROL_CHARACTER.search(email):  # NUL: no PostgreSQL text
+        raise InvalidInput(N_("An address holds no control characters."))
     if status is not None and status not in {s.value for s in SubscriberStatus}:
         raise InvalidInput(N_("Unknown status: %(status)s."), status=status[:40])
     with session_scope() as session:
@@ -259,7 +264,10 @@ def list_subscribers() -> Response:
         if status:
             query = query.where(Subscriber.status == SubscriberStatus(status))
         if email:
-            query = query.where(Subscriber.email.contains(email.strip().lower()[:254]))
+            # A search, not a pattern: % and _ are themselves (the desk's search escapes too).
+            query = query.where(
+                Subscriber.email.contains(email.strip().lower()[:254], autoescape=True)
+            )
         rows = session.scalars(query.limit(limit)).all()
         items = [
             {

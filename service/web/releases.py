@@ -55,6 +55,8 @@ def archive_helpers() -> dict[str, object]:
 @bp.get("/releases/<slug>")
 def release(slug: str) -> str:
     language = page_language()
+    if "\x00" in slug:  # no slug holds one, and PostgreSQL's text cannot
+        raise NotFound(N_("There is no published release at this address."))
     with session_scope() as session:
         found = archive.public_release(session, slug, now=utcnow())
         if found is None:

@@ -95,3 +95,26 @@ def test_a_stored_address_that_holds_an_encoded_word_fails_alone(
     assert_fails_alone(
         app, client, sink, "=?utf-8?q?a=0D=0ABcc=3A_x=40angriper.example?=@mail.example"
     )
+
+
+def test_no_bare_cr_or_lf_reaches_the_wire(
+    app: Flask, client: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    """A lone CR in a summary or body went out as is inside the quoted-printable part: with a
+    dot between two (<CR>.<CR>) it is the SMTP smuggling end of data (RFC 5321 §2.3.8)."""
+    import re
+
+    token = api_token(app)
+    add_subscribers(app, ["kari@mail.example"])
+    release = publish(
+        client,
+        token,
+        title="Smuggling",
+        summary="x\r.\rMAIL FROM:<a@angriper.example>\r",
+        body="y\r.\rRCPT TO:<b@angriper.example>\r\nDATA\n",
+        translations={"en": {"title": "T", "summary": "s\r.\r", "body": "b\r.\rQUIT"}},
+    )
+    raw = sink.handler.wait_for(1)[0].raw
+    assert not re.search(rb"\r(?!\n)|(?<!\r)\n", raw), "a bare CR or LF is on the wire"
+    stored = release_state(client, token, release["id"])
+    assert "\r" not in str(stored["summary"]) + str(stored["body"])

@@ -89,6 +89,8 @@ def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool)
     if one_line and _LINE_BREAK.search(raw):
         raise InvalidInput(N_("The field '%(field)s' must be one line."), field=name)
     value = lines_of(raw).strip()  # stored with LF alone: no bare CR can reach a mail
+    if one_line and "\t" in value:  # a subject line would show it as a space, not as given
+        raise InvalidInput(N_("The field '%(field)s' holds control characters."), field=name)
     if _CONTROL.search(value.replace("\n", "").replace("\t", "")):
         raise InvalidInput(N_("The field '%(field)s' holds control characters."), field=name)
     if required and not value:
@@ -175,8 +177,15 @@ RELEASE_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def parse_release(raw: dict[str, Any], *, now: datetime) -> ReleaseDraft:
-    """Validate what a publisher sent; raises InvalidInput with a message naming the field."""
+def parse_release(
+    raw: dict[str, Any], *, now: datetime, past_schedule: bool = False
+) -> ReleaseDraft:
+    """Validate what a publisher sent; raises InvalidInput with a message naming the field.
+
+    `past_schedule`: a `publish_at` that has passed schedules the release as due (the sweep
+    publishes it at once, as it would a schedule whose time came) instead of being refused:
+    the API's way, where a client's clock may be behind and the schema can state no "now".
+    """
     unknown = sorted(set(raw) - RELEASE_FIELDS)
     if unknown:
         raise InvalidInput(N_("Unknown field(s): %(fields)s."), fields=", ".join(unknown)[:200])
@@ -185,7 +194,7 @@ def parse_release(raw: dict[str, Any], *, now: datetime) -> ReleaseDraft:
     language = exact_language(raw["language"])
     translations = _translations(raw, language)
     publish_at = parse_datetime(raw.get("publish_at"), "publish_at")
-    if publish_at is not None and publish_at <= now:
+    if publish_at is not None and publish_at <= now and not past_schedule:
         raise InvalidInput(N_("The time to publish must be in the future."))
     published_at = parse_datetime(raw.get("published_at"), "published_at")
     if published_at is not None and published_at > now:
@@ -288,9 +297,15 @@ UNSENT_STATES = (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED)
 
 
 def edit_release(
-    session: Session, release_id: int, raw: dict[str, Any], *, now: datetime
+    session: Session,
+    release_id: int,
+    raw: dict[str, Any],
+    *,
+    now: datetime,
+    past_schedule: bool = False,
 ) -> Release:
-    """Change the text of a release. Editing never sends anything: a release that went out
+    """Change the text of a release (`past_schedule` as for parse_release). Editing never
+    sends anything: a release that went out
     stays out, and readers get what was sent to them."""
     release = get_release(session, release_id)
     unknown = sorted(set(raw) - EDITABLE_FIELDS - UNSENT_FIELDS)
@@ -327,14 +342,20 @@ def edit_release(
     if "fallback_to_primary" in raw:
         release.fallback_to_primary = _flag(raw["fallback_to_primary"], "fallback_to_primary")
     if "publish_at" in raw:
-        _reschedule(session, release, parse_datetime(raw["publish_at"], "publish_at"), now=now)
+        when = parse_datetime(raw["publish_at"], "publish_at")
+        _reschedule(session, release, when, now=now, past_schedule=past_schedule)
     release.updated_at = now
     session.flush()
     return release
 
 
 def _reschedule(
-    session: Session, release: Release, when: datetime | None, *, now: datetime
+    session: Session,
+    release: Release,
+    when: datetime | None,
+    *,
+    now: datetime,
+    past_schedule: bool = False,
 ) -> None:
     """`publish_at` on an edit: a future time schedules a draft or moves its schedule; null
     means "not scheduled": a scheduled release goes back to a draft, a draft stays one, and a
@@ -345,7 +366,7 @@ def _reschedule(
         elif release.status is not ReleaseStatus.DRAFT:
             raise InvalidState()
         return
-    if when <= now:
+    if when <= now and not past_schedule:
         raise InvalidInput(N_("The time to publish must be in the future."))
     schedule(session, release, when)
 

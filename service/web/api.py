@@ -145,7 +145,7 @@ def create_release() -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
     body = json_object()
     now = utcnow()
-    draft = releases.parse_release(body, now=now)
+    draft = releases.parse_release(body, now=now, past_schedule=True)
     with idempotent(f"publisher:{g.publisher_id}", body) as key:
         if key.replay is not None:
             return key.replay
@@ -207,7 +207,7 @@ def edit_release(release_id: int) -> Response:
     request.max_content_length = RELEASE_BODY_LIMIT
     body = json_object()
     with session_scope() as session:
-        release = releases.edit_release(session, release_id, body, now=utcnow())
+        release = releases.edit_release(session, release_id, body, now=utcnow(), past_schedule=True)
         return jsonify(release_answer(session, release))
 
 

@@ -5,10 +5,10 @@ Requests are parsed by the domain (its messages and error codes are the contract
 here say exactly what it accepts: every length, pattern, enum and bound it enforces, unknown
 fields refused (additionalProperties: false), null only where null means something (the two
 times: "not scheduled", "not backdated"), and every field an answer can hold as null marked
-nullable. Two rules no JSON Schema can hold are in the descriptions: times relative to now
-(publish_at in the future, published_at in the past) and a request body over its byte limit
-(413). Written as plain JSON Schema, because cross-field rules (anyOf, not) have no
-marshmallow spelling.
+nullable. Two rules no JSON Schema can hold are in the descriptions: a time relative to now
+(published_at in the past; a publish_at that has passed is taken, as due at once) and a
+request body over its byte limit (413). Written as plain JSON Schema, because cross-field
+rules (anyOf, not) have no marshmallow spelling.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ IDEMPOTENCY_KEY = "IdempotencyKey"
 # hold one character that is neither.
 # (Lone surrogates are refused too; a JSON Schema pattern cannot name them usefully.)
 _NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029"
-_NOT_IN_LINE = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"
+_NOT_IN_LINE = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
@@ -151,8 +151,9 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
         "description": "The release in its other language, keyed by language.",
     }
     publish_at = _time(
-        "Publish later, from beat: a time in the future (refused with 422 otherwise). null: "
-        "not scheduled (on an edit: a scheduled release goes back to a draft)."
+        "Publish at this time, from beat; a time that has passed is due at once (published "
+        "at the next sweep). null: not scheduled (on an edit: a scheduled release goes back "
+        "to a draft)."
     )
     not_both = {
         "not": {

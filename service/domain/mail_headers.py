@@ -64,9 +64,6 @@ class Mailbox:
         return self.addr_spec.rsplit("@", 1)[1]
 
 
-_SPECIALS = re.compile(r'[()<>\[\]:;@\\,"]')
-
-
 def parse_mailbox(text: str) -> Mailbox:
     """`Name <local@domain>`, `"Name, Inc." <local@domain>` or `local@domain` (MAIL_FROM).
 
@@ -79,9 +76,9 @@ def parse_mailbox(text: str) -> Mailbox:
         name = name.strip()
         if len(name) >= 2 and name[0] == name[-1] == '"':
             name = re.sub(r"\\(.)", r"\1", name[1:-1])
-        elif _SPECIALS.search(name):
-            # Unquoted, a name holding <, >, @ or a comma is more than one name: "Avis
-            # <a@x>, Other <b@y>" would send as someone else (RFC 5322 §3.2.3 specials).
+        elif "@" in name:
+            # Unquoted, a name holding an address is more than one mailbox: "Avis <a@x>,
+            # Other <b@y>" would send as b@y, not as the sender it names first.
             raise HeaderError(f"{text[:80]!r} is not one name and address; quote the name")
     else:
         name, address = "", text

@@ -12,3 +12,7 @@ threads = 4
 limit_request_line = 8190
 limit_request_field_size = 16380
 limit_request_fields = 200
+# gunicorn 25+ opens a control socket for `gunicornc` at ~/.gunicorn/gunicorn.ctl, one path for
+# every instance of a user, so two instances on one machine took each other's. Pressroom does
+# not use it; `--control-socket PATH` turns it back on where wanted.
+control_socket_disable = True

@@ -216,3 +216,24 @@ def test_gunicorn_refuses_long_request_lines_and_headers_in_the_apps_error_shape
             assert "<!doctype html>" in answer[2].lower(), name
     finally:
         stop([server])
+
+
+def test_two_gunicorns_of_one_user_share_no_control_socket(
+    deployment: tuple[dict[str, str], MailSink], tmp_path: Path
+) -> None:
+    """gunicorn 25+ opens a control socket at ~/.gunicorn/gunicorn.ctl for every instance of
+    a user, so a second instance on the machine took over the first one's (issue 10, item
+    17). Pressroom turns it off; nothing is made under HOME or XDG_RUNTIME_DIR."""
+    env, _sink = deployment
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**env, "HOME": str(home)}
+    env.pop("XDG_RUNTIME_DIR", None)
+    ports = [free_port(), free_port()]
+    servers = [start_gunicorn(env, port) for port in ports]
+    try:
+        for port in ports:
+            wait_for_http(f"http://127.0.0.1:{port}/api/v1/openapi.json")
+        assert not (home / ".gunicorn").exists()
+    finally:
+        stop(servers)

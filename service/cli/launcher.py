@@ -110,6 +110,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "--threads=4",
                     "--access-logfile=-",
                     "--logger-class=service.logs.RedactingGunicornLogger",
+                    "--no-control-socket",  # one per user at ~/.gunicorn: instances collide
                 ],
                 env=env,
             )

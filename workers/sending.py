@@ -430,7 +430,7 @@ class BatchSender:
         if pattern is not None and judge.ends_unjudged():
             refused = judge.holding
             judge.release_held()
-            self._halt(release_id, refused, [], f"{pattern.code} {pattern.text}".strip(), result)
+            self._halt(release_id, refused, [], str(pattern), result)
             return
         held = judge.release_held()
         if not held:
@@ -446,7 +446,7 @@ class BatchSender:
                         [recipient.delivery_id],
                         owner=self.owner,
                         now=utcnow(),
-                        error=f"{reply.code} {reply.text}",
+                        error=str(reply),
                         retry_base=self.retry_seconds,
                     )
                     result.deferred += 1
@@ -468,7 +468,7 @@ class BatchSender:
                     [recipient.delivery_id],
                     DeliveryStatus.FAILED,
                     owner=self.owner,
-                    error=f"{reply.code} {reply.text}".strip(),
+                    error=str(reply),
                 )
                 if blame and reply.blame is not Blame.NONE:
                     delivery.record_hard_bounce(

@@ -75,6 +75,11 @@ class Reply:
     text: str
     stage: Stage
 
+    def __str__(self) -> str:
+        """The reply as a server wrote it ("550 5.1.1 No such user"): what a row and a pause
+        keep as their reason."""
+        return f"{self.code} {self.text}".strip()
+
     @property
     def enhanced(self) -> str:
         """The enhanced status code (RFC 3463) at the start of a reply line, of the reply

@@ -7,7 +7,7 @@ and at the end the report (counts, ignored columns, the first SHOWN_NOTES lines 
 
 Keys, each expiring JOB_TTL after its last change:
   pressroom:import:<id>        the job as JSON
-  pressroom:import:<id>:file   the uploaded bytes (UTF-8), deleted once the job has ended
+  pressroom:import:<id>:file   the uploaded bytes as sent, deleted once the job has ended
   pressroom:import:<id>:lock   held by the run in progress, so that two runs never overlap
 
 A crash: the task is acknowledged late, so a worker that dies mid-import leaves the job to run
@@ -150,7 +150,7 @@ def lock_key(job_id: str) -> str:
 
 
 def create(client: redis.Redis, data: bytes, options: ImportOptions, *, publisher_id: int) -> str:
-    """Keep a checked upload (UTF-8, a header naming email) and its options; the new job's id,
+    """Keep a checked upload (imports.open_csv read it) and its options; the new job's id,
     unguessable. Enqueue `import_subscribers` with it afterwards."""
     job_id = secrets.token_urlsafe(24)
     job = ImportJob(job_id, options, publisher_id)
@@ -241,8 +241,7 @@ def steps(
 def _import(
     client: redis.Redis, job: ImportJob, data: bytes, chunk_size: int
 ) -> Iterator[ImportJob]:
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-    source = imports.CsvSource(stream)
+    source = imports.open_csv(io.BytesIO(data))
     source.skip_to(job.lines_read)
     job.report.ignored_columns = source.ignored_columns
     now = utcnow()

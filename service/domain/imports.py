@@ -20,13 +20,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.domain import subscription_events
+from service.domain import subscription_events, text_files
 from service.domain.addresses import normalize_address
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
@@ -61,7 +61,11 @@ OPTED_OUT_STATUSES = frozenset(
     {SubscriberStatus.UNSUBSCRIBED.value, SubscriberStatus.BOUNCED.value}
 )
 _COLUMN_ALIASES = {"e-mail": "email", "e-post": "email", "epost": "email"}
-_TOPIC_SEPARATORS = re.compile(r"[;,]")
+# A spreadsheet cell may hold one topic a line.
+_TOPIC_SEPARATORS = re.compile(r"[;,\s]")
+# Told by the header: the one that splits it into columns of which one is email. Excel writes
+# ";" where the decimal sign is a comma (Norwegian), and tabs in its "Unicode text".
+DELIMITERS = (",", ";", "\t")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A cell starting with one of these is a formula to a spreadsheet. The export puts an apostrophe
 # in front of such a name (which spreadsheets hide) and the import takes it off again.
@@ -165,11 +169,25 @@ def check_consent_note(raw: str | None) -> str | None:
     return note or None
 
 
-class CsvSource:
-    """A CSV text stream with a header row; `,` or `;` between fields, told by the header.
+def open_csv(stream: BinaryIO) -> CsvSource:
+    """The one reader of every door that takes a CSV file (desk, CLI, import jobs).
 
-    Give it a stream opened with ``encoding="utf-8-sig", newline=""``; a BOM left in the text
-    is taken off here too.
+    `stream` is binary and seekable; its encoding is told by text_files.open_text (UTF-8, or
+    UTF-16 with a byte order mark). Raises text_files.UnreadableText or ImportFileError.
+    """
+    return CsvSource(text_files.open_text(stream))
+
+
+class CsvSource:
+    """A CSV text stream with a header row, read as RFC 4180 and spreadsheets write it.
+
+    Fields are separated by `,`, `;` or a tab, whichever the header is written with; a quoted
+    field may hold the separator, doubled quotes and line breaks (RFC 4180 §2.6-2.7); lines
+    end in CR LF, LF or CR. Line numbers are the file's physical lines: a record that a line
+    break in a quoted field spreads over lines 2-3 is line 2, and the record after it line 4.
+
+    Give it a stream opened with ``newline=""`` (open_csv does); a BOM left in the text is
+    taken off here too.
     """
 
     def __init__(self, stream: Iterable[str]) -> None:
@@ -179,12 +197,10 @@ class CsvSource:
             raise ImportFileError(
                 N_("The file is empty: its first line must name the columns, such as email,name.")
             )
-        self.delimiter = ";" if first.count(";") > first.count(",") else ","
+        self.delimiter = _delimiter(first)
         self._reader = csv.reader(chain([first], lines), delimiter=self.delimiter)
         header = next(self._reader)
-        self.columns = tuple(
-            _COLUMN_ALIASES.get(name, name) for name in (c.strip().lower() for c in header)
-        )
+        self.columns = _column_names(header)
         if "email" not in self.columns:
             raise ImportFileError(
                 N_("The first line must name the columns, and one of them must be email.")
@@ -230,7 +246,7 @@ class CsvSource:
             if not any(value.strip() for value in values):
                 continue
             try:
-                if last_line > line:
+                if last_line > line and self._holds_a_row(values):
                     raise InvalidInput(
                         N_(
                             "A quoted field runs from line %(first)s to line %(last)s: "
@@ -251,6 +267,25 @@ class CsvSource:
                     params=tuple(error.params.items()),
                 )
             yield row
+
+    def _holds_a_row(self, values: list[str]) -> bool:
+        """Whether a quoted field that runs over a line break holds what reads as a row of its
+        own: the separator, and an address in the email column. That is a stray quotation mark
+        swallowing the rows after it, not a cell with a line break in it."""
+        for value in values:
+            for text in value.splitlines()[1:]:
+                if self.delimiter not in text:
+                    continue
+                cells = next(csv.reader([text], delimiter=self.delimiter), [])
+                candidate = _cell(cells, self._index["email"])
+                if "@" not in candidate:
+                    continue
+                try:
+                    normalize_address(candidate)
+                except DomainError:
+                    continue
+                return True
+        return False
 
     def _parse(self, line: int, values: list[str], offered_topics: Sequence[str]) -> ImportRow:
         if len(values) > len(self.columns) and any(v.strip() for v in values[len(self.columns) :]):
@@ -274,6 +309,21 @@ class CsvSource:
             topics=tuple(sorted(topics)),
             opted_out=get("status").lower() in OPTED_OUT_STATUSES,
         )
+
+
+def _column_names(header: list[str]) -> tuple[str, ...]:
+    return tuple(_COLUMN_ALIASES.get(name, name) for name in (c.strip().lower() for c in header))
+
+
+def _delimiter(header: str) -> str:
+    """The separator the header line is written with: of those that split it into columns
+    of which one is email, the one that gives the most columns; `,` when none does."""
+    best, most = ",", 0
+    for delimiter in DELIMITERS:
+        columns = _column_names(next(csv.reader([header], delimiter=delimiter), []))
+        if "email" in columns and len(columns) > most:
+            best, most = delimiter, len(columns)
+    return best
 
 
 def _cell(values: list[str], position: int | None) -> str:

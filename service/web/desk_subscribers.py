@@ -39,7 +39,7 @@ from service import dispatch, import_jobs
 from service.config import TOPIC_PATTERN, Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import imports, subscriber_search, subscriptions, text_files
+from service.domain import imports, subscriber_search, subscriptions
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.imports import ImportOptions, Outcome, RowNote
 from service.domain.subscriptions import LANGUAGES
@@ -149,7 +149,7 @@ def import_page() -> str:
 @bp.post("/import")
 @csrf.exempt
 def import_file() -> BaseResponse | tuple[str, int]:
-    """Check the upload at once (CSRF, size, UTF-8, a header naming email, the options), keep
+    """Check the upload at once (CSRF, size, encoding, a header naming email, the options), keep
     it in Redis and leave the import to a worker: a large file takes longer than a proxy waits."""
     request.max_content_length = IMPORT_LIMIT
     request.max_form_memory_size = IMPORT_FORM_MEMORY
@@ -174,10 +174,10 @@ def import_file() -> BaseResponse | tuple[str, int]:
         upload = _uploaded_file()
         if upload is None:
             raise InvalidInput(N_("Choose a CSV file to import."))
-        text_files.require_utf8(upload.stream)
         data = upload.stream.read()
-        # A file without a header naming email is refused now, before any job exists.
-        imports.CsvSource(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
+        # A file that is not text, or has no header naming email, is refused now, before any
+        # job exists; the job reads it again with the same reader.
+        imports.open_csv(io.BytesIO(data))
     except DomainError as error:
         return _import_refused(_(error.message, **error.params), error.status)
     job_id = import_jobs.create(app_redis(), data, options, publisher_id=current_user.publisher_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -178,6 +179,105 @@ def test_a_stray_quote_is_reported_with_the_lines_it_swallowed(app: Flask, tmp_p
     assert "line 2: rejected" in result.stderr
     assert "line 2 to line 4" in result.stderr
     assert set(stored(app)) == {"after@example.no"}
+
+
+# (bytes, id): one list as spreadsheets write it; every one reads as the same three readers.
+_ROWS = [
+    ("email", "name", "language"),
+    ("kari@example.no", "Kari\nNordmann", "nb"),  # a cell with a line break (Alt+Enter)
+    ("ola@example.no", 'Nordmann; Ola, "jr"', "en"),
+    ("per@example.no", "", ""),
+]
+
+
+def _spreadsheet(delimiter: str, line_end: str, encoding: str) -> bytes:
+    buffer = io.StringIO()
+    # Python 3.11's writer quotes a line break only when it is in `lineterminator`.
+    quoting = csv.QUOTE_ALL if line_end == "\r" else csv.QUOTE_MINIMAL
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end, quoting=quoting)
+    writer.writerows(_ROWS)
+    return buffer.getvalue().encode(encoding)
+
+
+SPREADSHEET_FILES = [
+    pytest.param(_spreadsheet(",", "\r\n", "utf-8"), id="rfc4180-crlf"),
+    pytest.param(_spreadsheet(",", "\n", "utf-8"), id="lf"),
+    pytest.param(_spreadsheet(",", "\r", "utf-8"), id="cr-only"),
+    pytest.param(_spreadsheet(",", "\r\n", "utf-8-sig"), id="excel-csv-utf8-bom"),
+    pytest.param(_spreadsheet(";", "\r\n", "utf-8-sig"), id="excel-norwegian-semicolons"),
+    pytest.param(_spreadsheet("\t", "\r\n", "utf-16"), id="excel-unicode-text-utf16-tabs"),
+    pytest.param(_spreadsheet("\t", "\r\n", "utf-16-be"), id="utf16-be-without-bom"),
+    pytest.param(
+        codecs.BOM_UTF16_BE + _spreadsheet(";", "\n", "utf-16-be"), id="utf16-be-bom-semicolons"
+    ),
+    pytest.param(_spreadsheet("\t", "\n", "utf-8"), id="tabs"),
+]
+SPREADSHEET_READERS = {
+    "kari@example.no": ("Kari Nordmann", "nb"),
+    "ola@example.no": ('Nordmann; Ola, "jr"', "en"),
+    "per@example.no": (None, "nb"),
+}
+
+
+def test_a_quoted_cell_with_a_line_break_is_one_reader(app: Flask, tmp_path: Path) -> None:
+    """The issue's example (issue 10, item 5): Excel and Google Sheets write this."""
+    path = tmp_path / "list.csv"
+    path.write_bytes(b'email,name\r\nkari@example.com,"Kari\nNordmann"\r\n')
+    result = import_file(app, path)
+    assert "imported 1, exists 0, suppressed 0, rejected 0" in result.stdout
+    assert result.stderr == ""
+    assert stored(app)["kari@example.com"].name == "Kari Nordmann"
+
+
+@pytest.mark.parametrize("content", SPREADSHEET_FILES)
+def test_a_file_a_spreadsheet_wrote_is_read_as_it_meant(
+    app: Flask, tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_bytes(content)
+    result = import_file(app, path)
+    assert "imported 3, exists 0, suppressed 0, rejected 0" in result.stdout, result.output
+    assert result.stderr == ""
+    rows = stored(app)
+    assert {email: (row.name, row.language) for email, row in rows.items()} == SPREADSHEET_READERS
+
+
+MULTI_LINE_THEN_BAD = (
+    "email,name,topics\r\n"  # 1
+    "one@example.no,One,\r\n"  # 2
+    'two@example.no,"Two\nlines","culture\nsport"\r\n'  # 3-5
+    "not-an-address,Bad,\r\n"  # 6
+    'three@example.no,"Three\r\nlines\r\nhere",\r\n'  # 7-9
+    "four@example.no,,not a topic!\r\n"  # 10
+    "five@example.no,Five,\r\n"  # 11
+)
+
+
+def test_lines_after_a_multi_line_cell_are_reported_by_their_physical_line(
+    app: Flask, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_bytes(MULTI_LINE_THEN_BAD.encode())
+    result = import_file(app, path)
+    assert "imported 4, exists 0, suppressed 0, rejected 2" in result.stdout
+    assert [line.split(": ")[:2] for line in result.stderr.splitlines()] == [
+        ["line 6", "rejected"],
+        ["line 10", "rejected"],
+    ]
+    rows = stored(app)
+    assert rows["two@example.no"].name == "Two lines"
+    assert rows["two@example.no"].topics == ("culture", "sport")
+    assert rows["three@example.no"].name == "Three lines here"
+
+
+def test_a_utf16_file_that_breaks_off_is_refused_whole(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    good = "email\r\nola@example.no\r\n".encode("utf-16")
+    path.write_bytes(good + "kari@example.no\r\n".encode("utf-16-le") + b"\x00\xd8")
+    result = flask(app, "subscribers", "import", str(path))
+    assert result.exit_code == 1, result.output
+    assert "not (line 4)" in result.stderr
+    assert stored(app) == {}
 
 
 def test_suppressed_addresses_are_skipped(app: Flask, tmp_path: Path) -> None:

@@ -25,6 +25,11 @@ from service import import_jobs
 from service.db import get_database
 from service.domain.imports import ImportOptions
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression, address_hash
+from tests.cli.test_subscriber_import import (
+    MULTI_LINE_THEN_BAD,
+    SPREADSHEET_FILES,
+    SPREADSHEET_READERS,
+)
 from tests.conftest import csrf_token
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL, log_in
@@ -441,6 +446,37 @@ def test_report_lines_are_the_file_s_own_line_numbers(app: Flask, desk: FlaskCli
     assert subscriber_count(app) == 1
 
 
+def test_a_quoted_cell_with_a_line_break_is_one_reader(app: Flask, desk: FlaskClient) -> None:
+    """The issue's example (issue 10, item 5), as Excel and Google Sheets write it."""
+    answer = upload(desk, b'email,name\r\nkari@example.com,"Kari\nNordmann"\r\n')
+    assert "1 subscriber imported." in text_of(answer)
+    assert report_lines(answer) == []
+    assert subscribers(app)["kari@example.com"].name == "Kari Nordmann"
+
+
+def test_the_report_names_physical_lines_after_a_multi_line_cell(
+    app: Flask, desk: FlaskClient
+) -> None:
+    answer = upload(desk, MULTI_LINE_THEN_BAD)
+    assert "4 subscribers imported." in text_of(answer)
+    assert [(line, email) for line, email, _ in report_lines(answer)] == [
+        (6, "not-an-address"),
+        (10, "four@example.no"),
+    ]
+
+
+@pytest.mark.parametrize("content", SPREADSHEET_FILES)
+def test_a_file_a_spreadsheet_wrote_is_imported_as_it_meant(
+    app: Flask, desk: FlaskClient, content: bytes
+) -> None:
+    answer = upload(desk, content)
+    assert answer.status_code == 200
+    assert "3 subscribers imported." in text_of(answer)
+    assert report_lines(answer) == []
+    rows = subscribers(app)
+    assert {email: (row.name, row.language) for email, row in rows.items()} == SPREADSHEET_READERS
+
+
 def test_a_file_larger_than_the_app_limit_is_imported(app: Flask, desk: FlaskClient) -> None:
     # Over 500 kB: Werkzeug keeps such an upload in a temporary file, not in memory.
     content = "email,name\n" + "".join(
@@ -470,12 +506,16 @@ def test_a_long_report_lists_the_first_lines_and_counts_the_rest(
     ("content", "status", "message"),
     [
         ("email\nkåre@mail.example\n".encode("latin-1"), 422, "The file is not UTF-8 (line 2)"),
-        ("email\nåse@mail.example\n".encode("utf-16"), 422, "The file is not UTF-8"),
+        (
+            "email\r\nåse@mail.example\r\n".encode("utf-16") + b"\x00\xd8",
+            422,
+            "The file starts as UTF-16 but is not (line 3)",
+        ),
         (b"", 422, "The file is empty"),
         (b"name,address\nOla,ola@mail.example\n", 422, "one of them must be email"),
         (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U", 422, "not UTF-8"),
     ],
-    ids=["latin-1", "utf-16", "empty", "no-email-column", "xlsx"],
+    ids=["latin-1", "broken-utf-16", "empty", "no-email-column", "xlsx"],
 )
 def test_a_file_that_cannot_be_read_changes_nothing(
     app: Flask, desk: FlaskClient, content: bytes, status: int, message: str

@@ -40,6 +40,7 @@ class TaskName(enum.StrEnum):
     SEND_TEST_RELEASE = "pressroom.send_test_release"
     SWEEP = "pressroom.sweep"
     IMPORT_SUBSCRIBERS = "pressroom.import_subscribers"
+    SEND_INVITATIONS = "pressroom.send_invitations"
 
 
 def init_app(app: Flask, broker_url: str, queue: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from service import import_jobs
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import delivery, notices, owed_notices, releases
+from service.domain import delivery, invitations, notices, owed_notices, releases
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
@@ -33,12 +33,15 @@ from service.models import (
 )
 from service.redis_clients import app_redis
 from workers import shutdown
+from workers.ratelimit import SendRateLimiter, Unlimited
 from workers.sending import BATCH_SIZE, SHUTTING_DOWN, BatchSender, journal_key
 from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
 
 log = logging.getLogger(__name__)
 
 MAX_NOTICE_RETRIES = 12
+INVITATIONS_LOCK = "pressroom:invitations:lock"  # held by the one run sending invitations
+INVITATIONS_LOCK_SECONDS = 120  # renewed at every message; a crashed run's lapses after this
 IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within import_jobs.LOCK_SECONDS
 REPLAN_AFTER = timedelta(minutes=1)
 
@@ -337,6 +340,7 @@ def sweep() -> dict[str, int]:
                     start_sending(release.id, min(SEND_CHAINS, -(-waiting // BATCH_SIZE)))
                     report["restarted"] += 1
     report["notices"] = ring_owed_notices(now)
+    report["invitations"] = ring_waiting_invitations(now)
     return report
 
 
@@ -355,6 +359,105 @@ def ring_owed_notices(now: datetime) -> int:
         with session_scope() as session:
             owed_notices.settle(session, notice)
     return len(owed)
+
+
+def ring_waiting_invitations(now: datetime) -> int:
+    """Invitations of a round older than RING_AFTER still waiting, and no run sending them
+    (its ring failed, or it stopped): start one. 1 when it did."""
+    if app_redis().exists(INVITATIONS_LOCK):
+        return 0
+    with session_scope() as session:
+        waiting = invitations.waiting_since(session, now - owed_notices.RING_AFTER)
+    if waiting:
+        send_invitations.delay()
+    return int(waiting)
+
+
+# --- Confirmation invitations ---------------------------------------------------------------
+
+
+@shared_task(name=TaskName.SEND_INVITATIONS.value, bind=True)
+def send_invitations(self: Task) -> dict[str, int]:
+    """Send every invitation waiting (domain/invitations), one message per SEND_RATE token
+    from the bucket that release sends take theirs from. One run at a time: a second one
+    finds the lock held and leaves the work to the first, which goes on until none is left.
+
+    A 4xx or a refusal of all mail stops the run and retries it later; the rows keep waiting.
+    """
+    client = app_redis()
+    owner = uuid.uuid4().hex
+    if not client.set(INVITATIONS_LOCK, owner, nx=True, ex=INVITATIONS_LOCK_SECONDS):
+        return {"busy": 1}
+    send_rate = current_app.extensions["pressroom.settings"].send_rate
+    limiter = SendRateLimiter(client, send_rate) if send_rate else Unlimited()
+    counts = {"sent": 0, "refused": 0, "skipped": 0}
+    handled: set[str] = set()  # never twice in one run, whatever the rows say
+    try:
+        # Passes over the waiting rows by id, until one finds none new: a round started
+        # meanwhile may have rows behind this pass (its ring found the lock held).
+        while True:
+            fresh, last_id = 0, 0
+            while batch := _due_invitations(last_id):
+                for subscriber_id, uid in batch:
+                    last_id = subscriber_id
+                    if uid in handled:
+                        continue
+                    if not limiter.acquire(shutdown.requested):
+                        send_invitations.delay()  # a warm shutdown: another worker goes on
+                        return counts
+                    client.expire(INVITATIONS_LOCK, INVITATIONS_LOCK_SECONDS)
+                    handled.add(uid)
+                    fresh += 1
+                    counts[_send_invitation(uid)] += 1
+            if not fresh:
+                break
+    except (TransientSendError, PermanentSendError) as error:
+        log.log(
+            logging.ERROR if error.systemic else logging.WARNING,
+            "invitations deferred: %s",
+            error,
+        )
+        raise self.retry(
+            countdown=backoff_seconds(self.request.retries), max_retries=MAX_NOTICE_RETRIES
+        ) from None
+    finally:
+        if client.get(INVITATIONS_LOCK) == owner.encode():
+            client.delete(INVITATIONS_LOCK)
+    log.info("invitations: %s", counts)
+    return counts
+
+
+def _due_invitations(after_id: int) -> list[tuple[int, str]]:
+    with session_scope() as session:
+        return invitations.due(session, after_id=after_id)
+
+
+def _send_invitation(subscriber_uid: str) -> str:
+    """One invitation: "sent", "refused" (this address, for good) or "skipped" (no longer
+    wanted). Raises TransientSendError, or PermanentSendError when the server refuses all mail."""
+    with session_scope() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
+        if subscriber is None or not invitations.still_wanted(session, subscriber):
+            return "skipped"
+        try:
+            message = notices.confirmation_email(notice_context(), subscriber, now=utcnow())
+        except HeaderError as error:
+            log.warning("invitation to subscriber %s not written: %s", subscriber_uid, error)
+            invitations.mark_sent(subscriber, now=utcnow())
+            return "refused"
+    outcome = "sent"
+    try:
+        kept_mailer().send(message)
+    except PermanentSendError as error:
+        if error.systemic:
+            raise
+        log.warning("invitation to subscriber %s refused: %s", subscriber_uid, error)
+        outcome = "refused"
+    with session_scope() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))
+        if subscriber is not None:
+            invitations.mark_sent(subscriber, now=utcnow())
+    return outcome
 
 
 # --- Imports -------------------------------------------------------------------------------

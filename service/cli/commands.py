@@ -8,6 +8,7 @@
     subscribers import FILE.csv [--confirmed] [--consent-note TEXT]
     subscribers export [FILE.csv]
     subscribers unbounce --since WHEN [--dry-run]
+    subscribers invite [--dry-run]
 
 Each command parses its arguments, calls the domain inside `session_scope()`, and prints.
 A refusal is one line on stderr and exit status 1, never a traceback.
@@ -27,9 +28,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
-from service.domain import bounces, imports, publishers
+from service.dispatch import TaskName
+from service.domain import bounces, imports, invitations, publishers
 from service.domain.addresses import normalize_address
 from service.domain.errors import DomainError
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
@@ -266,7 +269,8 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
     else:
         summary += (
             f" in {elapsed:.1f} s; imported readers are pending and were sent no confirmation "
-            "email: they receive nothing until they confirm."
+            "email: they receive nothing until they confirm. `flask subscribers invite` sends "
+            "them the confirmation email."
         )
     click.echo(summary)
 
@@ -329,3 +333,43 @@ def unbounce_command(since_text: str, dry_run: bool) -> None:
         click.echo(f"{count} readers marked bounced since {since.isoformat()} would be restored.")
     else:
         click.echo(f"Restored {count} readers marked bounced since {since.isoformat()}.")
+
+
+@subscribers_group.command("invite")
+@click.option("--dry-run", is_flag=True, help="Only count the readers it would invite.")
+def invite_command(dry_run: bool) -> None:
+    """Send imported readers who are still pending the confirmation email a signup gets.
+
+    Each in their own language; at most once per address in CONFIRM_TTL (7 days), however
+    often this runs; unsubscribed, bounced and suppressed readers never. The workers send
+    the emails at SEND_RATE, as they send releases (the desk's subscribers page has the
+    same button).
+    """
+    days = invitations.INVITE_INTERVAL.days
+    now = utcnow()
+    with session_scope() as session:
+        if dry_run:
+            count = invitations.count_invitable(session, now=now)
+            click.echo(
+                f"{count} imported readers waiting for confirmation would be sent the "
+                "confirmation email."
+            )
+            return
+        count = invitations.invite(session, now=now)
+    if not count:
+        click.echo(
+            "Nobody was invited: no imported reader is waiting for confirmation who was not "
+            f"invited in the last {days} days."
+        )
+        return
+    if not dispatch.ring(TaskName.SEND_INVITATIONS):
+        click.echo(
+            "The task queue (Redis) cannot be reached: the sweep starts the sending once it "
+            "is back.",
+            err=True,
+        )
+    again = (now + invitations.INVITE_INTERVAL).strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(
+        f"Invited {count} imported readers: the workers send each the confirmation email, at "
+        f"SEND_RATE. They can be invited again from {again}."
+    )

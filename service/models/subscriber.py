@@ -77,6 +77,11 @@ class Subscriber(Base):
     )
     notice_owed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
+    # An imported reader invited to confirm (domain/invitations): the round's time, and when
+    # the worker sent this reader's invitation (None while it waits for its turn).
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    invitation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
     topic_rows: Mapped[list[SubscriberTopic]] = relationship(
         back_populates="subscriber",
         cascade="all, delete-orphan",

@@ -1,0 +1,226 @@
+"""Confirmation invitations from the desk (issue 10, item 9): imported readers still pending get
+the signup's confirmation email, in their language, through a real Celery worker and SMTP sink,
+at most once per CONFIRM_TTL and at SEND_RATE; suppressed, unsubscribed, bounced, confirmed and
+form-signup readers never."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from service.db import get_database, utcnow
+from service.domain import subscriptions
+from service.domain.tokens import CONFIRM_TTL
+from service.mailsink import MailSink, ReceivedMail
+from service.models import ConsentSource, Subscriber, SubscriberStatus, SuppressionReason
+from tests.conftest import csrf_token
+from tests.pipeline.helpers import add_subscribers, api_token
+from tests.web.test_desk_login import EMAIL, log_in
+from tests.web.test_desk_subscribers import text_of
+from tests.web.test_doorbell import broker_down, run_sweep
+
+LIST = "/admin/subscribers"
+INVITE = "/admin/subscribers/invite"
+PENDING_NB = ["kari@mail.example", "ola@mail.example"]
+PENDING_EN = ["jane@mail.example"]
+__all__ = ["broker_down"]  # a fixture
+
+
+@pytest.fixture
+def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
+    api_token(app, EMAIL)
+    assert log_in(client)[0] == 303
+    return client
+
+
+@pytest.fixture
+def readers(app: Flask) -> Iterator[None]:
+    """Three imported readers pending (two nb, one en), and others who are never invited."""
+    add_subscribers(app, PENDING_NB, status=SubscriberStatus.PENDING, language="nb")
+    add_subscribers(app, PENDING_EN, status=SubscriberStatus.PENDING, language="en")
+    add_subscribers(app, ["confirmed@mail.example"])
+    add_subscribers(app, ["left@mail.example"], status=SubscriberStatus.UNSUBSCRIBED)
+    add_subscribers(app, ["bounced@mail.example"], status=SubscriberStatus.BOUNCED)
+    add_subscribers(app, ["suppressed@mail.example"], status=SubscriberStatus.PENDING)
+    with app.app_context(), get_database().session_scope() as session:
+        subscriptions.suppress(
+            session, "suppressed@mail.example", SuppressionReason.COMPLAINED, now=utcnow()
+        )
+        signup = subscriptions.Signup("form@mail.example", "nb", [], ConsentSource.FORM, "v1")
+        subscriptions.subscribe(session, signup, now=utcnow())  # got its own confirmation
+    yield
+
+
+def click(desk: FlaskClient, *, lang: str = "en") -> str:
+    """The subscribers page's button: the page, then its form posted; the page it leads to."""
+    page = desk.get(f"{LIST}?lang={lang}")
+    answer = desk.post(INVITE, data={"csrf_token": csrf_token(page.text)})
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith(LIST)
+    return text_of(desk.get(LIST))
+
+
+def settled(app: Flask, sink: MailSink, count: int) -> list[ReceivedMail]:
+    """The mail that arrived once no invitation waits any more (and a moment more)."""
+    received = sink.handler.wait_for(count)
+    deadline = time.monotonic() + 15
+    while waiting(app) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return sink.handler.received[:] or received
+
+
+def waiting(app: Flask) -> int:
+    with app.app_context(), get_database().session_scope() as session:
+        return len(
+            session.scalars(
+                select(Subscriber.id).where(
+                    Subscriber.invited_at.is_not(None), Subscriber.invitation_sent_at.is_(None)
+                )
+            ).all()
+        )
+
+
+def recipients(mails: list[ReceivedMail]) -> list[str]:
+    return sorted(address for mail in mails for address in mail.recipients)
+
+
+def test_the_page_offers_the_invitation_with_a_count_and_what_it_does(
+    desk: FlaskClient, readers: None
+) -> None:
+    page = desk.get(f"{LIST}?lang=en")
+    text = text_of(page)
+    assert "3 imported readers are waiting for confirmation" in text
+    assert "Send the confirmation email to 3 readers" in text
+    assert "in their own language, with a link that works for 7 days" in text
+    assert "Nobody is sent it more than once in 7 days" in text
+    form = re.search(r'<form method="post" action="/admin/subscribers/invite"[^>]*>(.*?)</form>',
+                     page.text, re.S)  # fmt: skip
+    assert form and 'name="csrf_token"' in form.group(1)
+    norsk = text_of(desk.get(f"{LIST}?lang=nb"))
+    assert "3 importerte lesere venter på bekreftelse" in norsk
+
+
+def test_one_click_sends_each_pending_reader_one_confirmation_email_in_their_language(
+    app: Flask, desk: FlaskClient, sink: MailSink, readers: None
+) -> None:
+    page = click(desk)
+    assert "The confirmation email is on its way to 3 readers." in page
+    mails = settled(app, sink, 3)
+    assert recipients(mails) == sorted(PENDING_NB + PENDING_EN)
+    subjects = {mail.recipients[0]: mail.message["Subject"] for mail in mails}
+    assert subjects["kari@mail.example"].startswith("Bekreft abonnementet ditt")
+    assert subjects["jane@mail.example"].startswith("Confirm your subscription")
+    # The signup's link: it confirms the reader.
+    body = next(m for m in mails if m.recipients == ("jane@mail.example",)).message
+    text = body.get_body(preferencelist=("plain",)).get_content()
+    token = re.search(r"http://press\.example/confirm/(\S+)", text).group(1)
+    with app.app_context(), get_database().session_scope() as session:
+        signer = app.extensions["pressroom.signer"]
+        subscriptions.confirm(session, signer, token, now=utcnow())
+        jane = subscriptions.find_by_email(session, "jane@mail.example")
+        assert jane is not None and jane.status is SubscriberStatus.CONFIRMED
+
+    shown = text_of(desk.get(f"{LIST}?lang=en"))
+    assert "Last invited: 3 readers on" in shown
+    assert "They can be invited again from" in shown
+    assert "Send the confirmation email to" not in shown  # nobody left to invite now
+
+
+def test_a_second_click_within_confirm_ttl_sends_nothing(
+    app: Flask, desk: FlaskClient, sink: MailSink, readers: None
+) -> None:
+    click(desk)
+    assert len(settled(app, sink, 3)) == 3
+    # Forged: the page no longer shows the button, but a second POST may still come.
+    page = desk.get(f"{LIST}?lang=en")
+    again = desk.post(INVITE, data={"csrf_token": csrf_token(page.text)})
+    assert again.status_code == 303
+    assert "Nobody was invited" in text_of(desk.get(LIST))
+    time.sleep(1.0)
+    assert len(sink.handler.received) == 3
+
+
+def test_readers_are_invited_again_once_confirm_ttl_has_passed(
+    app: Flask, desk: FlaskClient, sink: MailSink, readers: None
+) -> None:
+    click(desk)
+    settled(app, sink, 3)
+    sink.handler.clear()
+    with app.app_context(), get_database().session_scope() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.invited_at.is_not(None))
+            .values(invited_at=utcnow() - CONFIRM_TTL - timedelta(seconds=1))
+        )
+    assert "on its way to 3 readers" in click(desk)
+    assert recipients(settled(app, sink, 3)) == sorted(PENDING_NB + PENDING_EN)
+
+
+def test_an_invitation_without_csrf_token_changes_nothing(
+    app: Flask, desk: FlaskClient, sink: MailSink, readers: None
+) -> None:
+    for token in ("", "forged"):
+        answer = desk.post(INVITE, data={"csrf_token": token})
+        assert answer.status_code == 400
+    assert waiting(app) == 0
+    time.sleep(0.5)
+    assert sink.handler.received == []
+
+
+def test_an_invitation_needs_a_login(app: Flask, client: FlaskClient, readers: None) -> None:
+    token = csrf_token(client.get("/admin/login").text)
+    answer = client.post(INVITE, data={"csrf_token": token})
+    assert answer.status_code in (302, 303)
+    assert "/admin/login" in answer.headers["Location"]
+    assert waiting(app) == 0
+
+
+def test_invitations_take_their_turn_under_send_rate(
+    app: Flask, desk: FlaskClient, sink: MailSink
+) -> None:
+    emails = [f"reader{n}@mail.example" for n in range(10)]
+    add_subscribers(app, emails, status=SubscriberStatus.PENDING)
+    settings = app.extensions["pressroom.settings"]
+    bucket = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
+    bucket.delete("pressroom:send-rate")
+    app.extensions["pressroom.settings"] = settings.replace(send_rate=5.0)
+    try:
+        started = time.monotonic()
+        click(desk)
+        assert recipients(sink.handler.wait_for(10, timeout=30)) == sorted(emails)
+        elapsed = time.monotonic() - started
+    finally:
+        app.extensions["pressroom.settings"] = settings
+    # A burst of 5, then one every 0.2 s: the shared bucket of release sends.
+    assert elapsed >= 0.8
+    assert bucket.exists("pressroom:send-rate")
+    bucket.close()
+
+
+def test_a_click_with_the_broker_down_is_sent_by_the_sweep(
+    app: Flask, desk: FlaskClient, sink: MailSink, readers: None, broker_down: None
+) -> None:
+    """The round is stored with its click; a failed doorbell delays the emails, never loses them."""
+    kept = app.extensions["pressroom.dispatch"]
+    assert "on its way to 3 readers" in click(desk)
+    assert waiting(app) == 3
+    app.extensions["pressroom.dispatch"] = kept
+    assert run_sweep(app)["invitations"] == 0  # not yet: the round is younger than a minute
+    with app.app_context(), get_database().session_scope() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.invited_at.is_not(None))
+            .values(invited_at=utcnow() - timedelta(minutes=2))
+        )
+    assert run_sweep(app)["invitations"] == 1
+    assert recipients(settled(app, sink, 3)) == sorted(PENDING_NB + PENDING_EN)
+    assert run_sweep(app)["invitations"] == 0

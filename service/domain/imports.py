@@ -66,6 +66,7 @@ _TOPIC_SEPARATORS = re.compile(r"[;,\s]")
 # Told by the header: the one that splits it into columns of which one is email. Excel writes
 # ";" where the decimal sign is a comma (Norwegian), and tabs in its "Unicode text".
 DELIMITERS = (",", ";", "\t")
+_SEPARATOR_HINT = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A cell starting with one of these is a formula to a spreadsheet. The export puts an apostrophe
 # in front of such a name (which spreadsheets hide) and the import takes it off again.
@@ -181,7 +182,8 @@ def open_csv(stream: BinaryIO) -> CsvSource:
 class CsvSource:
     """A CSV text stream with a header row, read as RFC 4180 and spreadsheets write it.
 
-    Fields are separated by `,`, `;` or a tab, whichever the header is written with; a quoted
+    Fields are separated by `,`, `;` or a tab, whichever the header is written with (or as a
+    first line such as `sep=;` says, which Excel reads and some programs write); a quoted
     field may hold the separator, doubled quotes and line breaks (RFC 4180 §2.6-2.7); lines
     end in CR LF, LF or CR. Line numbers are the file's physical lines: a record that a line
     break in a quoted field spreads over lines 2-3 is line 2, and the record after it line 4.
@@ -197,9 +199,15 @@ class CsvSource:
             raise ImportFileError(
                 N_("The file is empty: its first line must name the columns, such as email,name.")
             )
-        self.delimiter = _delimiter(first)
-        self._reader = csv.reader(chain([first], lines), delimiter=self.delimiter)
-        header = next(self._reader)
+        hint = _SEPARATOR_HINT.fullmatch(first.rstrip("\r\n"))
+        if hint:  # Excel's "sep=;" line before the header names the separator
+            self.delimiter = hint.group(1)
+            self._reader = csv.reader(chain([first], lines), delimiter=self.delimiter)
+            next(self._reader)
+        else:
+            self.delimiter = _delimiter(first)
+            self._reader = csv.reader(chain([first], lines), delimiter=self.delimiter)
+        header = next(self._reader, [])
         self.columns = _column_names(header)
         if "email" not in self.columns:
             raise ImportFileError(

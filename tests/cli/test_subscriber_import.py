@@ -211,6 +211,7 @@ SPREADSHEET_FILES = [
         codecs.BOM_UTF16_BE + _spreadsheet(";", "\n", "utf-16-be"), id="utf16-be-bom-semicolons"
     ),
     pytest.param(_spreadsheet("\t", "\n", "utf-8"), id="tabs"),
+    pytest.param(b"sep=;\r\n" + _spreadsheet(";", "\r\n", "utf-8"), id="excel-sep-line"),
 ]
 SPREADSHEET_READERS = {
     "kari@example.no": ("Kari Nordmann", "nb"),
@@ -263,6 +264,13 @@ def test_lines_after_a_multi_line_cell_are_reported_by_their_physical_line(
     assert [line.split(": ")[:2] for line in result.stderr.splitlines()] == [
         ["line 6", "rejected"],
         ["line 10", "rejected"],
+    ]
+    with_hint = tmp_path / "hinted.csv"
+    with_hint.write_bytes(b"sep=,\r\n" + MULTI_LINE_THEN_BAD.replace("@", "+2@").encode())
+    again = import_file(app, with_hint)
+    assert [line.split(": ")[:2] for line in again.stderr.splitlines()] == [
+        ["line 7", "rejected"],
+        ["line 11", "rejected"],
     ]
     rows = stored(app)
     assert rows["two@example.no"].name == "Two lines"

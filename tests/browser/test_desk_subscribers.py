@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from service.db import get_database
 from service.models import Subscriber, SubscriberStatus
+from tests.browser.conftest import PHONE, Inbox
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -82,3 +83,42 @@ def test_a_publisher_imports_searches_and_erases(
     expect(page.get_by_role("status").first).to_contain_text("The subscriber is erased.")
     expect(page.locator("table.desk-table tbody tr")).to_have_count(2)
     assert "ola@mail.example" not in statuses(app)
+
+
+def test_a_publisher_invites_imported_readers_to_confirm(
+    app: Flask, desk_page: Page, tmp_path: Path, inbox: Inbox
+) -> None:
+    """Issue 10, item 9: the import leaves readers pending; one click sends each the
+    confirmation email in their language; the page then says how many and when."""
+    page = desk_page
+    upload = tmp_path / "readers.csv"
+    upload.write_text(CSV, encoding="utf-8")
+    page.goto("/admin/subscribers/import")
+    page.get_by_label("CSV file").set_input_files(upload)
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("3 subscribers imported.")
+    page.get_by_role(
+        "link", name="Send them the confirmation email from the subscribers page."
+    ).click()
+
+    card = page.locator("section.invitations")
+    expect(card).to_contain_text("3 imported readers are waiting for confirmation")
+    page.set_viewport_size(PHONE)
+    box = card.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    page.get_by_role("button", name="Send the confirmation email to 3 readers").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "The confirmation email is on its way to 3 readers."
+    )
+    expect(card).to_contain_text("Last invited: 3 readers on")
+    expect(
+        page.get_by_role("button", name=re.compile("Send the confirmation email"))
+    ).to_have_count(0)
+
+    confirm = inbox.wait_for("john@mail.example", "Confirm your subscription")
+    inbox.wait_for("kari@mail.example", "Bekreft abonnementet")
+    page.goto(inbox.link(confirm, "confirm"))
+    page.get_by_role("button", name="Confirm subscription").click()
+    expect(page.get_by_role("heading", name="Subscription confirmed")).to_be_visible()
+    assert statuses(app)["john@mail.example"] is SubscriberStatus.CONFIRMED
+    assert statuses(app)["ola@mail.example"] is SubscriberStatus.PENDING

@@ -402,7 +402,7 @@ def send_invitations(self: Task) -> dict[str, int]:
                     last_id = subscriber_id
                     if uid in handled:
                         continue
-                    if not limiter.acquire(shutdown.requested):
+                    if shutdown.requested() or not limiter.acquire(shutdown.requested):
                         send_invitations.delay()  # a warm shutdown: another worker goes on
                         return counts
                     client.expire(INVITATIONS_LOCK, INVITATIONS_LOCK_SECONDS)

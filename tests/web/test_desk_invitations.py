@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from service.db import get_database, utcnow
-from service.domain import subscriptions
+from service.domain import invitations, subscriptions
 from service.domain.tokens import CONFIRM_TTL
 from service.mailsink import MailSink, ReceivedMail
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SuppressionReason
@@ -26,6 +26,7 @@ from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL, log_in
 from tests.web.test_desk_subscribers import text_of
 from tests.web.test_doorbell import broker_down, run_sweep
+from workers.tasks import send_invitations
 
 LIST = "/admin/subscribers"
 INVITE = "/admin/subscribers/invite"
@@ -224,3 +225,26 @@ def test_a_click_with_the_broker_down_is_sent_by_the_sweep(
     assert run_sweep(app)["invitations"] == 1
     assert recipients(settled(app, sink, 3)) == sorted(PENDING_NB + PENDING_EN)
     assert run_sweep(app)["invitations"] == 0
+
+
+def test_a_reader_suppressed_or_confirmed_after_the_click_is_not_sent_it(
+    app: Flask, sink: MailSink
+) -> None:
+    """The worker looks again before each message: the round is taken back for them."""
+    add_subscribers(app, PENDING_NB + PENDING_EN, status=SubscriberStatus.PENDING)
+    with app.app_context(), get_database().session_scope() as session:
+        assert invitations.invite(session, now=utcnow()) == 3
+        subscriptions.suppress(session, PENDING_NB[0], SuppressionReason.BOUNCED, now=utcnow())
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == PENDING_NB[1])
+            .values(status=SubscriberStatus.CONFIRMED)
+        )
+    with app.app_context():
+        assert send_invitations() == {"sent": 1, "refused": 0, "skipped": 1}
+        with get_database().session_scope() as session:
+            rows = {s.email: s for s in session.scalars(select(Subscriber))}
+            assert rows[PENDING_NB[0]].invited_at is None  # never sent: not counted as invited
+            assert rows[PENDING_EN[0]].invitation_sent_at is not None
+            assert invitations.count_invitable(session, now=utcnow()) == 0
+    assert recipients(sink.handler.wait_for(1)) == PENDING_EN

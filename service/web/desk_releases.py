@@ -30,7 +30,7 @@ from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import progress, releases
 from service.domain.errors import N_, DomainError, InvalidInput
-from service.domain.mail_headers import HeaderError
+from service.domain.mail_headers import HeaderError, new_msg_id
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
 from service.models import Release, ReleaseStatus
@@ -395,15 +395,20 @@ def preview_page(body: str, *, status: int = 200) -> Response:
 
 def preview_message(release: Release, language: str) -> EmailMessage:
     """Built by the same code as every reader's copy, addressed to the signed-in publisher."""
+    site = MailSite.from_settings(settings())
     try:
         built = ReleaseMessage(
             current_app.extensions["pressroom.emails"],
             current_app.extensions["pressroom.signer"],
-            MailSite.from_settings(settings()),
+            site,
             release,
             language,
             now=utcnow(),
-        ).for_recipient(current_user.email, f"preview-{current_user.publisher_id}")
+        ).for_recipient(
+            current_user.email,
+            f"preview-{current_user.publisher_id}",
+            message_id=new_msg_id(site.domain),  # a preview is no reader's delivery
+        )
     except HeaderError as error:
         # Input refuses what no header may hold; a row stored before that, or written by
         # other means, is shown as the problem it is (a send of it would be refused too).

@@ -222,6 +222,26 @@ def test_a_test_email_goes_to_the_publisher_only_and_is_not_counted(
     assert stored(app, release_id).status is ReleaseStatus.DRAFT
 
 
+def test_repeated_test_emails_each_have_a_message_id_of_their_own(
+    app: Flask, desk: FlaskClient, sink, worker: None
+) -> None:
+    """Issue 10, item 1: "Save and send a test email" twice, once per preview language, gave
+    both one Message-ID, and Gmail folds repeats of one. The domain is MAIL_FROM's."""
+    release_id = create(desk, translation_title="Gagarin, 60 years on")
+    editor = desk.get(f"/admin/releases/{release_id}")
+    for language in ("nb", "en", "nb"):
+        answer = desk.post(
+            f"/admin/releases/{release_id}",
+            data=form(editor.text, intent="test", preview_language=language,
+                      translation_title="Gagarin, 60 years on"),
+        )  # fmt: skip
+        assert answer.status_code == 303
+    wait_until(lambda: len(sink.handler.received) >= 3, 30, "three test emails")
+    ids = [mail.message["Message-ID"] for mail in sink.handler.received]
+    assert len(set(ids)) == 3, ids
+    assert all(value.endswith("@press.example>") for value in ids), ids
+
+
 def test_publishing_asks_first_and_names_how_many_readers_get_it(
     app: Flask, desk: FlaskClient, sink, worker: None
 ) -> None:

@@ -13,7 +13,7 @@ import css_inline
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from service.domain import mail_headers, mime
+from service.domain import mail_headers, mime, plain_text
 from service.domain.subscriptions import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,8 @@ class EmailRenderer:
         )
         translations = Translations.load(str(self._translations_dir), [language], domain="messages")
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        # `{% filter wrap %}`: a text part's prose wrapped as plain_text wraps a release's.
+        env.filters["wrap"] = plain_text.wrap_text
         return env
 
     def render(self, name: str, language: str, **context: Any) -> RenderedEmail:

@@ -15,7 +15,7 @@ from functools import cached_property
 from babel.dates import format_date
 
 from service.config import Settings
-from service.domain import mail_headers, mime
+from service.domain import mail_headers, mime, plain_text
 from service.domain.emails import EmailRenderer
 from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
@@ -128,8 +128,11 @@ class ReleaseMessage:
             site_name=site.site_name,
             title=version["title"],
             summary=version["summary"],
-            body=version["body"],
             body_html=version["body_html"],
+            # The text part: Markdown as a person would type it (plain_text), wrapped.
+            title_text=plain_text.underline(version["title"], "="),
+            summary_text=plain_text.wrap_text(version["summary"]),
+            body_text=plain_text.markdown_to_text(version["body"]),
             date=format_date(
                 published, format="long", locale="nb_NO" if language == "nb" else "en"
             ),

@@ -195,12 +195,30 @@ def test_the_preview_is_the_email_readers_get(app: Flask, desk: FlaskClient) -> 
     assert text.status_code == 200
     assert f"Subject</dt><dd>{GAGARIN}" in text.text
     assert f"To</dt><dd>{EMAIL}" in text.text
-    assert "[Les mer](https://press.example/mer)" in text.text or "Les mer" in text.text
+    assert "Les mer (https://press.example/mer)" in text.text
+    assert "[Les mer]" not in text.text
     assert deliveries(app) == 0
 
     missing = desk.post("/admin/releases/preview?part=html", data=form(page.text, title=""))
     assert missing.status_code == 422
     assert "title" in missing.text
+
+
+def test_the_text_preview_shows_no_markdown(app: Flask, desk: FlaskClient) -> None:
+    """Issue 10, item 2: the text part showed `**12. april 1961**` and `[NASA](https://...)`."""
+    page = desk.get("/admin/releases/new")
+    body = (
+        "Den **12. april 1961** ble Gagarin det første mennesket i verdensrommet, skriver "
+        "[NASA](https://www.nasa.gov/history/gagarin/).\n\n## Fakta\n\n- Vostok 1\n- *108* minutter"
+    )
+    for path in ("/admin/releases/preview", f"/admin/releases/{create(desk, body=body)}/preview"):
+        shown = desk.post(f"{path}?part=text&language=nb", data=form(page.text, body=body))
+        assert shown.status_code == 200
+        text = " ".join(shown.text.split())
+        assert "Den 12. april 1961 ble" in text
+        assert "NASA (https://www.nasa.gov/history/gagarin/)" in text
+        assert "Fakta -----" in text and "- Vostok 1 - 108 minutter" in text
+        assert "**" not in shown.text and "[NASA]" not in shown.text
 
 
 def test_a_test_email_goes_to_the_publisher_only_and_is_not_counted(

@@ -56,7 +56,9 @@ def test_a_publisher_writes_previews_tests_publishes_and_watches_it_go_out(
     text_preview = page.frame_locator("iframe[name=preview-text]")
     expect(html_preview.get_by_role("heading", name=GAGARIN)).to_be_visible()
     expect(html_preview.locator("strong")).to_have_text("én gang")
-    expect(text_preview.locator("pre")).to_contain_text("Vostok 1 gikk **én gang** rundt jorden.")
+    # The text part as a person would type it: no Markdown marks (issue 10, item 2).
+    expect(text_preview.locator("pre")).to_contain_text("Vostok 1 gikk én gang rundt jorden.")
+    expect(text_preview.locator("pre")).to_contain_text("- 108 minutter\n- 327 km over bakken")
     expect(text_preview.locator("dl")).to_contain_text(f"Subject{GAGARIN}")
 
     page.get_by_text("Translation: English").click()

@@ -474,3 +474,151 @@ def test_a_cancelled_release_cannot_be_edited_and_the_editor_says_so(
     assert answer.status_code == 409
     assert "A cancelled release cannot be edited." in answer.text
     assert stored(app, release_id).title == GAGARIN
+
+
+# --- Issue 10, item 3: the preview's link, and a title a published release has -----------
+
+
+def published_by_api(app: Flask, title: str = GAGARIN, **fields: object) -> dict[str, object]:
+    """A release published (not emailed) through the API, as an integrator would."""
+    from tests.pipeline.helpers import publish
+
+    return publish(app.test_client(), api_token(app, EMAIL), title=title, email=False, **fields)
+
+
+def test_the_preview_of_an_unsaved_release_links_where_it_will_be(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """Before the first save the preview's "read it in your browser" pointed at the release
+    that already had the title's slug; the saved one got `-2`."""
+    first = published_by_api(app)
+    slug = str(first["slug"])
+    page = desk.get("/admin/releases/new")
+    for part in ("html", "text"):
+        shown = desk.post(f"/admin/releases/preview?part={part}&language=nb", data=form(page.text))
+        assert shown.status_code == 200
+        assert f"/releases/{slug}-2?lang=nb" in shown.text
+        assert f"/releases/{slug}?lang=nb" not in shown.text
+    release_id = create(desk, same_title="yes")
+    assert stored(app, release_id).slug == f"{slug}-2"
+    saved = desk.get(f"/admin/releases/{release_id}/preview?part=html&language=nb")
+    assert f"/releases/{slug}-2?lang=nb" in saved.text
+    # A draft holds its slug too: the next unsaved release's preview says -3.
+    shown = desk.post("/admin/releases/preview?part=html&language=nb", data=form(page.text))
+    assert f"/releases/{slug}-3?lang=nb" in shown.text
+    # A saved release's own preview keeps its own link, whatever the title becomes.
+    editor = desk.get(f"/admin/releases/{release_id}")
+    live = desk.post(
+        f"/admin/releases/{release_id}/preview?part=html&language=nb",
+        data=form(editor.text, title="Et helt annet navn"),
+    )
+    assert f"/releases/{slug}-2?lang=nb" in live.text
+
+
+def releases_count(app: Flask) -> int:
+    with app.app_context(), get_database().session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Release)) or 0
+
+
+def test_the_desk_asks_before_creating_a_release_with_a_published_title(
+    app: Flask, desk: FlaskClient
+) -> None:
+    first = published_by_api(app)
+    page = desk.get("/admin/releases/new?lang=en")
+    # Case, spacing and no-break spaces do not make another title.
+    same = "  60 ÅR siden Jurij\u00a0 gagarin erobret   verdensrommet "
+    asked = desk.post("/admin/releases/new", data=form(page.text, title=same))
+    assert asked.status_code == 200
+    assert 'role="alert"' in asked.text and 'id="same-title"' in asked.text
+    assert "a published release has this title" in asked.text
+    assert f'href="/releases/{first["slug"]}"' in asked.text
+    assert 'name="same_title" value="yes"' in asked.text
+    assert same.strip() in asked.text  # the form as it was sent
+    assert releases_count(app) == 1  # nothing saved yet
+
+    created = desk.post("/admin/releases/new", data=form(asked.text, title=same, same_title="yes"))
+    assert created.status_code == 303  # a warning, not a refusal
+    assert releases_count(app) == 2
+
+    # A title that only a draft has, or another title, is no question.
+    other = desk.post("/admin/releases/new", data=form(page.text, title="Vostok 2"))
+    assert other.status_code == 303
+    again = desk.post("/admin/releases/new", data=form(page.text, title="vostok 2"))
+    assert again.status_code == 303
+
+
+def test_the_desk_asks_before_giving_a_draft_a_published_title(
+    app: Flask, desk: FlaskClient
+) -> None:
+    published_by_api(app)
+    release_id = create(desk, title="Vostok 1")
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    asked = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, title=GAGARIN))
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    assert stored(app, release_id).title == "Vostok 1"  # not saved
+    # A translation's title counts too.
+    asked = desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, title="Vostok 1", translation_title=GAGARIN.upper()),
+    )
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    saved = desk.post(
+        f"/admin/releases/{release_id}", data=form(editor.text, title=GAGARIN, same_title="yes")
+    )
+    assert saved.status_code == 303
+    assert stored(app, release_id).title == GAGARIN
+    # Saved once with it, the title is no new question at every save.
+    editor = desk.get(f"/admin/releases/{release_id}")
+    assert (
+        desk.post(
+            f"/admin/releases/{release_id}", data=form(editor.text, summary="Ny ingress")
+        ).status_code
+        == 303
+    )
+
+
+def test_publishing_a_release_with_a_published_title_warns_but_goes_ahead(
+    app: Flask, desk: FlaskClient
+) -> None:
+    first = published_by_api(app)
+    release_id = create(desk, same_title="yes", email="")
+    confirm = desk.get(f"/admin/releases/{release_id}/publish?lang=en")
+    assert confirm.status_code == 200
+    assert 'id="same-title"' in confirm.text and 'role="alert"' in confirm.text
+    assert f'href="/releases/{first["slug"]}"' in confirm.text
+    done = desk.post(
+        f"/admin/releases/{release_id}/publish", data={"csrf_token": csrf_token(confirm.text)}
+    )
+    assert done.status_code == 303
+    assert stored(app, release_id).status is ReleaseStatus.PUBLISHED
+    # Another title: no warning on the way.
+    other = create(desk, title="Vostok 2", email="")
+    assert 'id="same-title"' not in desk.get(f"/admin/releases/{other}/publish").text
+    # The API publishes a third one with the title: it never refuses (201 in the helper).
+    assert published_by_api(app)["slug"] == f"{first['slug']}-3"
+
+
+def test_a_title_is_the_same_whatever_the_slug_and_in_either_language(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """A published release renamed after it was created keeps its slug; a translation's
+    title is a title too."""
+    renamed = published_by_api(app, title="Vostok 1")
+    editor = desk.get(f"/admin/releases/{renamed['id']}")
+    assert (
+        desk.post(
+            f"/admin/releases/{renamed['id']}", data=form(editor.text, title="Gagarin i bane")
+        ).status_code
+        == 303
+    )
+    published_by_api(app, title="Sputnik", translations={
+        "en": {"title": "Laika in orbit", "summary": "", "body": ""},
+    })  # fmt: skip
+    page = desk.get("/admin/releases/new")
+    for title, translation in (("gagarin i  bane", ""), ("Noe annet", "LAIKA IN ORBIT")):
+        asked = desk.post(
+            "/admin/releases/new",
+            data=form(page.text, title=title, translation_title=translation),
+        )
+        assert asked.status_code == 200 and 'id="same-title"' in asked.text, title
+    assert releases_count(app) == 2

@@ -273,13 +273,20 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
                 # moved to the start of its minute, nor refused once that minute has begun.
                 del fields["publish_at"]
             before = {releases.same_title_key(title) for title in releases.titles_of(release)}
+            schedule = release.publish_at
             releases.edit_release(session, release_id, fields, now=utcnow())
-            changed = [
-                title
-                for title in releases.titles_of(release)
-                if releases.same_title_key(title) not in before
-            ]
-            ask_about_same_title(session, changed, excluding=release_id)
+            # Asked about a title once it is new, or when this save sets when the release
+            # goes out by itself (no publish page comes before a schedule).
+            scheduled = release.publish_at is not None and release.publish_at != schedule
+            ask_about_same_title(
+                session,
+                [
+                    title
+                    for title in releases.titles_of(release)
+                    if scheduled or releases.same_title_key(title) not in before
+                ],
+                excluding=release_id,
+            )
     except DomainError as error:
         if error.status == 404:
             raise

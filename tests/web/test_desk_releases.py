@@ -622,3 +622,26 @@ def test_a_title_is_the_same_whatever_the_slug_and_in_either_language(
         )
         assert asked.status_code == 200 and 'id="same-title"' in asked.text, title
     assert releases_count(app) == 2
+
+
+def test_scheduling_a_release_with_a_published_title_asks_first(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """A schedule publishes without the publish page: the editor asks when it is set."""
+    release_id = create(desk)  # no release is published yet: no question
+    published_by_api(app)
+    when = datetime.now(UTC) + timedelta(days=3)
+    local = when.astimezone(app.extensions["pressroom.settings"].zone).strftime("%Y-%m-%dT%H:%M")
+    editor = desk.get(f"/admin/releases/{release_id}")
+    asked = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, publish_at=local))
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    assert stored(app, release_id).status is ReleaseStatus.DRAFT
+    saved = desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, publish_at=local, same_title="yes"),
+    )
+    assert saved.status_code == 303
+    assert stored(app, release_id).status is ReleaseStatus.SCHEDULED
+    editor = desk.get(f"/admin/releases/{release_id}")
+    again = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, publish_at=local))
+    assert again.status_code == 303  # the schedule as it was: no new question

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from service import import_jobs
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import delivery, invitations, notices, owed_notices, releases
+from service.domain import delivery, invitations, mail_headers, notices, owed_notices, releases
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import HeaderError
 from service.domain.release_messages import MailSite, ReleaseMessage
@@ -106,7 +106,12 @@ def _send_notice(
         if subscriber is None or not wanted(subscriber):
             return "skipped"
         try:
-            message = build(notice_context(), subscriber, now=now)
+            context = notice_context()
+            # A new ID for each notice; the task's retries (same task id) keep it.
+            message_id = mail_headers.new_msg_id(
+                mail_headers.parse_mailbox(context.site.mail_from).domain, key=task.request.id
+            )
+            message = build(context, subscriber, now=now, message_id=message_id)
         except HeaderError as error:
             # Only a row written by other means than signup can hold such an address.
             log.warning("notice to subscriber %s not written: %s", subscriber_uid, error)
@@ -269,7 +274,10 @@ def send_test_release(self: Task, release_id: int, publisher_id: int, language: 
             return "skipped"
         try:
             message = new_release_message(release, language, test=True).for_recipient(
-                publisher.email, f"test-{publisher.id}"
+                publisher.email,
+                f"test-{publisher.id}",
+                # Each test its own ID (Gmail folds repeats of one); the task's retries keep it.
+                message_id=mail_headers.new_msg_id(mail_site().domain, key=self.request.id),
             )
         except HeaderError as error:
             log.warning("test copy of release %s not written: %s", release_id, error)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-_markdown.enable(["table", "strikethrough"])
+
+def markdown_parser(*, html: bool = False) -> MarkdownIt:
+    """The one Markdown dialect of release text: CommonMark with GFM tables and
+    strikethrough. `html`: raw HTML read as HTML (for plain_text, which reduces it to its
+    text); the HTML part reads it as text."""
+    parser = MarkdownIt("commonmark", {"html": html, "linkify": False, "typographer": False})
+    return parser.enable(["table", "strikethrough"])
+
+
+_markdown = markdown_parser()
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "hr", "i",

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import css_inline
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from service.domain import mail_headers, mime
+from service.domain import mail_headers, mime, plain_text
 from service.domain.subscriptions import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +59,8 @@ class EmailRenderer:
         )
         translations = Translations.load(str(self._translations_dir), [language], domain="messages")
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        # `{% filter wrap %}`: a text part's prose wrapped as plain_text wraps a release's.
+        env.filters["wrap"] = plain_text.wrap_text
         return env
 
     def render(self, name: str, language: str, **context: Any) -> RenderedEmail:
@@ -102,7 +103,8 @@ def compose(
     which decodes encoded words in the str it is given).
 
     `sender`: `Name <addr>` or `addr` (MAIL_FROM); `recipient`: a plain addr-spec;
-    `headers`: further header lines, each written by a mail_headers function.
+    `headers`: further header lines, each written by a mail_headers function;
+    `message_id`: None gives the message an ID of its own (mail_headers.new_msg_id).
     Raises mail_headers.HeaderError for any value that cannot be written safely.
     """
     box = mail_headers.parse_mailbox(sender)
@@ -112,7 +114,7 @@ def compose(
         mail_headers.address("To", recipient),
         mail_headers.unstructured("Subject", rendered.subject),
         mail_headers.date("Date", date),
-        mail_headers.message_id("Message-ID", message_id or make_msgid(domain=box.domain)),
+        mail_headers.message_id("Message-ID", message_id or mail_headers.new_msg_id(box.domain)),
         *headers,
         mime.alternative_headers(boundary),
     ]

@@ -20,10 +20,11 @@ unstructured text (1) and phrases (3), with §5(3)'s restricted Q alphabet); RFC
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, make_msgid
 
 CRLF = b"\r\n"
 LINE = 76  # RFC 2047 §2 (lines holding an encoded word); RFC 5322's 78 would allow 2 more
@@ -154,6 +155,24 @@ def message_id(name: str, value: str) -> bytes:
     if _MSG_ID.fullmatch(value) is None or "=?" in value:
         raise HeaderError(f"{value[:80]!r} is not a message id")
     return _fold(name, [value])
+
+
+def new_msg_id(domain: str, *, key: str | None = None) -> str:
+    """A msg-id of one message's own (RFC 5322 §3.6.4 `<id-left@id-right>`), `domain` being
+    MAIL_FROM's: receivers such as Gmail fold messages that share an ID into one.
+
+    `key`: names one delivery; its retries pass the same key (a Celery task's id, which the
+    task's retries keep) and get the same ID, so a copy sent twice reads as one. Without a
+    key every call gives a new ID (email.utils.make_msgid). HeaderError for a domain that is
+    not dot-atom-text.
+    """
+    if key is None:
+        value = make_msgid(domain=domain)
+    else:
+        value = f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+    if _MSG_ID.fullmatch(value) is None or "=?" in value:
+        raise HeaderError(f"{domain[:80]!r} is not a domain for a message id")
+    return value
 
 
 def date(name: str, moment: datetime) -> bytes:

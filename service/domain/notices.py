@@ -1,4 +1,7 @@
-"""The emails a reader gets about their own subscription (not releases)."""
+"""The emails a reader gets about their own subscription (not releases).
+
+Each builder takes `message_id`: None gives the message an ID of its own; a retry of one
+delivery passes the ID its first try had (mail_headers.new_msg_id with a key)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ def _notice(
     template: str,
     *,
     now: datetime,
+    message_id: str | None,
     headers: Sequence[bytes] = (),
     **links: Any,
 ) -> OutgoingMail:
@@ -55,13 +59,14 @@ def _notice(
         sender=ctx.site.mail_from,
         recipient=subscriber.email,
         date=now,
+        message_id=message_id,
         # RFC 3834 §5: an automatic reply must not answer this one.
         headers=[mail_headers.structured("Auto-Submitted", "auto-generated"), *headers],
     )
 
 
 def confirmation_email(
-    ctx: NoticeContext, subscriber: Subscriber, *, now: datetime
+    ctx: NoticeContext, subscriber: Subscriber, *, now: datetime, message_id: str | None = None
 ) -> OutgoingMail:
     token = subscriptions.confirm_token(ctx.signer, subscriber)
     return _notice(
@@ -69,13 +74,14 @@ def confirmation_email(
         subscriber,
         "confirm",
         now=now,
+        message_id=message_id,
         confirm_url=f"{ctx.site.base_url}/confirm/{token}",
         valid_days=CONFIRM_TTL.days,
     )
 
 
 def already_subscribed_email(
-    ctx: NoticeContext, subscriber: Subscriber, *, now: datetime
+    ctx: NoticeContext, subscriber: Subscriber, *, now: datetime, message_id: str | None = None
 ) -> OutgoingMail:
     token = subscriptions.preferences_token(ctx.signer, subscriber)
     return _notice(
@@ -83,11 +89,14 @@ def already_subscribed_email(
         subscriber,
         "already_subscribed",
         now=now,
+        message_id=message_id,
         preferences_url=f"{ctx.site.base_url}/preferences/{token}",
     )
 
 
-def welcome_email(ctx: NoticeContext, subscriber: Subscriber, *, now: datetime) -> OutgoingMail:
+def welcome_email(
+    ctx: NoticeContext, subscriber: Subscriber, *, now: datetime, message_id: str | None = None
+) -> OutgoingMail:
     base = ctx.site.base_url
     unsubscribe_url = (
         f"{base}/unsubscribe/{subscriptions.unsubscribe_token(ctx.signer, subscriber)}"
@@ -100,6 +109,7 @@ def welcome_email(ctx: NoticeContext, subscriber: Subscriber, *, now: datetime) 
         subscriber,
         "welcome",
         now=now,
+        message_id=message_id,
         headers=unsubscribe_headers(ctx.site, unsubscribe_url),
         unsubscribe_url=unsubscribe_url,
         preferences_url=preferences_url,

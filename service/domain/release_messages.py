@@ -15,7 +15,7 @@ from functools import cached_property
 from babel.dates import format_date
 
 from service.config import Settings
-from service.domain import mail_headers, mime
+from service.domain import mail_headers, mime, plain_text
 from service.domain.emails import EmailRenderer
 from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
@@ -118,6 +118,7 @@ class ReleaseMessage:
         version = release.version(language) or release.version(release.language)
         assert version is not None
         self._release_id = release.id
+        self._test = test
         self._signer = signer
         self._site = site
         published = release.published_at or now
@@ -127,8 +128,11 @@ class ReleaseMessage:
             site_name=site.site_name,
             title=version["title"],
             summary=version["summary"],
-            body=version["body"],
             body_html=version["body_html"],
+            # The text part: Markdown as a person would type it (plain_text), wrapped.
+            title_text=plain_text.underline(version["title"], "="),
+            summary_text=plain_text.wrap_text(version["summary"]),
+            body_text=plain_text.markdown_to_text(version["body"]),
             date=format_date(
                 published, format="long", locale="nb_NO" if language == "nb" else "en"
             ),
@@ -158,7 +162,8 @@ class ReleaseMessage:
         self._close = CRLF + mime.close(boundary)
 
     def message_id(self, subscriber_uid: str) -> str:
-        """Unique per reader and stable across retries, so a resend is recognisable."""
+        """A reader's delivery of this release: unique per reader and stable across retries,
+        so a resend is recognisable (CONTRACT.md, crash-safe exactly-once)."""
         digest = hashlib.sha256(f"{self._release_id}:{subscriber_uid}".encode()).hexdigest()[:24]
         return f"<release-{self._release_id}.{digest}@{self._site.domain}>"
 
@@ -171,9 +176,22 @@ class ReleaseMessage:
         token = self._signer.dumps(Purpose.UNSUBSCRIBE, payload)
         return f"{self._site.base_url}/unsubscribe/{token}"
 
-    def for_recipient(self, email: str, subscriber_uid: str) -> bytes:
+    def for_recipient(
+        self, email: str, subscriber_uid: str, *, message_id: str | None = None
+    ) -> bytes:
         """The whole message for one reader, DKIM-signed when a key is set; HeaderError when
-        `email` is not a plain addr-spec (mail_headers.check_addr_spec)."""
+        `email` is not a plain addr-spec (mail_headers.check_addr_spec).
+
+        `message_id`: None for a reader's delivery of the release (`self.message_id`, stable
+        across retries). A message that is no such delivery (a test copy, a preview) passes
+        one of its own from mail_headers.new_msg_id; a test copy without one gets a new ID.
+        """
+        if message_id is None:
+            message_id = (
+                mail_headers.new_msg_id(self._site.domain)
+                if self._test
+                else self.message_id(subscriber_uid)
+            )
         unsubscribe = self.unsubscribe_url(subscriber_uid)
         preferences = f"{self._site.base_url}/preferences/" + self._signer.dumps(
             Purpose.PREFERENCES, {"u": subscriber_uid}
@@ -181,7 +199,7 @@ class ReleaseMessage:
         message = b"".join(
             [
                 mail_headers.address("To", email),
-                mail_headers.message_id("Message-ID", self.message_id(subscriber_uid)),
+                mail_headers.message_id("Message-ID", message_id),
                 mail_headers.uris("List-Unsubscribe", unsubscribe),
                 self._head,
                 CRLF,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
@@ -237,18 +237,73 @@ def _unique_slug(session: Session, title: str) -> str:
             .values(slug=Release.slug)
             .execution_options(synchronize_session=False)
         )
+    return next_slug(session, title)
+
+
+def _slug_family(base: str) -> ColumnElement[bool]:
+    """`base` and its numbered forms (`base-2`, ...): where a title's slug can be."""
+    return (Release.slug == base) | Release.slug.like(f"{base}-%")
+
+
+def next_slug(session: Session, title: str) -> str:
+    """The slug a release of `title` created now gets: slugify(title), or with the first
+    free number (`-2`, `-3` ...) when a release has it. The editor's preview of an unsaved
+    release shows this one, so that its link is the one the release will have; only
+    create_release holds it (under a lock) while it saves."""
     base = slugify(title)
-    taken = set(
-        session.scalars(
-            select(Release.slug).where((Release.slug == base) | Release.slug.like(f"{base}-%"))
-        )
-    )
+    taken = set(session.scalars(select(Release.slug).where(_slug_family(base))))
     if base not in taken:
         return base
     n = 2
     while f"{base}-{n}" in taken:
         n += 1
     return f"{base}-{n}"
+
+
+def same_title_key(title: str) -> str:
+    """A title as compared for "the same title": Unicode-normalized (NFKC), lower case,
+    every run of white space (no-break spaces too) as one space, none at the ends."""
+    return " ".join(unicodedata.normalize("NFKC", title).lower().split())
+
+
+def titles_of(release: Release | ReleaseDraft) -> list[str]:
+    """The main title and each translation's."""
+    if isinstance(release, ReleaseDraft):
+        return [release.text.title, *(text.title for text in release.translations.values())]
+    return [release.title, *(v["title"] for v in (release.translations or {}).values())]
+
+
+def published_with_title(
+    session: Session, titles: list[str], *, excluding: int | None = None
+) -> list[Release]:
+    """Public releases (PUBLIC_STATES: published or emailed), but `excluding`'s id, with a
+    title (main or translation) that is one of `titles` (same_title_key), newest first. For
+    a warning only: two releases may share a title.
+
+    Only the titles are read, not the slug: a title edited after the release was created no
+    longer matches its slug."""
+    keys = {same_title_key(title) for title in titles if title.strip()}
+    if not keys:
+        return []
+    rows = session.execute(
+        select(
+            Release.id,
+            Release.title,
+            *(Release.translations[code]["title"].as_string() for code in LANGUAGES),
+        )
+        .where(Release.status.in_(PUBLIC_STATES))
+        .where(Release.id != (excluding or 0))
+    )
+    ids = [row[0] for row in rows if any(t and same_title_key(t) in keys for t in row[1:])]
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(Release)
+            .where(Release.id.in_(ids))
+            .order_by(Release.published_at.desc(), Release.id.desc())
+        )
+    )
 
 
 def release_from_draft(draft: ReleaseDraft, *, slug: str, **columns: Any) -> Release:

@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -30,7 +31,7 @@ from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import progress, releases
 from service.domain.errors import N_, DomainError, InvalidInput
-from service.domain.mail_headers import HeaderError
+from service.domain.mail_headers import HeaderError, new_msg_id
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
 from service.models import Release, ReleaseStatus
@@ -163,9 +164,15 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
 
 
 def editor(
-    release: Release | None, values: dict[str, Any], *, error: DomainError | None = None
+    release: Release | None,
+    values: dict[str, Any],
+    *,
+    error: DomainError | None = None,
+    same_title: list[dict[str, Any]] | None = None,
 ) -> str | tuple[str, int]:
-    """The editor; with an error, the form as it was sent and what is wrong with it."""
+    """The editor; with an error, the form as it was sent and what is wrong with it; with
+    `same_title`, the form as it was sent, not saved, and the published releases whose
+    title it has (same_title_of), to save it all the same or change the title."""
     unsent = release is None or release.status in releases.UNSENT_STATES
     page = render_template(
         "admin/release_form.html",
@@ -173,10 +180,50 @@ def editor(
         values=values,
         unsent=unsent,
         error=_(error.message, **error.params) if error else None,
+        same_title=same_title or [],
         timezone=settings().timezone,
         languages=LANGUAGES,
     )
     return (page, error.status) if error else page
+
+
+# --- A title a published release has: a warning, never a refusal -----------------------------
+
+SAME_TITLE_CONFIRMED = "same_title"  # the editor's checkbox: "save it all the same"
+
+
+class SameTitle(Exception):  # not an error: a question to the publisher
+    """Raised inside the transaction to roll the save back and ask first."""
+
+    def __init__(self, found: list[dict[str, Any]]) -> None:
+        super().__init__("a published release has this title")
+        self.found = found
+
+
+def same_title_of(
+    session: Session, titles: list[str], *, excluding: int | None = None
+) -> list[dict[str, Any]]:
+    """The published releases whose title is one of `titles` (releases.published_with_title),
+    as the editor and the publish page show them."""
+    return [
+        {
+            "id": found.id,
+            "title": found.title,
+            "url": url_for("releases.release", slug=found.slug),
+            "published": _local_time(found.published_at),
+        }
+        for found in releases.published_with_title(session, titles, excluding=excluding)[:5]
+    ]
+
+
+def ask_about_same_title(session: Session, titles: list[str], excluding: int | None) -> None:
+    """SameTitle unless the publisher ticked "save it all the same" or no published release
+    has one of these titles."""
+    if request.form.get(SAME_TITLE_CONFIRMED) == "yes":
+        return
+    found = same_title_of(session, titles, excluding=excluding)
+    if found:
+        raise SameTitle(found)
 
 
 # --- Pages ------------------------------------------------------------------------------------
@@ -194,12 +241,15 @@ def create() -> BaseResponse | str | tuple[str, int]:
     try:
         with session_scope() as session:
             draft = releases.parse_release(form_fields(request.form, unsent=True), now=now)
+            ask_about_same_title(session, releases.titles_of(draft), excluding=None)
             release = releases.create_release(
                 session, draft, publisher_id=current_user.publisher_id, now=now
             )
             release_id = release.id
     except DomainError as error:
         return editor(None, posted_values(request.form), error=error)
+    except SameTitle as question:
+        return editor(None, posted_values(request.form), same_title=question.found)
     return after_save(release_id)
 
 
@@ -222,13 +272,31 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
                 # The schedule as the editor showed it (to the minute): left as it is, not
                 # moved to the start of its minute, nor refused once that minute has begun.
                 del fields["publish_at"]
+            before = {releases.same_title_key(title) for title in releases.titles_of(release)}
+            schedule = release.publish_at
             releases.edit_release(session, release_id, fields, now=utcnow())
+            # Asked about a title once it is new, or when this save sets when the release
+            # goes out by itself (no publish page comes before a schedule).
+            scheduled = release.publish_at is not None and release.publish_at != schedule
+            ask_about_same_title(
+                session,
+                [
+                    title
+                    for title in releases.titles_of(release)
+                    if scheduled or releases.same_title_key(title) not in before
+                ],
+                excluding=release_id,
+            )
     except DomainError as error:
         if error.status == 404:
             raise
         with session_scope() as session:
             release = releases.get_release(session, release_id)
             return editor(release, posted_values(request.form), error=error)
+    except SameTitle as question:
+        with session_scope() as session:
+            release = releases.get_release(session, release_id)
+            return editor(release, posted_values(request.form), same_title=question.found)
     return after_save(release_id)
 
 
@@ -273,6 +341,7 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
         return render_template(
             "admin/publish.html",
             release=release,
+            same_title=same_title_of(session, releases.titles_of(release), excluding=release.id),
             audience=by_language,
             readers=sum(by_language.values()),
             publish_at=_local_time(release.publish_at),
@@ -348,7 +417,7 @@ def live_preview(release_id: int | None) -> Response:
                     "fallback_to_primary": saved.fallback_to_primary,
                 }
             draft = releases.parse_release(fields, now=now)
-            return preview_response(unsaved_release(draft, saved))
+            return preview_response(unsaved_release(session, draft, saved))
         except InvalidInput as error:
             return preview_problem(error)
 
@@ -360,10 +429,14 @@ def preview_problem(error: InvalidInput) -> Response:
     return preview_page(page, status=422)
 
 
-def unsaved_release(draft: releases.ReleaseDraft, saved: Release | None) -> Release:
-    """A release as the editor holds it, never added to the session."""
+def unsaved_release(
+    session: Session, draft: releases.ReleaseDraft, saved: Release | None
+) -> Release:
+    """A release as the editor holds it, never added to the session. Unsaved, it has the
+    slug saving it now would give (releases.next_slug): its link is the one it will have."""
     if saved is None:
-        return releases.release_from_draft(draft, slug=releases.slugify(draft.text.title), id=0)
+        slug = releases.next_slug(session, draft.text.title)
+        return releases.release_from_draft(draft, slug=slug, id=0)
     return releases.release_from_draft(
         draft, slug=saved.slug, id=saved.id, published_at=saved.published_at
     )
@@ -395,15 +468,20 @@ def preview_page(body: str, *, status: int = 200) -> Response:
 
 def preview_message(release: Release, language: str) -> EmailMessage:
     """Built by the same code as every reader's copy, addressed to the signed-in publisher."""
+    site = MailSite.from_settings(settings())
     try:
         built = ReleaseMessage(
             current_app.extensions["pressroom.emails"],
             current_app.extensions["pressroom.signer"],
-            MailSite.from_settings(settings()),
+            site,
             release,
             language,
             now=utcnow(),
-        ).for_recipient(current_user.email, f"preview-{current_user.publisher_id}")
+        ).for_recipient(
+            current_user.email,
+            f"preview-{current_user.publisher_id}",
+            message_id=new_msg_id(site.domain),  # a preview is no reader's delivery
+        )
     except HeaderError as error:
         # Input refuses what no header may hold; a row stored before that, or written by
         # other means, is shown as the problem it is (a send of it would be refused too).

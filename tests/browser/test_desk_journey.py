@@ -11,7 +11,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Credentials, Inbox
-from tests.pipeline.helpers import add_subscribers
+from tests.pipeline.helpers import add_subscribers, api_token, publish
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -56,7 +56,9 @@ def test_a_publisher_writes_previews_tests_publishes_and_watches_it_go_out(
     text_preview = page.frame_locator("iframe[name=preview-text]")
     expect(html_preview.get_by_role("heading", name=GAGARIN)).to_be_visible()
     expect(html_preview.locator("strong")).to_have_text("én gang")
-    expect(text_preview.locator("pre")).to_contain_text("Vostok 1 gikk **én gang** rundt jorden.")
+    # The text part as a person would type it: no Markdown marks (issue 10, item 2).
+    expect(text_preview.locator("pre")).to_contain_text("Vostok 1 gikk én gang rundt jorden.")
+    expect(text_preview.locator("pre")).to_contain_text("- 108 minutter\n- 327 km over bakken")
     expect(text_preview.locator("dl")).to_contain_text(f"Subject{GAGARIN}")
 
     page.get_by_text("Translation: English").click()
@@ -155,3 +157,36 @@ def settled(page: Page, selector: str, *, polls: int = 30) -> int:
             return int(shown)
         previous = shown
     raise AssertionError(f"{selector} never settled: last {previous}")
+
+
+def test_a_second_release_with_a_published_title_previews_its_own_link_and_asks_first(
+    app: Flask, desk_page: Page, publisher: Credentials
+) -> None:
+    """Issue 10, item 3: the unsaved preview's "read it in your browser" pointed at the
+    published release with the title's slug, and the desk saved and published a second
+    release of that title without a word."""
+    first = publish(app.test_client(), api_token(app, publisher.email), email=False)
+    page = desk_page
+    page.goto("/admin/releases/new")
+    page.get_by_label("Title", exact=True).fill(GAGARIN)
+    html_preview = page.frame_locator("iframe[name=preview-html]")
+    expect(html_preview.get_by_role("heading", name=GAGARIN)).to_be_visible()
+    browser_link = html_preview.get_by_role("link", name="Les den i nettleseren")
+    expect(browser_link).to_have_attribute("href", re.compile(rf"/releases/{first['slug']}-2\?"))
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    warning = page.get_by_role("alert")
+    expect(warning).to_contain_text("a published release has this title")
+    expect(warning.get_by_role("link", name=GAGARIN)).to_have_attribute(
+        "href", f"/releases/{first['slug']}"
+    )
+    expect(page.get_by_label("Title", exact=True)).to_have_value(GAGARIN)
+    page.get_by_label("Save it with this title all the same").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/admin/releases/\d+$"))
+    expect(page.get_by_role("status").first).to_contain_text("Saved.")
+
+    page.get_by_role("button", name="Save and publish…").click()
+    expect(page.get_by_role("alert")).to_contain_text("A published release has the same title")
+    page.locator("#publish-now").click()  # a warning, not a refusal
+    expect(page.get_by_role("status").first).to_contain_text("Published")

@@ -224,7 +224,8 @@ def test_a_hostile_title_is_refused_at_input_or_sent_as_literal_text(
         site_name="Pressroom",
         display_name="Pressroom",
     )
-    assert title in message.get_body(("plain",)).get_content()
+    # The text part wraps a long title at 72 columns (issue 10, item 2): compared word by word.
+    assert " ".join(title.split()) in " ".join(message.get_body(("plain",)).get_content().split())
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -76,6 +76,7 @@ def test_release_email_format(
     url = str(message["List-Unsubscribe"]).strip("<>")
     assert url in html and url in text
     assert "<strong>12. april 1961</strong>" in html
+    assert "12. april 1961" in text and "**" not in text  # no Markdown in the text part
     assert "/releases/" in text  # view in browser
 
     one_click = app.test_client(use_cookies=False)

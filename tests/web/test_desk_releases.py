@@ -195,12 +195,30 @@ def test_the_preview_is_the_email_readers_get(app: Flask, desk: FlaskClient) -> 
     assert text.status_code == 200
     assert f"Subject</dt><dd>{GAGARIN}" in text.text
     assert f"To</dt><dd>{EMAIL}" in text.text
-    assert "[Les mer](https://press.example/mer)" in text.text or "Les mer" in text.text
+    assert "Les mer (https://press.example/mer)" in text.text
+    assert "[Les mer]" not in text.text
     assert deliveries(app) == 0
 
     missing = desk.post("/admin/releases/preview?part=html", data=form(page.text, title=""))
     assert missing.status_code == 422
     assert "title" in missing.text
+
+
+def test_the_text_preview_shows_no_markdown(app: Flask, desk: FlaskClient) -> None:
+    """Issue 10, item 2: the text part showed `**12. april 1961**` and `[NASA](https://...)`."""
+    page = desk.get("/admin/releases/new")
+    body = (
+        "Den **12. april 1961** ble Gagarin det første mennesket i verdensrommet, skriver "
+        "[NASA](https://www.nasa.gov/history/gagarin/).\n\n## Fakta\n\n- Vostok 1\n- *108* minutter"
+    )
+    for path in ("/admin/releases/preview", f"/admin/releases/{create(desk, body=body)}/preview"):
+        shown = desk.post(f"{path}?part=text&language=nb", data=form(page.text, body=body))
+        assert shown.status_code == 200
+        text = " ".join(shown.text.split())
+        assert "Den 12. april 1961 ble" in text
+        assert "NASA (https://www.nasa.gov/history/gagarin/)" in text
+        assert "Fakta -----" in text and "- Vostok 1 - 108 minutter" in text
+        assert "**" not in shown.text and "[NASA]" not in shown.text
 
 
 def test_a_test_email_goes_to_the_publisher_only_and_is_not_counted(
@@ -220,6 +238,26 @@ def test_a_test_email_goes_to_the_publisher_only_and_is_not_counted(
     assert deliveries(app) == 0
     release_id = int(answer.headers["Location"].rsplit("/", 1)[-1])
     assert stored(app, release_id).status is ReleaseStatus.DRAFT
+
+
+def test_repeated_test_emails_each_have_a_message_id_of_their_own(
+    app: Flask, desk: FlaskClient, sink, worker: None
+) -> None:
+    """Issue 10, item 1: "Save and send a test email" twice, once per preview language, gave
+    both one Message-ID, and Gmail folds repeats of one. The domain is MAIL_FROM's."""
+    release_id = create(desk, translation_title="Gagarin, 60 years on")
+    editor = desk.get(f"/admin/releases/{release_id}")
+    for language in ("nb", "en", "nb"):
+        answer = desk.post(
+            f"/admin/releases/{release_id}",
+            data=form(editor.text, intent="test", preview_language=language,
+                      translation_title="Gagarin, 60 years on"),
+        )  # fmt: skip
+        assert answer.status_code == 303
+    wait_until(lambda: len(sink.handler.received) >= 3, 30, "three test emails")
+    ids = [mail.message["Message-ID"] for mail in sink.handler.received]
+    assert len(set(ids)) == 3, ids
+    assert all(value.endswith("@press.example>") for value in ids), ids
 
 
 def test_publishing_asks_first_and_names_how_many_readers_get_it(
@@ -436,3 +474,174 @@ def test_a_cancelled_release_cannot_be_edited_and_the_editor_says_so(
     assert answer.status_code == 409
     assert "A cancelled release cannot be edited." in answer.text
     assert stored(app, release_id).title == GAGARIN
+
+
+# --- Issue 10, item 3: the preview's link, and a title a published release has -----------
+
+
+def published_by_api(app: Flask, title: str = GAGARIN, **fields: object) -> dict[str, object]:
+    """A release published (not emailed) through the API, as an integrator would."""
+    from tests.pipeline.helpers import publish
+
+    return publish(app.test_client(), api_token(app, EMAIL), title=title, email=False, **fields)
+
+
+def test_the_preview_of_an_unsaved_release_links_where_it_will_be(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """Before the first save the preview's "read it in your browser" pointed at the release
+    that already had the title's slug; the saved one got `-2`."""
+    first = published_by_api(app)
+    slug = str(first["slug"])
+    page = desk.get("/admin/releases/new")
+    for part in ("html", "text"):
+        shown = desk.post(f"/admin/releases/preview?part={part}&language=nb", data=form(page.text))
+        assert shown.status_code == 200
+        assert f"/releases/{slug}-2?lang=nb" in shown.text
+        assert f"/releases/{slug}?lang=nb" not in shown.text
+    release_id = create(desk, same_title="yes")
+    assert stored(app, release_id).slug == f"{slug}-2"
+    saved = desk.get(f"/admin/releases/{release_id}/preview?part=html&language=nb")
+    assert f"/releases/{slug}-2?lang=nb" in saved.text
+    # A draft holds its slug too: the next unsaved release's preview says -3.
+    shown = desk.post("/admin/releases/preview?part=html&language=nb", data=form(page.text))
+    assert f"/releases/{slug}-3?lang=nb" in shown.text
+    # A saved release's own preview keeps its own link, whatever the title becomes.
+    editor = desk.get(f"/admin/releases/{release_id}")
+    live = desk.post(
+        f"/admin/releases/{release_id}/preview?part=html&language=nb",
+        data=form(editor.text, title="Et helt annet navn"),
+    )
+    assert f"/releases/{slug}-2?lang=nb" in live.text
+
+
+def releases_count(app: Flask) -> int:
+    with app.app_context(), get_database().session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Release)) or 0
+
+
+def test_the_desk_asks_before_creating_a_release_with_a_published_title(
+    app: Flask, desk: FlaskClient
+) -> None:
+    first = published_by_api(app)
+    page = desk.get("/admin/releases/new?lang=en")
+    # Case, spacing and no-break spaces do not make another title.
+    same = "  60 ÅR siden Jurij\u00a0 gagarin erobret   verdensrommet "
+    asked = desk.post("/admin/releases/new", data=form(page.text, title=same))
+    assert asked.status_code == 200
+    assert 'role="alert"' in asked.text and 'id="same-title"' in asked.text
+    assert "a published release has this title" in asked.text
+    assert f'href="/releases/{first["slug"]}"' in asked.text
+    assert 'name="same_title" value="yes"' in asked.text
+    assert same.strip() in asked.text  # the form as it was sent
+    assert releases_count(app) == 1  # nothing saved yet
+
+    created = desk.post("/admin/releases/new", data=form(asked.text, title=same, same_title="yes"))
+    assert created.status_code == 303  # a warning, not a refusal
+    assert releases_count(app) == 2
+
+    # A title that only a draft has, or another title, is no question.
+    other = desk.post("/admin/releases/new", data=form(page.text, title="Vostok 2"))
+    assert other.status_code == 303
+    again = desk.post("/admin/releases/new", data=form(page.text, title="vostok 2"))
+    assert again.status_code == 303
+
+
+def test_the_desk_asks_before_giving_a_draft_a_published_title(
+    app: Flask, desk: FlaskClient
+) -> None:
+    published_by_api(app)
+    release_id = create(desk, title="Vostok 1")
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    asked = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, title=GAGARIN))
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    assert stored(app, release_id).title == "Vostok 1"  # not saved
+    # A translation's title counts too.
+    asked = desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, title="Vostok 1", translation_title=GAGARIN.upper()),
+    )
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    saved = desk.post(
+        f"/admin/releases/{release_id}", data=form(editor.text, title=GAGARIN, same_title="yes")
+    )
+    assert saved.status_code == 303
+    assert stored(app, release_id).title == GAGARIN
+    # Saved once with it, the title is no new question at every save.
+    editor = desk.get(f"/admin/releases/{release_id}")
+    assert (
+        desk.post(
+            f"/admin/releases/{release_id}", data=form(editor.text, summary="Ny ingress")
+        ).status_code
+        == 303
+    )
+
+
+def test_publishing_a_release_with_a_published_title_warns_but_goes_ahead(
+    app: Flask, desk: FlaskClient
+) -> None:
+    first = published_by_api(app)
+    release_id = create(desk, same_title="yes", email="")
+    confirm = desk.get(f"/admin/releases/{release_id}/publish?lang=en")
+    assert confirm.status_code == 200
+    assert 'id="same-title"' in confirm.text and 'role="alert"' in confirm.text
+    assert f'href="/releases/{first["slug"]}"' in confirm.text
+    done = desk.post(
+        f"/admin/releases/{release_id}/publish", data={"csrf_token": csrf_token(confirm.text)}
+    )
+    assert done.status_code == 303
+    assert stored(app, release_id).status is ReleaseStatus.PUBLISHED
+    # Another title: no warning on the way.
+    other = create(desk, title="Vostok 2", email="")
+    assert 'id="same-title"' not in desk.get(f"/admin/releases/{other}/publish").text
+    # The API publishes a third one with the title: it never refuses (201 in the helper).
+    assert published_by_api(app)["slug"] == f"{first['slug']}-3"
+
+
+def test_a_title_is_the_same_whatever_the_slug_and_in_either_language(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """A published release renamed after it was created keeps its slug; a translation's
+    title is a title too."""
+    renamed = published_by_api(app, title="Vostok 1")
+    editor = desk.get(f"/admin/releases/{renamed['id']}")
+    assert (
+        desk.post(
+            f"/admin/releases/{renamed['id']}", data=form(editor.text, title="Gagarin i bane")
+        ).status_code
+        == 303
+    )
+    published_by_api(app, title="Sputnik", translations={
+        "en": {"title": "Laika in orbit", "summary": "", "body": ""},
+    })  # fmt: skip
+    page = desk.get("/admin/releases/new")
+    for title, translation in (("gagarin i  bane", ""), ("Noe annet", "LAIKA IN ORBIT")):
+        asked = desk.post(
+            "/admin/releases/new",
+            data=form(page.text, title=title, translation_title=translation),
+        )
+        assert asked.status_code == 200 and 'id="same-title"' in asked.text, title
+    assert releases_count(app) == 2
+
+
+def test_scheduling_a_release_with_a_published_title_asks_first(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """A schedule publishes without the publish page: the editor asks when it is set."""
+    release_id = create(desk)  # no release is published yet: no question
+    published_by_api(app)
+    when = datetime.now(UTC) + timedelta(days=3)
+    local = when.astimezone(app.extensions["pressroom.settings"].zone).strftime("%Y-%m-%dT%H:%M")
+    editor = desk.get(f"/admin/releases/{release_id}")
+    asked = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, publish_at=local))
+    assert asked.status_code == 200 and 'id="same-title"' in asked.text
+    assert stored(app, release_id).status is ReleaseStatus.DRAFT
+    saved = desk.post(
+        f"/admin/releases/{release_id}",
+        data=form(editor.text, publish_at=local, same_title="yes"),
+    )
+    assert saved.status_code == 303
+    assert stored(app, release_id).status is ReleaseStatus.SCHEDULED
+    editor = desk.get(f"/admin/releases/{release_id}")
+    again = desk.post(f"/admin/releases/{release_id}", data=form(editor.text, publish_at=local))
+    assert again.status_code == 303  # the schedule as it was: no new question

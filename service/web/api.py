@@ -15,7 +15,7 @@ from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
 from service.domain.addresses import exact_address, normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
-from service.extensions import csrf
+from service.extensions import accepted_language, csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.web import openapi as doc
 from service.web import release_control
@@ -83,11 +83,14 @@ def create_subscription() -> Response:
         return answered[0]
 
 
-def _signup_language(body: dict[str, Any]) -> str | None:
-    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the
-    language of the request's locale."""
+def _signup_language(body: dict[str, Any]) -> str:
+    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the reader's
+    language as the request's Accept-Language names it, else the default (nb). Not the API's
+    own answering language, which is English for a request that names none."""
     value = body.get("language", "")
-    return None if value == "" else subscriptions.exact_language(value)
+    if value == "":
+        return accepted_language(subscriptions.DEFAULT_LANGUAGE)
+    return subscriptions.exact_language(value)
 
 
 def _signup_topics(body: dict[str, Any]) -> list[str] | None:
@@ -136,7 +139,12 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
     requestBody=doc.json_body(doc.ReleaseRequest),
     parameters=[doc.IDEMPOTENCY_KEY],
 )
-@bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
+@bp.alt_response(
+    201,
+    schema=doc.Release,
+    description="Created; `publish: true` starts sending",
+    headers=doc.CREATED_HEADERS,
+)
 @bp.alt_response(400, schema=doc.Error, description="Malformed body or Idempotency-Key")
 @bp.alt_response(409, schema=doc.Error, description="Same Idempotency-Key still in flight")
 @bp.alt_response(422, schema=doc.Error, description="Invalid field")

@@ -37,6 +37,7 @@ from service.models import Release, ReleaseStatus
 from service.web import release_control
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
+from service.web.desk_clock import repeated_hour_notice, schedule_time
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)
@@ -96,19 +97,6 @@ def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
             "publish_at": schedule_time(form.get("publish_at", "")),
         }
     return fields
-
-
-def schedule_time(raw: str) -> str | None:
-    """A `datetime-local` value, read on the desk's clock (TIMEZONE), as ISO 8601."""
-    if not raw.strip():
-        return None
-    try:
-        local = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise InvalidInput(N_("Give the time to publish as a date and a time.")) from None
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=settings().zone)
-    return local.isoformat()
 
 
 def form_values(release: Release | None) -> dict[str, Any]:
@@ -200,6 +188,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
             release_id = release.id
     except DomainError as error:
         return editor(None, posted_values(request.form), error=error)
+    _say_which_hour(request.form.get("publish_at", ""))
     return after_save(release_id)
 
 
@@ -223,13 +212,23 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
                 # moved to the start of its minute, nor refused once that minute has begun.
                 del fields["publish_at"]
             releases.edit_release(session, release_id, fields, now=utcnow())
+            scheduled = fields.get("publish_at") is not None
     except DomainError as error:
         if error.status == 404:
             raise
         with session_scope() as session:
             release = releases.get_release(session, release_id)
             return editor(release, posted_values(request.form), error=error)
+    if scheduled:
+        _say_which_hour(request.form.get("publish_at", ""))
     return after_save(release_id)
+
+
+def _say_which_hour(raw: str) -> None:
+    """A schedule in the hour the clocks repeat: which of the two it is (the first)."""
+    notice = repeated_hour_notice(raw)
+    if notice:
+        flash(notice)
 
 
 def after_save(release_id: int) -> BaseResponse:

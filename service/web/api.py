@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request, url_for
+from flask_babel import get_locale
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
 from service.domain.addresses import exact_address, normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
-from service.extensions import accepted_language, csrf
+from service.extensions import API_LANGUAGE, accepted_language, csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.web import openapi as doc
 from service.web import release_control
@@ -31,6 +32,17 @@ csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json wit
 
 SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@bp.after_app_request
+def name_the_language(response: Response) -> Response:
+    """Every API answer (errors from outside the blueprint too) says its language, and that
+    it depends on Accept-Language, so a cache keeps the English and the bokmål apart
+    (RFC 9110 §8.5, §12.5.5)."""
+    if request.path.startswith("/api/"):
+        response.vary.add("Accept-Language")
+        response.content_language.add(str(get_locale() or API_LANGUAGE))
+    return response
 
 
 def json_object() -> dict[str, Any]:

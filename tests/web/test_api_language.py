@@ -103,3 +103,12 @@ def test_every_201_in_the_openapi_document_has_a_location_header(client: FlaskCl
     assert created
     for path, method, response in created:
         assert "Location" in response.get("headers", {}), (path, method)
+
+
+def test_api_answers_name_their_language_and_vary_by_it(client: FlaskClient) -> None:
+    for accept, language in ((None, "en"), ("nb-NO", "nb")):
+        headers = {} if accept is None else {"Accept-Language": accept}
+        for path in ("/api/v1/releases", "/api/v1/no-such-call", "/api/v1/openapi.json"):
+            answer = client.get(path, headers=headers)
+            assert answer.headers["Content-Language"] == language, path
+            assert "Accept-Language" in answer.headers["Vary"], path

@@ -61,6 +61,35 @@ def repeated_hour_notice(raw: str) -> str | None:
     )
 
 
+def repeated_hour_note(moment: datetime | None) -> str | None:
+    """For a stored schedule (aware) in the hour the clocks repeat on the desk's clock: which
+    of the two it is, as the editor's field (wall-clock time only) cannot show it. None for
+    any other time."""
+    if moment is None:
+        return None
+    zone = _zone_settings().zone
+    local = moment.astimezone(zone)  # sets fold=1 for the second of the two (PEP 495)
+    if local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset():
+        return None
+    values = {
+        "time": _clock(local),
+        "date": long_date(local.date()),
+        "abbreviation": local.tzname() or "",
+        "offset": _utc_offset(local.utcoffset() or timedelta(0)),
+    }
+    if local.fold:
+        return _(
+            "%(time)s %(abbreviation)s (%(offset)s): the second of the two %(time)s on "
+            "%(date)s, after the clocks go back.",
+            **values,
+        )
+    return _(
+        "%(time)s %(abbreviation)s (%(offset)s): the first of the two %(time)s on %(date)s, "
+        "before the clocks go back.",
+        **values,
+    )
+
+
 def _wall_time(raw: str) -> datetime | None:
     if not raw.strip():
         return None

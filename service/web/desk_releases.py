@@ -37,7 +37,7 @@ from service.models import Release, ReleaseStatus
 from service.web import release_control
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
-from service.web.desk_clock import repeated_hour_notice, schedule_time
+from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)
@@ -162,6 +162,7 @@ def editor(
         unsent=unsent,
         error=_(error.message, **error.params) if error else None,
         timezone=settings().timezone,
+        schedule_note=repeated_hour_note(release.publish_at) if release else None,
         languages=LANGUAGES,
     )
     return (page, error.status) if error else page
@@ -275,6 +276,7 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
             audience=by_language,
             readers=sum(by_language.values()),
             publish_at=_local_time(release.publish_at),
+            schedule_note=repeated_hour_note(release.publish_at),
         )
 
 

@@ -111,3 +111,30 @@ def test_an_ordinary_schedule_says_nothing_about_clocks(desk: FlaskClient) -> No
     answer = desk.post("/admin/releases/new", data=form(page.text, publish_at=f"{day}T02:30"))
     assert answer.status_code == 303
     assert "twice" not in desk.get(answer.headers["Location"]).text
+
+
+def test_the_editor_and_the_publish_page_say_which_of_the_two_a_schedule_is(
+    app: Flask, desk: FlaskClient
+) -> None:
+    """The field shows 02:30 for both; a note says which (here the second, set by the API)."""
+    from tests.pipeline.helpers import api_token
+
+    day = last_sunday(10)
+    second = datetime(day.year, day.month, day.day, 1, 30, tzinfo=UTC)  # 02:30 CET
+    answer = desk.post(
+        "/api/v1/releases",
+        json={"title": "Klokka", "language": "nb", "publish_at": second.isoformat()},
+        headers={"Authorization": f"Bearer {api_token(app)}"},
+    )
+    assert answer.status_code == 201
+    release_id = answer.get_json()["id"]
+    says = "02:30 CET (UTC+1): the second of the two 02:30 on"
+    editor = desk.get(f"/admin/releases/{release_id}?lang=en")
+    assert f"{day}T02:30" in editor.text and says in editor.text
+    assert says in desk.get(f"/admin/releases/{release_id}/publish").text
+    # Saved again unchanged, it stays the second.
+    shown = f"{day}T02:30"
+    desk.post(
+        f"/admin/releases/{release_id}", data=form(editor.text, title="Klokka", publish_at=shown)
+    )
+    assert stored(app, release_id).publish_at == second

@@ -138,3 +138,16 @@ def test_sigterm_alone_stops_the_launcher_cleanly(tmp_path: Path) -> None:
         ["pgrep", "-s", str(process.pid)], capture_output=True, text=True
     ).stdout.split()
     assert leftovers == [], output[-3000:]
+
+
+def test_ctrl_c_before_the_banner_exits_0_too(tmp_path: Path) -> None:
+    """Ctrl-C while the parts are still starting: no banner, no traceback, status 0."""
+    process, log = start([str(BIN / "pressroom"), "run", "--port", str(free_port())], tmp_path)
+    deadline = time.monotonic() + 120
+    while "beat" not in log.read_text(errors="replace"):
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+    code = ctrl_c(process)
+    output = log.read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert BANNER not in output and "Traceback" not in output, output[-3000:]

@@ -20,8 +20,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@ $(VENV)/.installed-run
 
+# `make run PORT=8100` (and HOST=0.0.0.0) when 127.0.0.1:8000 will not do.
 run: $(VENV)/.installed-run
-	$(BIN)/pressroom run
+	$(BIN)/pressroom run$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .

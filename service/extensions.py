@@ -14,8 +14,31 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+# Every tag of the Norwegian macrolanguage reads as bokmål, the Norwegian we are written in.
+_NORWEGIAN = frozenset({"nb", "no", "nn"})
+API_LANGUAGE = "en"
+
+
+def accepted_language(default: str) -> str:
+    """The first of LANGUAGES the request's Accept-Language (RFC 9110 §12.5.4) asks for, by
+    quality (a q=0 range is a refusal, `*` names none of ours in particular); `default` when
+    none does. Only the primary subtag counts: "nb-NO" is nb, "en-GB" is en."""
+    ranges = [(value, quality) for value, quality in request.accept_languages if quality > 0]
+    for value, _quality in sorted(ranges, key=lambda pair: -pair[1]):
+        base = value.lower().replace("_", "-").split("-")[0]
+        if base in _NORWEGIAN:
+            return "nb"
+        if base in LANGUAGES:
+            return base
+    return default
+
+
 def select_locale() -> str:
-    """`?lang=` wins, then the browser's languages (Norwegian in any form means bokmål)."""
+    """Pages: `?lang=` wins, then the language remembered in the session, then the browser's
+    languages (Norwegian in any form means bokmål), else bokmål. The API (/api/): English
+    unless Accept-Language asks for bokmål; no session or `?lang=`, as curl sends neither."""
+    if request.path.startswith("/api/"):
+        return accepted_language(API_LANGUAGE)
     from flask import session
 
     asked = request.args.get("lang", "").strip().lower()
@@ -25,13 +48,7 @@ def select_locale() -> str:
     remembered = session.get("lang")
     if remembered in LANGUAGES:
         return str(remembered)
-    for value, _quality in request.accept_languages:
-        base = value.lower().replace("_", "-").split("-")[0]
-        if base in ("nb", "no", "nn"):
-            return "nb"
-        if base in LANGUAGES:
-            return base
-    return DEFAULT_LANGUAGE
+    return accepted_language(DEFAULT_LANGUAGE)
 
 
 csrf = CSRFProtect()

@@ -2,8 +2,9 @@
 
 Starts an embedded Redis (unless REDIS_URL is set), a local SMTP sink with its inbox at
 /dev/mailbox (unless SMTP_URL is set), migrates the database and seeds a demo publisher and
-releases, then runs the web server, a Celery worker and beat as child processes, and prints
-where to go with the demo login. Ctrl-C stops all of it.
+releases, then runs the web server, a Celery worker and beat as child processes, and, once
+all three answer (service/cli/readiness.py), prints where to go with the demo login. Ctrl-C
+or SIGTERM stops all of it, with exit status 0.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from service.cli import readiness
 
 INSTANCE = Path("instance")
 
@@ -46,10 +51,29 @@ def _prepare_database(env: dict[str, str], *, demo: bool) -> dict[str, str] | No
     return dict(json.loads(DEMO_LOGIN.read_text()))
 
 
+class _StopRequest:
+    """Set by SIGINT (Ctrl-C) and SIGTERM: the launcher then stops its parts in order and exits
+    0. A flag, not an exception: a KeyboardInterrupt could land anywhere, even in the clean-up,
+    and Python's own SIGINT exit status (130) makes `make run` report "Error"."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+
 def run(host: str, port: int, worker_concurrency: int) -> int:
     from service.embedded_redis import EmbeddedRedis
     from service.mailsink import MailSink, SinkHandler
 
+    stop = _StopRequest()
+    stop.install()
+    started_at = time.time()
     INSTANCE.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", _secret_key())
@@ -59,19 +83,29 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
     env["PYTHONUNBUFFERED"] = "1"
 
     redis_server = sink = None
-    if not env.get("REDIS_URL"):
-        redis_server = EmbeddedRedis().start()
-        env["REDIS_URL"] = redis_server.url
-    if not env.get("SMTP_URL"):
-        maildir = (INSTANCE / "mailbox").resolve()
-        sink = MailSink(SinkHandler(maildir)).start()
-        env["SMTP_URL"] = sink.url
-        env["PRESSROOM_DEV_MAILBOX"] = str(maildir)
-
     children: list[subprocess.Popen[bytes]] = []
     try:
-        login = _prepare_database(env, demo=own_database)
+        if not env.get("REDIS_URL"):
+            redis_server = EmbeddedRedis().start()
+            env["REDIS_URL"] = redis_server.url
+        if not env.get("SMTP_URL"):
+            maildir = (INSTANCE / "mailbox").resolve()
+            sink = MailSink(SinkHandler(maildir)).start()
+            env["SMTP_URL"] = sink.url
+            env["PRESSROOM_DEV_MAILBOX"] = str(maildir)
+        try:
+            login = _prepare_database(env, demo=own_database)
+        except subprocess.CalledProcessError:
+            if stop.requested:  # Ctrl-C reached `flask db upgrade` as well
+                return 0
+            raise
+        if stop.requested:
+            return 0
         bin_dir = Path(sys.executable).parent
+        # A node name of its own, so that the ping below reaches this worker and no other
+        # instance's on a shared broker.
+        worker_name = f"pressroom-{os.getpid()}@{socket.gethostname()}"
+        schedule = (INSTANCE / "celerybeat-schedule").resolve()
         children.append(
             subprocess.Popen(
                 [
@@ -81,7 +115,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "worker",
                     "--loglevel=INFO",
                     f"--concurrency={worker_concurrency}",
-                    "--hostname=pressroom@%h",
+                    f"--hostname={worker_name}",
                 ],
                 env=env,
             )
@@ -94,7 +128,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "workers",
                     "beat",
                     "--loglevel=INFO",
-                    f"--schedule={(INSTANCE / 'celerybeat-schedule').resolve()}",
+                    f"--schedule={schedule}",
                 ],
                 env=env,
             )
@@ -115,6 +149,18 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                 env=env,
             )
         )
+        parts = _Parts(
+            web_url=f"http://{_reachable(host)}:{port}/",
+            worker=readiness.WorkerPing(env["REDIS_URL"], worker_name),
+            schedule=schedule,
+            since=started_at,
+        )
+        try:
+            code = _wait_until_ready(children, parts, stop)
+        finally:
+            parts.worker.close()
+        if code is not None:
+            return code
         _banner(
             env,
             host,
@@ -123,15 +169,69 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
             local_sink=sink is not None,
             local_redis=redis_server is not None,
         )
-        return _wait(children)
-    except KeyboardInterrupt:
-        return 0
+        return _wait(children, stop)
     finally:
         _stop(children)
         if sink is not None:
             sink.stop()
         if redis_server is not None:
             redis_server.stop()
+
+
+@dataclass
+class _Parts:
+    web_url: str
+    worker: readiness.WorkerPing
+    schedule: Path
+    since: float
+
+    def not_answering(self) -> list[str]:
+        """The parts that do not answer yet, by name; empty when all do."""
+        missing = []
+        if not readiness.web_answers(self.web_url):
+            missing.append("web")
+        if not readiness.beat_answers(self.schedule, self.since):
+            missing.append("beat")
+        if not self.worker.answers():
+            missing.append("worker")
+        return missing
+
+
+READY_PATIENCE = 90.0  # seconds before saying which part keeps the banner waiting
+
+
+def _wait_until_ready(
+    children: list[subprocess.Popen[bytes]], parts: _Parts, stop: _StopRequest
+) -> int | None:
+    """Until web, worker and beat all answer: None then; the exit status to end with when a
+    part stopped first (0 after Ctrl-C)."""
+    deadline = time.monotonic() + READY_PATIENCE
+    while True:
+        if stop.requested:
+            return 0
+        code = _stopped_child(children, stop)
+        if code is not None:
+            return code
+        missing = parts.not_answering()
+        if not missing:
+            return None
+        if time.monotonic() > deadline:
+            print(
+                f"pressroom: still waiting for {', '.join(missing)} to answer",
+                file=sys.stderr,
+                flush=True,
+            )
+            deadline = time.monotonic() + READY_PATIENCE
+        time.sleep(0.3)
+
+
+def _reachable(host: str) -> str:
+    """Where this machine reaches a server bound to `host` (a wildcard binds loopback too)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def _banner(
@@ -169,15 +269,33 @@ def _banner(
     print("\n".join(lines), flush=True)
 
 
-def _wait(children: list[subprocess.Popen[bytes]]) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    while True:
-        for child in children:
-            code = child.poll()
-            if code is not None:
-                print(f"pressroom: {child.args[0]} stopped with exit code {code}", file=sys.stderr)
-                return code or 1
-        time.sleep(0.5)
+def _wait(children: list[subprocess.Popen[bytes]], stop: _StopRequest) -> int:
+    """Until Ctrl-C or SIGTERM (0), or until a part stops by itself (its exit status, 1 for 0:
+    nothing should stop while the others run)."""
+    while not stop.requested:
+        code = _stopped_child(children, stop)
+        if code is not None:
+            return code
+        time.sleep(0.3)
+    return 0
+
+
+def _stopped_child(children: list[subprocess.Popen[bytes]], stop: _StopRequest) -> int | None:
+    """The exit status to end with when a part has stopped; None while all run. Ctrl-C in a
+    terminal reaches the parts too, and one may stop a moment before the launcher's own
+    handler runs: a stop within a second of Ctrl-C is that, and ends with 0."""
+    for child in children:
+        code = child.poll()
+        if code is None:
+            continue
+        settle = time.monotonic() + 1.0
+        while not stop.requested and time.monotonic() < settle:
+            time.sleep(0.05)
+        if stop.requested:
+            return 0
+        print(f"pressroom: {child.args[0]} stopped with exit code {code}", file=sys.stderr)
+        return code or 1
+    return None
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

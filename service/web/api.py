@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from flask import Response, current_app, g, jsonify, request, url_for
+from flask_babel import get_locale
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriptions
 from service.domain.addresses import exact_address, normalize_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
-from service.extensions import csrf
+from service.extensions import API_LANGUAGE, accepted_language, csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
 from service.web import openapi as doc
 from service.web import release_control
@@ -31,6 +32,17 @@ csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json wit
 
 SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@bp.after_app_request
+def name_the_language(response: Response) -> Response:
+    """Every API answer (errors from outside the blueprint too) says its language, and that
+    it depends on Accept-Language, so a cache keeps the English and the bokmål apart
+    (RFC 9110 §8.5, §12.5.5)."""
+    if request.path.startswith("/api/"):
+        response.vary.add("Accept-Language")
+        response.content_language.add(str(get_locale() or API_LANGUAGE))
+    return response
 
 
 def json_object() -> dict[str, Any]:
@@ -83,11 +95,14 @@ def create_subscription() -> Response:
         return answered[0]
 
 
-def _signup_language(body: dict[str, Any]) -> str | None:
-    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the
-    language of the request's locale."""
+def _signup_language(body: dict[str, Any]) -> str:
+    """As the schema says: nb or en; "" (what a forwarded form sends) or none means the reader's
+    language as the request's Accept-Language names it, else the default (nb). Not the API's
+    own answering language, which is English for a request that names none."""
     value = body.get("language", "")
-    return None if value == "" else subscriptions.exact_language(value)
+    if value == "":
+        return accepted_language(subscriptions.DEFAULT_LANGUAGE)
+    return subscriptions.exact_language(value)
 
 
 def _signup_topics(body: dict[str, Any]) -> list[str] | None:
@@ -136,7 +151,12 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
     requestBody=doc.json_body(doc.ReleaseRequest),
     parameters=[doc.IDEMPOTENCY_KEY],
 )
-@bp.alt_response(201, schema=doc.Release, description="Created; `publish: true` starts sending")
+@bp.alt_response(
+    201,
+    schema=doc.Release,
+    description="Created; `publish: true` starts sending",
+    headers=doc.CREATED_HEADERS,
+)
 @bp.alt_response(400, schema=doc.Error, description="Malformed body or Idempotency-Key")
 @bp.alt_response(409, schema=doc.Error, description="Same Idempotency-Key still in flight")
 @bp.alt_response(422, schema=doc.Error, description="Invalid field")

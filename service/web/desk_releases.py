@@ -38,6 +38,7 @@ from service.models import Release, ReleaseStatus
 from service.web import release_control
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
+from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)
@@ -97,19 +98,6 @@ def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
             "publish_at": schedule_time(form.get("publish_at", "")),
         }
     return fields
-
-
-def schedule_time(raw: str) -> str | None:
-    """A `datetime-local` value, read on the desk's clock (TIMEZONE), as ISO 8601."""
-    if not raw.strip():
-        return None
-    try:
-        local = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise InvalidInput(N_("Give the time to publish as a date and a time.")) from None
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=settings().zone)
-    return local.isoformat()
 
 
 def form_values(release: Release | None) -> dict[str, Any]:
@@ -182,6 +170,7 @@ def editor(
         error=_(error.message, **error.params) if error else None,
         same_title=same_title or [],
         timezone=settings().timezone,
+        schedule_note=repeated_hour_note(release.publish_at) if release else None,
         languages=LANGUAGES,
     )
     return (page, error.status) if error else page
@@ -250,6 +239,7 @@ def create() -> BaseResponse | str | tuple[str, int]:
         return editor(None, posted_values(request.form), error=error)
     except SameTitle as question:
         return editor(None, posted_values(request.form), same_title=question.found)
+    _say_which_hour(request.form.get("publish_at", ""))
     return after_save(release_id)
 
 
@@ -287,6 +277,7 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
                 ],
                 excluding=release_id,
             )
+            schedule_posted = fields.get("publish_at") is not None
     except DomainError as error:
         if error.status == 404:
             raise
@@ -297,7 +288,16 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
         with session_scope() as session:
             release = releases.get_release(session, release_id)
             return editor(release, posted_values(request.form), same_title=question.found)
+    if schedule_posted:
+        _say_which_hour(request.form.get("publish_at", ""))
     return after_save(release_id)
+
+
+def _say_which_hour(raw: str) -> None:
+    """A schedule in the hour the clocks repeat: which of the two it is (the first)."""
+    notice = repeated_hour_notice(raw)
+    if notice:
+        flash(notice)
 
 
 def after_save(release_id: int) -> BaseResponse:
@@ -345,6 +345,7 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
             audience=by_language,
             readers=sum(by_language.values()),
             publish_at=_local_time(release.publish_at),
+            schedule_note=repeated_hour_note(release.publish_at),
         )
 
 

@@ -177,7 +177,8 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
                 "language": {
                     "type": "string",
                     "enum": [*LANGUAGES, ""],
-                    "description": "Empty or left out: the language of the request's locale.",
+                    "description": "Empty or left out: the first of these the request's "
+                    "Accept-Language asks for, else nb.",
                 },
                 "topics": {
                     "anyOf": [_topics(settings.topics), {"type": "string", "maxLength": 0}],
@@ -325,6 +326,15 @@ def answer_schemas() -> dict[str, Schema]:
     }
 
 
+# What every 201 answers besides its body (RFC 9110 §15.3.2, §10.2.2).
+CREATED_HEADERS: dict[str, Schema] = {
+    "Location": {
+        "description": "The created resource (a path on this host, e.g. /api/v1/releases/42).",
+        "schema": {"type": "string", "format": "uri-reference"},
+        "required": True,
+    }
+}
+
 # The components, as the routes name them.
 Error = ref("Error")
 SubscriptionRequest = ref("SubscriptionRequest")
@@ -357,7 +367,9 @@ def init_app(app: Flask) -> Api:
                 "description": (
                     "Subscriptions for readers; releases and their delivery for publishers. "
                     'Errors are {"error": {"code", "message"}} with a 4xx status (503 while '
-                    "Redis is unreachable)."
+                    "Redis is unreachable). Messages are in English unless the request's "
+                    "Accept-Language asks for Norwegian (nb, no or nn: bokmål). Every 201 "
+                    "names what it created in Location."
                 )
             }
         },

@@ -78,6 +78,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from service.web import l10n
+
+    l10n.init_app(app)  # after Babel's: numbers in the page's language in every template
     import service.models  # noqa: F401  (registers the tables for migrations)
     from service.db import Base
 

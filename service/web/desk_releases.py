@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime
-from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
@@ -37,6 +36,7 @@ from service.models import Release, ReleaseStatus
 from service.web import release_control
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
+from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)

@@ -61,3 +61,45 @@ def test_desk_pages_are_labelled_readable_and_fit_a_phone(
     assert unlabelled == {}
     assert pale == {}
     assert too_wide == []
+
+
+FONTS = """selector => [...document.querySelectorAll(selector)]
+  .filter(el => el.type !== 'hidden' && el.getClientRects().length)
+  .map(el => { const s = getComputedStyle(el);
+               return {what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '.' + el.className),
+                       family: s.fontFamily, size: s.fontSize}; })"""
+CONTROLS = (
+    "#release-form input:not([type=checkbox]):not([type=radio]), #release-form select, "
+    "#release-form textarea, #release-form button"
+)
+
+
+def faces(page: Page, selector: str) -> dict[tuple[str, str], list[str]]:
+    """Which elements matching `selector` wear which (font-family, font-size)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for element in page.evaluate(FONTS, selector):
+        found.setdefault((element["family"], element["size"]), []).append(element["what"])
+    return found
+
+
+@pytest.mark.parametrize("topics", [(), ("kultur", "sport")])
+def test_the_editors_controls_and_hints_share_one_type(
+    app: Flask, desk_page: Page, topics: tuple[str, ...]
+) -> None:
+    settings = app.extensions["pressroom.settings"]
+    # Offered topics are checkboxes; without them, topics are a text field.
+    app.extensions["pressroom.settings"] = settings.replace(topics=topics)
+    try:
+        desk_page.goto("/admin/releases/new")
+        desk_page.locator("#translation summary").click()  # its fields are controls too
+        controls = faces(desk_page, CONTROLS)
+        hints = faces(desk_page, "#release-form .hint")
+    finally:
+        app.extensions["pressroom.settings"] = settings
+    assert len(controls) == 1, (
+        controls
+    )  # title, summary, text, selects, buttons: one face, one size
+    assert len(hints) == 1, hints  # every hint, the topics' one included
+    ((control_family, _),) = controls
+    ((hint_family, _),) = hints
+    assert control_family == hint_family, (controls, hints)

@@ -15,7 +15,8 @@ Fixtures for a test:
   desk_page               a Page signed in to the desk as `publisher`, showing /admin
   screenshot              screenshot(page, "name") saves docs/screenshots/name.png when
                           SCREENSHOTS is set (make screenshots), else does nothing
-Helpers: add_release(app, title, ...), sign_in(page, email, password), phone_fits(page), and
+Helpers: add_release(app, title, ...), sign_in(page, email, password), phone_fits(page),
+cut_off(page) (tables past a phone's edge), and
 tests/browser/page_checks.py for labels, contrast and focus.
 """
 
@@ -354,11 +355,48 @@ def add_release(
     return slug
 
 
+_CUT_OFF = """() => {
+  const closed = [...document.querySelectorAll('details:not([open])')];
+  closed.forEach(d => { d.open = true; });  // a table behind a disclosure is measured too
+  const width = document.documentElement.clientWidth, found = [];
+  // Inside a 1 px box that hides what overflows it: there for screen readers only.
+  const unseen = (el, table) => {
+    for (let e = el; e && e !== table.parentElement; e = e.parentElement) {
+      const box = e.getBoundingClientRect();
+      if (box.width <= 1 && getComputedStyle(e).overflow !== 'visible') return true;
+    }
+    return false;
+  };
+  for (const table of document.querySelectorAll('table')) {
+    if (table.closest('.release-body')) continue;  // a release's own table scrolls in its box
+    for (const el of [table, ...table.querySelectorAll('*')]) {
+      const box = el.getBoundingClientRect();
+      if (box.width > 1 && box.height > 1 && box.right > width + 0.5 && !unseen(el, table)) {
+        const name = table.className || table.closest('[id]')?.id || 'table';
+        found.push(`${name}: ${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}"`
+                   + ` ends at ${Math.round(box.right)} of ${width} px`);
+        break;
+      }
+    }
+  }
+  closed.forEach(d => { d.open = false; });
+  return found;
+}"""
+
+
+def cut_off(page: Page) -> list[str]:
+    """Tables (of the page, not of a release's text) with anything right of the viewport's
+    edge: clipped, or to be scrolled sideways inside a box, which a phone's reader misses."""
+    return list(page.evaluate(_CUT_OFF))
+
+
 def phone_fits(page: Page) -> bool:
-    """Nothing sticks out sideways: the page needs no horizontal scrolling. Measured once the
+    """Nothing sticks out sideways: the page needs no horizontal scrolling, and no table reaches
+    past the viewport's right edge (in a scroll box of its own, or clipped). Measured once the
     page and its style sheet have loaded (a click returns as soon as the next page starts)."""
     page.wait_for_load_state("load")
-    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+    scrolls = not page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    return not scrolls and not cut_off(page)
 
 
 @pytest.fixture

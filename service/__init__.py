@@ -94,6 +94,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         desk_releases,
         desk_subscribers,
         errors,
+        icons,
         openapi,
         public,
         releases,
@@ -103,6 +104,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     desk_auth.init_app(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(icons.bp)
     app.register_blueprint(releases.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(desk_releases.bp)

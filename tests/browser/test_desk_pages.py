@@ -15,7 +15,7 @@ from service.domain import publishers, releases
 from service.domain.imports import ImportOptions
 from service.redis_clients import app_redis
 from tests.browser.conftest import PHONE, Credentials, cut_off, phone_fits
-from tests.browser.page_checks import low_contrast_text, unlabelled_controls
+from tests.browser.page_checks import faces, low_contrast_text, unlabelled_controls
 from tests.browser.test_desk_charts import seed_history
 from tests.pipeline.helpers import add_subscribers
 
@@ -116,23 +116,10 @@ def test_desk_pages_are_labelled_readable_and_fit_a_phone(
     assert too_wide == []
 
 
-FONTS = """selector => [...document.querySelectorAll(selector)]
-  .filter(el => el.type !== 'hidden' && el.getClientRects().length)
-  .map(el => { const s = getComputedStyle(el);
-               return {what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '.' + el.className),
-                       family: s.fontFamily, size: s.fontSize}; })"""
 CONTROLS = (
     "#release-form input:not([type=checkbox]):not([type=radio]), #release-form select, "
     "#release-form textarea, #release-form button"
 )
-
-
-def faces(page: Page, selector: str) -> dict[tuple[str, str], list[str]]:
-    """Which elements matching `selector` wear which (font-family, font-size)."""
-    found: dict[tuple[str, str], list[str]] = {}
-    for element in page.evaluate(FONTS, selector):
-        found.setdefault((element["family"], element["size"]), []).append(element["what"])
-    return found
 
 
 @pytest.mark.parametrize("topics", [(), ("kultur", "sport")])

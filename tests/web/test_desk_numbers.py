@@ -5,7 +5,7 @@ Norwegian page."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -15,7 +15,7 @@ from sqlalchemy import insert, update
 
 from service.db import get_database, utcnow
 from service.domain import releases
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
 from service.web import l10n
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL, log_in
@@ -119,3 +119,18 @@ def test_numbers_signs_percentages_and_durations_follow_the_locale(app: Flask) -
             assert l10n.signed(-3) == "-3"
             assert l10n.percent(0.375) == "37.5%"
             assert l10n.duration(240) == "4 min"
+
+
+def test_a_days_date_is_the_day_on_the_desks_clock(app: Flask, desk: FlaskClient) -> None:
+    """23:30 UTC on 24 November 2026 is 00:30 on the 25th in Oslo: the day shown is the 25th."""
+    (reader_id,) = add_subscribers(app, ["nattugle@mail.example"])
+    late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
+    with app.app_context(), get_database().session_scope() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == reader_id)
+            .values(created_at=late, confirmed_at=late)
+            .execution_options(synchronize_session=False)
+        )
+    page = shown(desk.get("/admin/subscribers?lang=nb").text)
+    assert "25. nov. 2026" in page and "24. nov. 2026" not in page

@@ -78,6 +78,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from service.web import l10n
+
+    l10n.init_app(app)  # after Babel's: numbers in the page's language in every template
     import service.models  # noqa: F401  (registers the tables for migrations)
     from service.db import Base
 
@@ -91,6 +94,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         desk_releases,
         desk_subscribers,
         errors,
+        icons,
         openapi,
         public,
         releases,
@@ -100,6 +104,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     desk_auth.init_app(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(icons.bp)
     app.register_blueprint(releases.bp)
     app.register_blueprint(desk.bp)
     app.register_blueprint(desk_releases.bp)

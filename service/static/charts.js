@@ -161,7 +161,8 @@
           x: { stacked: true, grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } },
           y: wholeNumbers({
             stacked: true,
-            ticks: { callback: function (value) { return numbers.format(Math.abs(value)); } },
+            // Below zero are departures: the axis says so with a minus sign (U+2212 in bokmål).
+            ticks: { callback: function (value) { return numbers.format(value); } },
             grid: { color: function (ctx) { return ctx.tick && ctx.tick.value === 0 ? muted : line; } }
           })
         }

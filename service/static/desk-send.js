@@ -1,10 +1,21 @@
 // The live send view: polls the release's progress and updates the page without reloading.
+// Numbers are written for the page's language (<html lang>) by Intl, as the server's Babel
+// writes them in the first rendering: "37,5", "1 200", "37,5 %" in bokmål.
 (function () {
   "use strict";
   const view = document.getElementById("send-view");
   if (!view) return;
   const url = view.dataset.progressUrl;
   const units = document.getElementById("time-units").dataset;
+  const locale = document.documentElement.lang || "nb";
+  const count = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+  const decimal = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+  const share = new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 1 });
+  const unit = (name, digits) =>
+    new Intl.NumberFormat(locale, { style: "unit", unit: name, unitDisplay: "short", maximumFractionDigits: digits });
+  const seconds = unit("second", 0);
+  const minutes = unit("minute", 0);
+  const hours = unit("hour", 1);
   const labels = document.getElementById("state-labels").dataset;
   const ACTIVE = ["sending", "paused"];
   const $ = (id) => document.getElementById(id);
@@ -13,12 +24,13 @@
   let rate = null;
   let lookedOnceMore = false;
 
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || seconds === "") return "–";
-    seconds = Math.max(0, Math.ceil(seconds));
-    if (seconds < 90) return units.seconds.replace("{}", seconds);
-    if (seconds < 5400) return units.minutes.replace("{}", Math.round(seconds / 60));
-    return units.hours.replace("{}", (seconds / 3600).toFixed(1));
+  // The same steps as the server's l10n.duration: seconds, then minutes, then hours.
+  function duration(left) {
+    if (left === null || left === undefined) return "–";
+    left = Math.max(0, Math.ceil(left));
+    if (left < 90) return seconds.format(left);
+    if (left < 5400) return minutes.format(Math.round(left / 60));
+    return hours.format(Math.round(left / 360) / 10);
   }
 
   function text(id, value) {
@@ -39,15 +51,15 @@
     const shownRate = data.state === "sending" && rate !== null ? rate : data.rate;
     const progress = $("send-progress");
     progress.value = data.percent;
-    progress.textContent = data.percent + " %";
-    text("send-percent", data.percent);
-    text("send-sent", data.sent);
-    text("send-total", data.total);
+    progress.textContent = share.format(data.percent / 100);
+    text("send-percent", share.format(data.percent / 100));
+    text("send-sent", count.format(data.sent));
+    text("send-total", count.format(data.total));
     $("send-planning").hidden = !data.planning;
     for (const name of ["sent", "failed", "deferred", "pending", "skipped"]) {
-      text("stat-" + name, data[name]);
+      text("stat-" + name, count.format(data[name]));
     }
-    text("stat-rate", shownRate === null || shownRate === undefined ? "–" : shownRate.toFixed(1));
+    text("stat-rate", shownRate === null || shownRate === undefined ? "–" : decimal.format(shownRate));
     let eta = data.eta_seconds;
     if (data.state === "sending" && shownRate > 0) eta = data.pending / shownRate;
     text("stat-eta", ACTIVE.includes(data.state) ? duration(eta) : units.done);
@@ -89,6 +101,5 @@
     }
   }
 
-  $("stat-eta").textContent = duration($("stat-eta").dataset.eta);
   poll();
 })();

@@ -11,7 +11,7 @@ from typing import Any
 
 from babel.dates import format_date, format_skeleton
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
-from flask_babel import format_decimal, format_percent, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from service.config import Settings
@@ -51,18 +51,6 @@ def local_date(moment: datetime) -> str:
     return long_date(moment.astimezone(settings().zone).date())
 
 
-def number(value: int) -> str:
-    return format_decimal(value)
-
-
-def signed(value: int) -> str:
-    return format_decimal(value, "+#,##0;-#,##0") if value else "0"
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else format_percent(value, "#,##0.0%")
-
-
 @bp.get("", strict_slashes=False)
 def index() -> str:
     days = stats.parse_window(request.args.get("days"))
@@ -78,9 +66,6 @@ def index() -> str:
         timezone=settings().timezone,
         long_date=long_date,
         local_date=local_date,
-        number=number,
-        signed=signed,
-        percent=percent,
     )
 
 

@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -39,6 +38,7 @@ from service.web import release_control
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
 from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
+from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)

@@ -28,7 +28,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
@@ -49,6 +48,7 @@ from service.extensions import csrf
 from service.models import Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
 from service.web.desk_auth import guard, safe_next
+from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_subscribers", __name__, url_prefix="/admin/subscribers")
 guard(bp)

@@ -8,13 +8,13 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from service.dispatch import BROKER_OUTAGES
 from service.domain.errors import DomainError
 from service.logs import redact
+from service.web.l10n import gettext as _
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ Fixtures for a test:
   page, context           pytest-playwright's, in Chromium, English (a test marked
                           @pytest.mark.browser_context_args(locale="nb-NO") reads Norwegian);
                           page.goto("/") opens the live server. Console errors, uncaught
-                          exceptions, CSP violations and 4xx/5xx answers for anything but the
-                          page itself, on any page of the context, fail the test
+                          exceptions, CSP violations, failed requests and 4xx/5xx answers for
+                          anything but the page itself (the browser's own favicon fetch
+                          included), on any page of the context, fail the test
   browser_problems        what the browser reported so far (.take() empties it)
   live_server             LiveServer: .url, .from_mail(url) -> the same page on the live server
   inbox                   Inbox over the SMTP sink (starts the worker): wait_for(to, subject),
@@ -15,7 +16,8 @@ Fixtures for a test:
   desk_page               a Page signed in to the desk as `publisher`, showing /admin
   screenshot              screenshot(page, "name") saves docs/screenshots/name.png when
                           SCREENSHOTS is set (make screenshots), else does nothing
-Helpers: add_release(app, title, ...), sign_in(page, email, password), phone_fits(page), and
+Helpers: add_release(app, title, ...), sign_in(page, email, password), phone_fits(page),
+cut_off(page) (tables past a phone's edge), and
 tests/browser/page_checks.py for labels, contrast and focus.
 """
 
@@ -27,11 +29,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from flask import Flask
@@ -39,9 +42,13 @@ from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Request,
     Response,
     WebError,
     expect,
+)
+from playwright.sync_api import (
+    Error as PlaywrightError,
 )
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -106,15 +113,29 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 @dataclass
 class BrowserProblems:
-    """Console errors, uncaught exceptions and CSP violations seen on the context's pages."""
+    """Console errors, uncaught exceptions, CSP violations, error answers and failed requests
+    seen on the context's pages."""
 
     problems: list[str]
+    # Chromium's "Failed to load resource" notices, by the address that failed: a problem
+    # unless it is a page the test asked for (a document answered with an error on purpose).
+    notices: dict[str, str] = field(default_factory=dict)
+    documents: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+    context: BrowserContext | None = None
+    icons_checked: set[str] = field(default_factory=set)
 
     def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not _is_error_status_notice(message):
-            self.problems.append(
-                f"console error on {message.page and message.page.url}: {message.text}"
-            )
+        if message.type != "error":
+            return
+        if _is_error_status_notice(message):
+            # The browser's own fetches (the favicon) have no request or response event: this
+            # notice is all there is of them.
+            self.notices[message.location.get("url", "")] = message.text
+            return
+        self.problems.append(
+            f"console error on {message.page and message.page.url}: {message.text}"
+        )
 
     def web_error(self, error: WebError) -> None:
         self.problems.append(f"uncaught {error.error}")
@@ -122,18 +143,57 @@ class BrowserProblems:
     def response(self, response: Response) -> None:
         # An error answer for the page itself is what some tests ask for; for a style sheet,
         # a script or an image it is a broken page.
-        if response.status >= 400 and response.request.resource_type != "document":
+        if response.status < 400:
+            return
+        if response.request.resource_type == "document":
+            self.documents.add(response.url)
+        else:
+            self.reported.add(response.url)
             self.problems.append(f"{response.status} for {response.url}")
 
+    def request_failed(self, request: Request) -> None:
+        # Aborted: a page left, or a frame loaded anew, before the answer came; not a fault.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"{request.failure} for {request.url}")
+
+    def check_icons(self) -> None:
+        """The browser fetches a page's icon on its own once the page has loaded, often after
+        the test is over: the icons of the pages still open are fetched here as it would (their
+        <link rel=icon>, else /favicon.ico), each address once."""
+        if self.context is None:
+            return
+        for page in self.context.pages:
+            if page.is_closed() or not page.url.startswith(("http://", "https://")):
+                continue
+            try:
+                icons = page.evaluate(
+                    "[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)"
+                )
+            except PlaywrightError:  # a page on its way elsewhere: its next page is checked
+                continue
+            for url in icons or [urljoin(page.url, "/favicon.ico")]:
+                if url in self.icons_checked:
+                    continue
+                self.icons_checked.add(url)
+                answer = self.context.request.get(url)
+                if not answer.ok:
+                    self.problems.append(f"{answer.status} for the icon {url}")
+
     def take(self) -> list[str]:
-        taken, self.problems[:] = list(self.problems), []
+        notices = [
+            f"{text} ({url})"
+            for url, text in self.notices.items()
+            if url not in self.documents and url not in self.reported
+        ]
+        taken = [*self.problems, *notices]
+        self.problems[:] = []
+        self.notices.clear()
         return taken
 
 
 def _is_error_status_notice(message: ConsoleMessage) -> bool:
     """Chromium logs "Failed to load resource: ... status of 4xx" for every error answer, the
-    pages a test asks for on purpose (a wrong password, a spoilt link) included; `response`
-    reports those of everything but the page itself."""
+    pages a test asks for on purpose (a wrong password, a spoilt link) included."""
     return message.text.startswith("Failed to load resource: the server responded with a status")
 
 
@@ -154,6 +214,8 @@ def context(context: BrowserContext, browser_problems: BrowserProblems) -> Brows
     context.on("console", browser_problems.console)
     context.on("weberror", browser_problems.web_error)
     context.on("response", browser_problems.response)
+    context.on("requestfailed", browser_problems.request_failed)
+    browser_problems.context = context
     # CSP violations are logged to the console too; the event says so even when a page
     # silences its console.
     context.add_init_script(
@@ -168,6 +230,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     found = item.stash.get(PROBLEMS, None)
     if found is not None:
+        found.check_icons()
         problems = found.take()
         if problems:
             pytest.fail("the browser reported:\n" + "\n".join(problems), pytrace=False)
@@ -354,11 +417,48 @@ def add_release(
     return slug
 
 
+_CUT_OFF = """() => {
+  const closed = [...document.querySelectorAll('details:not([open])')];
+  closed.forEach(d => { d.open = true; });  // a table behind a disclosure is measured too
+  const width = document.documentElement.clientWidth, found = [];
+  // Inside a 1 px box that hides what overflows it: there for screen readers only.
+  const unseen = (el, table) => {
+    for (let e = el; e && e !== table.parentElement; e = e.parentElement) {
+      const box = e.getBoundingClientRect();
+      if (box.width <= 1 && getComputedStyle(e).overflow !== 'visible') return true;
+    }
+    return false;
+  };
+  for (const table of document.querySelectorAll('table')) {
+    if (table.closest('.release-body')) continue;  // a release's own table scrolls in its box
+    for (const el of [table, ...table.querySelectorAll('*')]) {
+      const box = el.getBoundingClientRect();
+      if (box.width > 1 && box.height > 1 && box.right > width + 0.5 && !unseen(el, table)) {
+        const name = table.className || table.closest('[id]')?.id || 'table';
+        found.push(`${name}: ${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}"`
+                   + ` ends at ${Math.round(box.right)} of ${width} px`);
+        break;
+      }
+    }
+  }
+  closed.forEach(d => { d.open = false; });
+  return found;
+}"""
+
+
+def cut_off(page: Page) -> list[str]:
+    """Tables (of the page, not of a release's text) with anything right of the viewport's
+    edge: clipped, or to be scrolled sideways inside a box, which a phone's reader misses."""
+    return list(page.evaluate(_CUT_OFF))
+
+
 def phone_fits(page: Page) -> bool:
-    """Nothing sticks out sideways: the page needs no horizontal scrolling. Measured once the
+    """Nothing sticks out sideways: the page needs no horizontal scrolling, and no table reaches
+    past the viewport's right edge (in a scroll box of its own, or clipped). Measured once the
     page and its style sheet have loaded (a click returns as soon as the next page starts)."""
     page.wait_for_load_state("load")
-    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+    scrolls = not page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    return not scrolls and not cut_off(page)
 
 
 @pytest.fixture

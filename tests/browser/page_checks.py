@@ -1,5 +1,6 @@
 """Accessibility checks run inside the page: labels, contrast, a visible focus. Any page of the
-site can be checked: `unlabelled_controls(page)`, `low_contrast_text(page)`, `focus_shown(page)`."""
+site can be checked: `unlabelled_controls(page)`, `low_contrast_text(page)`, `focus_shown(page)`,
+and `faces(page, selector)` for one type across a form's controls or hints."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ _FOCUS = """() => {
   return {tag: el.tagName, text: (el.textContent || el.name || '').trim().slice(0, 40),
           shown: outline || s.boxShadow !== 'none'};
 }"""
+
+
+_FONTS = """selector => [...document.querySelectorAll(selector)]
+  .filter(el => el.type !== 'hidden' && el.getClientRects().length)
+  .map(el => { const s = getComputedStyle(el);
+               return {what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '.' + el.className),
+                       family: s.fontFamily, size: s.fontSize}; })"""
+
+
+def faces(page: Page, selector: str) -> dict[tuple[str, str], list[str]]:
+    """Which visible elements matching `selector` wear which (font-family, font-size)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for element in page.evaluate(_FONTS, selector):
+        found.setdefault((element["family"], element["size"]), []).append(element["what"])
+    return found
 
 
 def unlabelled_controls(page: Page) -> list[str]:

@@ -159,3 +159,29 @@ def test_the_charts_fit_a_phone_in_norwegian(
     assert all(drawn(desk_page).values())
     assert phone_fits(desk_page)
     screenshot(desk_page, "desk-charts-phone")
+
+
+def axis_labels(page: Page, canvas: str) -> list[dict[str, object]]:
+    """The y axis's ticks of a drawn chart: the value and the label Chart.js writes for it."""
+    return page.evaluate(
+        """id => window.Chart.getChart(document.getElementById(id)).scales.y.ticks
+                 .map(t => ({value: t.value, label: String(t.label)}))""",
+        canvas,
+    )
+
+
+@pytest.mark.parametrize(("language", "minus"), [("nb", "\u2212"), ("en", "-")])
+def test_the_daily_changes_axis_writes_departures_below_zero_with_a_minus(
+    app: Flask, desk_page: Page, language: str, minus: str
+) -> None:
+    seed_history(app)
+    desk_page.goto(f"/admin/charts?lang={language}")
+    expect(desk_page.locator("#charts.charts-ready")).to_be_attached()
+    ticks = axis_labels(desk_page, "chart-changes")
+    below = [t for t in ticks if float(t["value"]) < 0]  # type: ignore[arg-type]
+    assert below, ticks  # readers left: the axis reaches below zero
+    for tick in below:
+        assert tick["label"] == f"{minus}{abs(int(tick['value']))}", ticks  # type: ignore[call-overload]
+    assert all(
+        not str(t["label"]).startswith(("-", "\u2212")) for t in ticks if float(t["value"]) >= 0
+    )  # type: ignore[arg-type]

@@ -10,6 +10,28 @@ from service.domain.errors import N_, InvalidAddress
 
 MAX_ADDRESS_LENGTH = 254
 MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 4.5.3.1.1; email-validator >= 2.3 checks it only if strict
+# What copy-paste brings around an address and `trim_address` takes off its ends: format
+# characters (Cf: zero-width space, BOM U+FEFF, bidi marks, soft hyphen), separators (Zs:
+# spaces and no-break spaces; Zl, Zp) and the controls that are white space (tab, CR, LF, VT,
+# FF, U+001C-U+001F, U+0085). Other controls (NUL, ESC ...) are no paste's doing: refused.
+# Written out (Unicode 14, Python 3.11; tests/domain/test_addresses.py checks it against the
+# running Python) so that the OpenAPI pattern can say the same; there only the BMP part, as
+# an ECMA-262 pattern without the u flag cannot name the others.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp"})
+# A character class's contents (regular-expression escapes), for patterns.
+INVISIBLE_BMP = (
+    r"\x09-\x0d\x1c-\x20\x85\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
+    r"\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff"
+    r"\ufff9-\ufffb"
+)
+_INVISIBLE_ASTRAL = (
+    r"\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+INVISIBLE = re.compile(f"[{INVISIBLE_BMP}{_INVISIBLE_ASTRAL}]")
+_INVISIBLE_ENDS = re.compile(
+    rf"\A[{INVISIBLE_BMP}{_INVISIBLE_ASTRAL}]+|[{INVISIBLE_BMP}{_INVISIBLE_ASTRAL}]+\Z"
+)
 # Control characters, separators of several addresses, and display-name syntax: all refused
 # before the validator, so that "a@x.example\r\nBcc: b@y.example" can never reach a header.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>,;\s\"]")
@@ -31,25 +53,33 @@ _TOP_LEVEL = (
 # schema: a dot-atom of ASCII before the @ (at most 64 characters, RFC 5321 4.5.3.1.1), and
 # host names with a dot, a top-level name ending in a letter that is not special-use. Only
 # ASCII domains: an internationalized one (blåbær.no) is accepted too, as IDNA allows it.
+# Invisible characters at either end are allowed, as trim_address takes them off.
 ADDRESS_PATTERN = (
-    rf"^(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
-    rf"@(?:{_LABEL}\.)+{_TOP_LEVEL}$"
+    rf"^[{INVISIBLE_BMP}]*(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+    rf"@(?:{_LABEL}\.)+{_TOP_LEVEL}[{INVISIBLE_BMP}]*$"
 )
 
 
-def exact_address(raw: object) -> object:
-    """The address as the JSON API takes it: no spaces around it (a form's field may have
-    them; a program sends what it means). Raises InvalidAddress; hands anything else on to
-    normalize_address, which judges it."""
-    if isinstance(raw, str) and raw != raw.strip():
-        raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
-    return raw
+def trim_address(text: str) -> str:
+    """`text` without the invisible characters copy-paste brings at its ends: white-space
+    controls (tab, CR, LF ...), format characters (Cf: U+200B zero-width space, U+FEFF BOM,
+    U+200E/F marks, U+00AD soft hyphen) and separators (Zs incl. U+00A0 no-break space,
+    Zl U+2028, Zp U+2029).
+
+    Every door that takes an address (form, API, CSV import, desk search and login, CLI)
+    trims with this one function; inside an address the same characters stay an error."""
+    return _INVISIBLE_ENDS.sub("", text)
 
 
 def normalize_address(raw: object, *, check_deliverability: bool = False) -> str:
+    """The one stored form of an address a person or a program gave: `local@domain`, ends
+    trimmed (trim_address), lower-case, the domain in its ASCII (IDNA, RFC 5891) form.
+
+    Raises InvalidAddress (a translatable message) for anything that is not one plain,
+    deliverable-looking address: RFC 5322 §3.4.1 dot-atom, RFC 5321 §4.5.3.1 lengths."""
     if not isinstance(raw, str):
         raise InvalidAddress(N_("The email address must be a text string."))
-    candidate = raw.strip()
+    candidate = trim_address(raw)
     if not candidate:
         raise InvalidAddress(N_("Enter an email address."))
     if len(candidate) > MAX_ADDRESS_LENGTH:
@@ -58,7 +88,7 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
         )
     # "=?" opens an RFC 2047 encoded word, which some mail parsers decode even inside an
     # address: no real mailbox needs it, and refused here it never reaches a To line.
-    if _FORBIDDEN.search(candidate) or "=?" in candidate:
+    if _FORBIDDEN.search(candidate) or INVISIBLE.search(candidate) or "=?" in candidate:
         raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
     try:
         result = validate_email(

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain import subscription_events
-from service.domain.addresses import normalize_address
+from service.domain.addresses import normalize_address, trim_address
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
 from service.models import (
@@ -263,7 +263,7 @@ class CsvSource:
         def get(column: str) -> str:
             return _cell(values, self._index.get(column))
 
-        email = normalize_address(_unguard_formula(get("email")))
+        email = normalize_address(_unguard_formula(trim_address(get("email"))))
         language = parse_language(get("language"))
         topics = parse_topics(_TOPIC_SEPARATORS.split(get("topics")), offered_topics)
         return ImportRow(

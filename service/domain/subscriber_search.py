@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.config import TOPIC_PATTERN
 from service.db import MAX_ROW_ID
-from service.domain.addresses import MAX_ADDRESS_LENGTH
+from service.domain.addresses import MAX_ADDRESS_LENGTH, trim_address
 from service.domain.errors import N_, InvalidInput
 from service.domain.subscriptions import LANGUAGES
 from service.models import Subscriber, SubscriberStatus, SubscriberTopic
@@ -96,7 +96,7 @@ def parse_cursor(raw: str | None, name: str) -> int | None:
 
 
 def _parse_address_part(raw: str | None) -> str | None:
-    text = (raw or "").strip().lower()
+    text = trim_address(raw or "").lower()
     if not text:
         return None
     if len(text) > MAX_ADDRESS_LENGTH:

@@ -81,7 +81,8 @@ def address_schema() -> Schema:
         "description": (
             "One plain address: no display name, no quoted or non-ASCII part before the @, "
             "no special-use domain (.test, .invalid, .localhost, .local, .onion, .arpa). "
-            "Internationalized domain names are accepted as well (IDNA)."
+            "Internationalized domain names are accepted as well (IDNA). Spaces and invisible "
+            "characters (Unicode Cf, Zs, Zl, Zp, tab, CR, LF) at either end are ignored."
         ),
     }
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 
-from service.domain.addresses import normalize_address
+from service.domain.addresses import (
+    INVISIBLE,
+    INVISIBLE_CATEGORIES,
+    normalize_address,
+    trim_address,
+)
 from service.domain.errors import InvalidAddress
 
 
@@ -26,5 +34,36 @@ def test_addresses_are_normalized_to_one_ascii_form(typed: str, stored: str) -> 
     ["æøå@mail.example", "a@mail.test", "a@localhost", "a" * 65 + "@mail.example", "a@b"],
 )
 def test_addresses_that_cannot_be_mailed_are_refused(typed: str) -> None:
+    with pytest.raises(InvalidAddress):
+        normalize_address(typed)
+
+
+def test_every_invisible_character_is_named_in_the_class() -> None:
+    """INVISIBLE is written out for the OpenAPI pattern: it must hold every character of the
+    categories trim_address takes off, in this Python's Unicode database."""
+    missing = [
+        f"U+{code:04X}"
+        for code in range(sys.maxunicode + 1)
+        if (
+            unicodedata.category(chr(code)) in INVISIBLE_CATEGORIES
+            or (unicodedata.category(chr(code)) == "Cc" and chr(code).isspace())
+        )
+        and not INVISIBLE.fullmatch(chr(code))
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "mark", ["\u200b", "\ufeff", "\u00a0", "\u2060", "\u200e", "\u2028", "\u2029", "\t", "\r\n"]
+)
+def test_invisible_characters_at_the_ends_are_taken_off(mark: str) -> None:
+    assert trim_address(f"{mark} {mark}a@x.no{mark}") == "a@x.no"
+    assert normalize_address(f"{mark}Reader@Mail.Example{mark}{mark}") == "reader@mail.example"
+
+
+@pytest.mark.parametrize(
+    "typed", ["read\u200ber@mail.example", "reader@mail\ufeff.example", "\x00a@x.no", "a@x.no\x1b"]
+)
+def test_invisible_characters_inside_are_refused(typed: str) -> None:
     with pytest.raises(InvalidAddress):
         normalize_address(typed)

@@ -1,0 +1,123 @@
+"""Every door that takes an address treats it the same way (issue 10, items 4, 6, 7, 8):
+the form, the API, a CSV import (desk and CLI), the desk's search and login, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from service.db import get_database
+from service.models import Subscriber
+from tests.pipeline.helpers import add_subscribers, api_token
+from tests.web.test_desk_login import EMAIL as DESK_EMAIL
+from tests.web.test_desk_login import PASSWORD, log_in
+from tests.web.test_desk_subscribers import LIST, listed, upload
+from tests.web.test_reader_pages import subscribe_form
+
+# What copy-paste brings around an address: zero-width space, BOM, no-break space, word
+# joiner, left-to-right mark, line separator, a tab, the narrow no-break space.
+AROUND = ["\u200b", "\ufeff", "\u00a0", "\u2060", "\u200e", "\u2028", "\t", "\u202f"]
+
+
+def stored(app: Flask) -> list[str]:
+    with app.app_context(), get_database().session_scope() as session:
+        return list(session.scalars(select(Subscriber.email).order_by(Subscriber.id)))
+
+
+@pytest.mark.parametrize("mark", AROUND)
+def test_invisible_characters_around_an_address_are_taken_off_by_the_form(
+    app: Flask, client: FlaskClient, mark: str
+) -> None:
+    status, _ = subscribe_form(client, f"{mark}reader@mail.example{mark}")
+    assert status == 200
+    assert stored(app) == ["reader@mail.example"]
+
+
+@pytest.mark.parametrize("mark", AROUND)
+def test_invisible_characters_around_an_address_are_taken_off_by_the_api(
+    app: Flask, client: FlaskClient, mark: str
+) -> None:
+    answer = client.post("/api/v1/subscriptions", json={"email": f"{mark}reader@mail.example"})
+    assert answer.status_code == 202, answer.text
+    assert stored(app) == ["reader@mail.example"]
+
+
+def test_invisible_characters_inside_an_address_stay_an_error(
+    app: Flask, client: FlaskClient
+) -> None:
+    for typed in ("read\u200ber@mail.example", "reader@mail\u00a0.example"):
+        answer = client.post("/api/v1/subscriptions", json={"email": typed})
+        assert answer.status_code == 422, typed
+    assert stored(app) == []
+
+
+def test_erasing_through_the_api_takes_invisible_characters_off(
+    app: Flask, client: FlaskClient
+) -> None:
+    add_subscribers(app, ["reader@mail.example"])
+    token = api_token(app)
+    answer = client.delete(
+        "/api/v1/subscribers/\u200breader@mail.example\ufeff",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 204, answer.text
+    assert stored(app) == []
+
+
+def test_the_api_filter_takes_invisible_characters_off(app: Flask, client: FlaskClient) -> None:
+    add_subscribers(app, ["reader@mail.example", "other@mail.example"])
+    token = api_token(app)
+    answer = client.get(
+        "/api/v1/subscribers",
+        query_string={"email": "\u200breader@\t"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [item["email"] for item in answer.get_json()["items"]] == ["reader@mail.example"]
+
+
+@pytest.fixture
+def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
+    api_token(app, DESK_EMAIL)
+    assert log_in(client)[0] == 303
+    return client
+
+
+def test_the_desk_search_takes_invisible_characters_off(app: Flask, desk: FlaskClient) -> None:
+    add_subscribers(app, ["reader@mail.example", "other@mail.example"])
+    answer = desk.get(LIST, query_string={"q": "\u200breader@mail.example\ufeff"})
+    assert answer.status_code == 200
+    assert listed(answer) == ["reader@mail.example"]
+
+
+def test_the_desk_login_takes_invisible_characters_off(app: Flask, client: FlaskClient) -> None:
+    api_token(app, DESK_EMAIL)
+    assert log_in(client, "\u200b" + DESK_EMAIL + "\u00a0", PASSWORD)[0] == 303
+
+
+def test_a_desk_import_takes_invisible_characters_off(app: Flask, desk: FlaskClient) -> None:
+    text = "email,name\r\n\u200bkari@mail.example\u200b,Kari\r\n\ufeffola@mail.example,Ola\r\n"
+    upload(desk, text.encode())
+    assert sorted(stored(app)) == ["kari@mail.example", "ola@mail.example"]
+
+
+def test_a_cli_import_takes_invisible_characters_off(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email\n\u2060kari@mail.example\u200e\n", encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["subscribers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert stored(app) == ["kari@mail.example"]
+
+
+def test_cli_commands_take_invisible_characters_off(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["publisher", "create", "\u200bnew@press.example", "--password-stdin"],
+        input="long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    result = app.test_cli_runner().invoke(args=["token", "create", "new@press.example\ufeff"])
+    assert result.exit_code == 0, result.output

@@ -31,7 +31,7 @@ from flask.cli import AppGroup
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.domain import bounces, imports, publishers
-from service.domain.addresses import normalize_address
+from service.domain.addresses import display_address, normalize_address
 from service.domain.errors import DomainError
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
 from service.domain.releases import parse_datetime
@@ -275,7 +275,8 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
 def _describe(note: RowNote) -> str:
     text = f"line {note.line}: {note.outcome.value}"
     if note.email:
-        shown = note.email if len(note.email) <= 80 else note.email[:77] + "..."
+        shown = display_address(note.email)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         text += f": {shown}"
     if note.reason and note.outcome is Outcome.REJECTED:
         text += f": {note.reason}"

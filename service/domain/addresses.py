@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 from service.domain.errors import N_, InvalidAddress
@@ -112,3 +114,49 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
     # The ASCII form (IDNA for the domain) is what SMTP needs and what makes duplicates equal:
     # ola@blåbær.no and ola@xn--blbr-roah.no are one reader.
     return (result.ascii_email or result.normalized).lower()
+
+
+def lookup_address(raw: object) -> str | None:
+    """The stored form of an address given to find a row (a desk login, a lookup), or None
+    when it cannot be one: normalized exactly as a signup stores it."""
+    try:
+        return normalize_address(raw)
+    except InvalidAddress:
+        return None
+
+
+def display_address(stored: str) -> str:
+    """An address as a person reads it: the domain in Unicode (`ola@blåbær.example`, not
+    `ola@xn--blbr-roah.example`; IDNA ToUnicode, RFC 5891 §5). Pages, the desk and emails'
+    text show this (the `address` template filter); the API, the CSV export and the SMTP
+    envelope keep the stored form. An address whose domain does not decode is shown as is."""
+    local, at, domain = stored.rpartition("@")
+    if not at or "xn--" not in domain.lower():
+        return stored
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except (idna.IDNAError, UnicodeError):
+        return stored
+
+
+def _ascii_label(label: str) -> str:
+    """A domain label in its IDNA form (RFC 5891 §4, with UTS #46 mapping), or as it is when
+    it is ASCII already or has no IDNA form."""
+    if label.isascii():
+        return label
+    try:
+        return idna.encode(label, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return label
+
+
+def search_forms(fragment: str) -> tuple[str, ...]:
+    """What to look for in stored addresses when a person searches for `fragment` (a whole
+    address or a part of one): the fragment as typed (trimmed, NFC, lower-case), and, when it
+    names whole domain labels in Unicode, the same with those labels in their IDNA form, as
+    rows hold them: `ola@blåbær.example` and `blåbær` find `ola@xn--blbr-roah.example`. A part
+    of a Unicode label (`blåb`) has no IDNA form of its own and finds only what holds it."""
+    text = unicodedata.normalize("NFC", trim_address(fragment)).lower()
+    local, at, domain = text.rpartition("@")
+    ascii_form = local + at + ".".join(_ascii_label(label) for label in domain.split("."))
+    return (text,) if ascii_form == text else (text, ascii_form)

@@ -15,6 +15,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from service.domain import mail_headers, mime
+from service.domain.addresses import display_address
 from service.domain.subscriptions import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,7 @@ class EmailRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        env.filters["address"] = display_address
         translations = Translations.load(str(self._translations_dir), [language], domain="messages")
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
         return env

@@ -10,7 +10,9 @@ import pytest
 from service.domain.addresses import (
     INVISIBLE,
     INVISIBLE_CATEGORIES,
+    display_address,
     normalize_address,
+    search_forms,
     trim_address,
 )
 from service.domain.errors import InvalidAddress
@@ -67,3 +69,18 @@ def test_invisible_characters_at_the_ends_are_taken_off(mark: str) -> None:
 def test_invisible_characters_inside_are_refused(typed: str) -> None:
     with pytest.raises(InvalidAddress):
         normalize_address(typed)
+
+
+def test_a_stored_address_is_shown_with_its_unicode_domain() -> None:
+    assert display_address("ola@xn--blbr-roah.example") == "ola@blåbær.example"
+    assert display_address("ola@mail.example") == "ola@mail.example"
+    assert display_address("ola@xn--a.example") == "ola@xn--a.example"  # shown as it is
+
+
+def test_a_search_looks_for_unicode_labels_in_their_stored_form() -> None:
+    assert search_forms("Ola@Blåbær.example ") == (
+        "ola@blåbær.example",
+        "ola@xn--blbr-roah.example",
+    )
+    assert search_forms("blåbær") == ("blåbær", "xn--blbr-roah")
+    assert search_forms("ola@mail") == ("ola@mail",)

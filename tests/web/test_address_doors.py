@@ -121,3 +121,94 @@ def test_cli_commands_take_invisible_characters_off(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     result = app.test_cli_runner().invoke(args=["token", "create", "new@press.example\ufeff"])
     assert result.exit_code == 0, result.output
+
+
+# --- item 6: a domain in Unicode is the same address everywhere, and shown as typed ------
+
+FJOS = "kari@fjøs.example"
+FJOS_STORED = "kari@xn--fjs-1na.example"
+BLABAER = "ola@blåbær.example"
+BLABAER_STORED = "ola@xn--blbr-roah.example"
+
+
+def test_the_desk_search_finds_an_address_typed_with_its_unicode_domain(
+    app: Flask, desk: FlaskClient
+) -> None:
+    client = app.test_client()
+    for email in (FJOS, BLABAER, "per@mail.example"):
+        assert client.post("/api/v1/subscriptions", json={"email": email}).status_code == 202
+    assert stored(app) == [FJOS_STORED, BLABAER_STORED, "per@mail.example"]
+    for typed in (BLABAER, "Ola@BLÅBÆR.example", "blåbær", "@blåbær.example", BLABAER_STORED):
+        answer = desk.get(LIST, query_string={"q": typed})
+        assert answer.status_code == 200
+        assert listed(answer) == [BLABAER], typed
+    # The table shows every address as a person writes it.
+    assert listed(desk.get(LIST)) == ["per@mail.example", BLABAER, FJOS]
+
+
+def test_the_api_filter_finds_an_address_by_its_unicode_domain(
+    app: Flask, client: FlaskClient
+) -> None:
+    add_subscribers(app, [BLABAER_STORED, FJOS_STORED])
+    token = api_token(app)
+    answer = client.get(
+        "/api/v1/subscribers",
+        query_string={"email": "blåbær.example"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert [item["email"] for item in answer.get_json()["items"]] == [BLABAER_STORED]
+
+
+def test_the_confirm_page_shows_the_unicode_domain(app: Flask, client: FlaskClient) -> None:
+    from tests.web.test_reader_pages import token_for
+
+    assert client.post("/api/v1/subscriptions", json={"email": FJOS}).status_code == 202
+    with app.app_context(), get_database().session_scope() as session:
+        uid = session.scalars(select(Subscriber.uid)).one()
+    page = client.get(f"/confirm/{token_for(app, uid, 'confirm')}")
+    assert FJOS in page.text and "xn--" not in page.text
+    done = client.post(f"/confirm/{token_for(app, uid, 'confirm')}")
+    assert FJOS in done.text and "xn--" not in done.text
+
+
+def test_erasing_through_the_api_takes_the_unicode_domain(app: Flask, client: FlaskClient) -> None:
+    add_subscribers(app, [BLABAER_STORED])
+    token = api_token(app)
+    answer = client.delete(
+        f"/api/v1/subscribers/{BLABAER}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 204, answer.text
+    assert stored(app) == []
+
+
+def test_the_erase_page_shows_the_unicode_domain(app: Flask, desk: FlaskClient) -> None:
+    add_subscribers(app, [BLABAER_STORED])
+    with app.app_context(), get_database().session_scope() as session:
+        uid = session.scalars(select(Subscriber.uid)).one()
+    page = desk.get(f"{LIST}/{uid}/erase")
+    assert BLABAER in page.text and "xn--" not in page.text
+
+
+def test_an_import_knows_a_unicode_domain_as_the_address_already_there(
+    app: Flask, desk: FlaskClient
+) -> None:
+    add_subscribers(app, [BLABAER_STORED])
+    report = upload(desk, f"email\r\n{BLABAER.upper()}\r\n{FJOS}\r\n".encode())
+    assert sorted(stored(app)) == sorted([BLABAER_STORED, FJOS_STORED])
+    assert BLABAER in report.text and "xn--" not in report.text
+
+
+def test_the_desk_login_and_cli_take_a_unicode_domain(app: Flask, client: FlaskClient) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["publisher", "create", "Redaksjon@Blåbær.example", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context(), get_database().session_scope() as session:
+        from service.models import Publisher
+
+        assert session.scalars(select(Publisher.email)).all() == ["redaksjon@xn--blbr-roah.example"]
+    result = app.test_cli_runner().invoke(args=["token", "create", "redaksjon@blåbær.example"])
+    assert result.exit_code == 0, result.output
+    assert log_in(client, "redaksjon@BLÅBÆR.example", PASSWORD)[0] == 303
+    assert "redaksjon@blåbær.example" in client.get("/admin").text

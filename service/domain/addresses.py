@@ -8,6 +8,7 @@ import unicodedata
 import idna
 from email_validator import EmailNotValidError, validate_email
 
+from service.domain import address_reasons
 from service.domain.errors import N_, InvalidAddress
 
 MAX_ADDRESS_LENGTH = 254
@@ -36,7 +37,8 @@ _INVISIBLE_ENDS = re.compile(
 )
 # Control characters, separators of several addresses, and display-name syntax: all refused
 # before the validator, so that "a@x.example\r\nBcc: b@y.example" can never reach a header.
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>,;\s\"]")
+_SEPARATORS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f<>,;\"]")
+_WHITE_SPACE = re.compile(r"\s")
 # Top-level names email-validator refuses (its SPECIAL_USE_DOMAIN_NAMES: RFC 6761, 6762, 7686).
 SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
 
@@ -90,8 +92,10 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
         )
     # "=?" opens an RFC 2047 encoded word, which some mail parsers decode even inside an
     # address: no real mailbox needs it, and refused here it never reaches a To line.
-    if _FORBIDDEN.search(candidate) or INVISIBLE.search(candidate) or "=?" in candidate:
-        raise InvalidAddress(N_("Enter one plain email address, like name@example.com."))
+    if _SEPARATORS.search(candidate) or "=?" in candidate:
+        raise InvalidAddress(address_reasons.ONE_PLAIN_ADDRESS)
+    if INVISIBLE.search(candidate) or _WHITE_SPACE.search(candidate):
+        raise InvalidAddress(address_reasons.INVISIBLE_INSIDE)
     try:
         result = validate_email(
             candidate,
@@ -103,14 +107,9 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
             allow_smtputf8=False,
         )
     except EmailNotValidError as error:
-        raise InvalidAddress(
-            N_("That is not a valid email address: %(reason)s"), reason=str(error)
-        ) from None
+        raise address_reasons.refusal(error) from None
     if len(result.local_part) > MAX_LOCAL_PART_LENGTH:
-        raise InvalidAddress(
-            N_("That is not a valid email address: %(reason)s"),
-            reason=f"The part before the @-sign has more than {MAX_LOCAL_PART_LENGTH} characters.",
-        )
+        raise InvalidAddress(address_reasons.LOCAL_PART_TOO_LONG, count=MAX_LOCAL_PART_LENGTH)
     # The ASCII form (IDNA for the domain) is what SMTP needs and what makes duplicates equal:
     # ola@blåbær.no and ola@xn--blbr-roah.no are one reader.
     return (result.ascii_email or result.normalized).lower()

@@ -84,3 +84,35 @@ def test_a_search_looks_for_unicode_labels_in_their_stored_form() -> None:
     )
     assert search_forms("blåbær") == ("blåbær", "xn--blbr-roah")
     assert search_forms("ola@mail") == ("ola@mail",)
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("kari.example.com", "An email address needs an @, as in name@example.com."),
+        ("@mail.example", "The email address lacks the part before the @."),
+        ("kari@", "The email address lacks the part after the @."),
+        ("kari@mail", "The email address must have a domain name such as example.com after the @."),
+        ("kari..n@mail.example", "The email address has a period or hyphen in the wrong place"),
+        ("kari@mail.test", "The email address ends in a name kept for special uses"),
+        ("kari@[127.0.0.1]", "not an IP address"),
+        ("kari@mail_x.example", "The email address has characters after the @"),
+        ("k" * 65 + "@mail.example", "The email address has more than 64 characters before the @."),
+        ("kari@" + "a" * 64 + ".example", "The email address is too long after the @."),
+        ("read er@mail.example", "The email address holds a space or an invisible character"),
+        ("a@x.no, b@y.no", "Enter one plain email address"),
+    ],
+)
+def test_a_refusal_is_said_in_our_own_translatable_words(typed: str, says: str) -> None:
+    with pytest.raises(InvalidAddress) as refused:
+        normalize_address(typed)
+    assert refused.value.message.startswith(says) or says in refused.value.text
+    assert refused.value.message in catalog_ids()
+    assert "@-sign" not in refused.value.text
+
+
+def catalog_ids() -> set[str]:
+    from babel.messages.pofile import read_po
+
+    with open("service/translations/messages.pot", "rb") as stream:
+        return {message.id for message in read_po(stream) if message.id}

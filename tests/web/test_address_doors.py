@@ -15,7 +15,7 @@ from service.models import Subscriber
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL as DESK_EMAIL
 from tests.web.test_desk_login import PASSWORD, log_in
-from tests.web.test_desk_subscribers import LIST, listed, upload
+from tests.web.test_desk_subscribers import LIST, listed, text_of, upload
 from tests.web.test_reader_pages import subscribe_form
 
 # What copy-paste brings around an address: zero-width space, BOM, no-break space, word
@@ -212,3 +212,52 @@ def test_the_desk_login_and_cli_take_a_unicode_domain(app: Flask, client: FlaskC
     assert result.exit_code == 0, result.output
     assert log_in(client, "redaksjon@BLÅBÆR.example", PASSWORD)[0] == 303
     assert "redaksjon@blåbær.example" in client.get("/admin").text
+
+
+# --- item 7: a refusal is said in the page's language, in our own words -------------------
+
+LIBRARY_WORDS = ("@-sign", "email address must", "There must be", "IDNA", "is not valid")
+
+
+def test_the_import_report_says_why_in_one_language(app: Flask, desk: FlaskClient) -> None:
+    report = upload(
+        desk,
+        lang="nb",
+        content="email\r\nkari.example.com\r\n@mail.example\r\nola@mail.test\r\nper..a@mail.example\r\n",
+    )
+    text = text_of(report)
+    assert "avvist: En e-postadresse må ha en @" in text
+    assert "avvist: E-postadressen mangler delen foran @" in text
+    assert "avvist: E-postadressen slutter med et navn som er satt av til spesielle formål" in text
+    assert "avvist: E-postadressen har et punktum eller en bindestrek på feil sted" in text
+    for words in LIBRARY_WORDS:
+        assert words not in text
+
+
+def test_a_csv_readers_complaint_is_said_in_the_page_language(
+    app: Flask, desk: FlaskClient
+) -> None:
+    text_file = "email,name\r\nkari@mail.example," + "x" * 140_000 + "\r\nola@mail.example,Ola\r\n"
+    report = upload(desk, text_file, lang="nb")
+    text = text_of(report)
+    assert "avvist: Et felt på denne linjen er lengre enn 131" in text
+    assert "field limit" not in text
+
+
+def test_the_form_says_why_in_the_page_language(client: FlaskClient) -> None:
+    status, page = subscribe_form(client, "kari.example.com")
+    assert status == 422
+    assert "En e-postadresse må ha en @" in page
+    assert "@-sign" not in page
+
+
+def test_the_api_says_why_in_its_own_words(client: FlaskClient) -> None:
+    answer = client.post(
+        "/api/v1/subscriptions",
+        json={"email": "kari.example.com"},
+        headers={"Accept-Language": "en"},
+    )
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["message"] == (
+        "An email address needs an @, as in name@example.com."
+    )

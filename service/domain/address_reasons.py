@@ -76,10 +76,6 @@ _REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
         ),
     ),
     (
-        ("internationalized characters before the @-sign",),
-        N_("The email address cannot have letters such as æ, ø and å before the @ here."),
-    ),
-    (
         ("before the @-sign", "unsafe character", "not valid ascii", "invalid character."),
         N_("The part before the @ holds characters that an email address cannot have."),
     ),

@@ -48,18 +48,26 @@ def _any_case(word: str) -> str:
 
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"  # RFC 5322 3.2.3
+# RFC 6532 §3.2 adds UTF8-non-ascii to atext; email-validator refuses invisible and unsafe
+# ones (categories C*, Z*), which the BMP ranges below mostly leave out.
+_UTF8_ATEXT = (
+    r"\u00a1-\u00ac\u00ae-\u05ff\u0606-\u061b\u061d-\u06dc\u06de-\u1fff\u2070-\u2fff"
+    r"\u3001-\ud7ff\uf900-\ufefe\uff00-\ufff8"
+)
 _LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # RFC 1035 2.3.1
 _TOP_LEVEL = (
     rf"(?!(?:{'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAINS)})$)"
     r"(?![A-Za-z0-9]{2}--)(?:[A-Za-z]|[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z])"
 )
 # What normalize_address accepts, as one ECMA-262/Python regular expression for the OpenAPI
-# schema: a dot-atom of ASCII before the @ (at most 64 characters, RFC 5321 4.5.3.1.1), and
+# schema: a dot-atom before the @ (at most 64 characters, RFC 5321 4.5.3.1.1; letters beyond
+# ASCII allowed, RFC 6531), and
 # host names with a dot, a top-level name ending in a letter that is not special-use. Only
 # ASCII domains: an internationalized one (blåbær.no) is accepted too, as IDNA allows it.
 # Invisible characters at either end are allowed, as trim_address takes them off.
 ADDRESS_PATTERN = (
-    rf"^[{INVISIBLE_BMP}]*(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+    rf"^[{INVISIBLE_BMP}]*(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})"
+    rf"[{_ATEXT}{_UTF8_ATEXT}]+(?:\.[{_ATEXT}{_UTF8_ATEXT}]+)*"
     rf"@(?:{_LABEL}\.)+{_TOP_LEVEL}[{INVISIBLE_BMP}]*$"
 )
 
@@ -103,16 +111,19 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
             allow_display_name=False,
             allow_quoted_local=False,
             allow_domain_literal=False,
-            # Non-ASCII before the @ needs SMTPUTF8, which many mail servers still lack.
-            allow_smtputf8=False,
+            # bjørn.ås@example.no is a valid address (RFC 6531, 6532): mail to it goes out
+            # with SMTPUTF8 where the relay offers it (workers/smtp.py).
+            allow_smtputf8=True,
         )
     except EmailNotValidError as error:
         raise address_reasons.refusal(error) from None
     if len(result.local_part) > MAX_LOCAL_PART_LENGTH:
         raise InvalidAddress(address_reasons.LOCAL_PART_TOO_LONG, count=MAX_LOCAL_PART_LENGTH)
-    # The ASCII form (IDNA for the domain) is what SMTP needs and what makes duplicates equal:
-    # ola@blåbær.no and ola@xn--blbr-roah.no are one reader.
-    return (result.ascii_email or result.normalized).lower()
+    # The domain in its ASCII form (IDNA) makes duplicates equal, ola@blåbær.no and
+    # ola@xn--blbr-roah.no are one reader, and needs nothing of the relay; the part before
+    # the @ stays as typed (NFC, RFC 6532 §3.1), lower-case like every stored address.
+    local = unicodedata.normalize("NFC", result.local_part.lower())
+    return f"{local}@{result.ascii_domain.lower()}"
 
 
 def lookup_address(raw: object) -> str | None:

@@ -29,6 +29,7 @@ from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import delivery, progress, releases
+from service.domain.addresses import display_address
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.mail_headers import HeaderError
 from service.domain.refusals import NO_SMTPUTF8
@@ -258,7 +259,7 @@ def send_test(release_id: int) -> BaseResponse:
     flash(
         _(
             "A test email is on its way to %(email)s. It is marked as a test and not counted.",
-            email=current_user.email,
+            email=display_address(current_user.email),
         )
     )
     return redirect(url_for(".show", release_id=release_id), code=303)

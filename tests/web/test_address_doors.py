@@ -10,8 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from service import create_app
 from service.db import get_database
+from service.mailsink import MailSink
 from service.models import Subscriber
+from tests.conftest import make_settings
 from tests.pipeline.helpers import add_subscribers, api_token
 from tests.web.test_desk_login import EMAIL as DESK_EMAIL
 from tests.web.test_desk_login import PASSWORD, log_in
@@ -261,3 +264,37 @@ def test_the_api_says_why_in_its_own_words(client: FlaskClient) -> None:
     assert answer.get_json()["error"]["message"] == (
         "An email address needs an @, as in name@example.com."
     )
+
+
+def test_the_per_address_limit_counts_one_mailbox_however_it_is_typed(
+    app: Flask, database_url: str, redis_url: str, sink: MailSink
+) -> None:
+    settings = app.extensions["pressroom.settings"]
+    strict = create_app(
+        make_settings(
+            database_url,
+            redis_url,
+            sink.url,
+            address_rate_limit="2/hour",
+            task_queue=settings.task_queue,
+        )
+    )
+    client = strict.test_client()
+    try:
+        codes = [
+            client.post("/api/v1/subscriptions", json={"email": typed}).status_code
+            for typed in (BLABAER, BLABAER_STORED, "\u200bOLA@Blåbær.example")
+        ]
+    finally:
+        strict.extensions["pressroom.limiter"].reset()
+        with strict.app_context():
+            get_database().dispose()
+    assert codes == [202, 202, 429]
+
+
+def test_the_cli_names_a_publisher_by_the_unicode_domain(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["publisher", "create", "redaksjon@blåbær.example", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+    )
+    assert result.output.strip() == "Created publisher redaksjon@blåbær.example."

@@ -56,15 +56,15 @@ _UTF8_ATEXT = (
 )
 _LABEL = r"(?![A-Za-z0-9]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # RFC 1035 2.3.1
 _TOP_LEVEL = (
-    rf"(?!(?:{'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAINS)})$)"
+    rf"(?!(?:{'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAINS)})[{INVISIBLE_BMP}]*$)"
     r"(?![A-Za-z0-9]{2}--)(?:[A-Za-z]|[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z])"
 )
 # What normalize_address accepts, as one ECMA-262/Python regular expression for the OpenAPI
 # schema: a dot-atom before the @ (at most 64 characters, RFC 5321 4.5.3.1.1; letters beyond
-# ASCII allowed, RFC 6531), and
-# host names with a dot, a top-level name ending in a letter that is not special-use. Only
-# ASCII domains: an internationalized one (blåbær.no) is accepted too, as IDNA allows it.
-# Invisible characters at either end are allowed, as trim_address takes them off.
+# ASCII allowed, RFC 6531), and host names with a dot, a top-level name ending in a letter
+# that is not special-use. Only ASCII domains: an internationalized one (blåbær.no) is
+# accepted too, as IDNA allows it. Invisible characters at either end are allowed, as
+# trim_address takes them off.
 ADDRESS_PATTERN = (
     rf"^[{INVISIBLE_BMP}]*(?![^@]{{{MAX_LOCAL_PART_LENGTH + 1}}})"
     rf"[{_ATEXT}{_UTF8_ATEXT}]+(?:\.[{_ATEXT}{_UTF8_ATEXT}]+)*"

@@ -258,6 +258,9 @@ ADDRESSES = [
     "\u200breader@mail.example\ufeff",
     " reader@mail.example\t",
     "read\u200ber@mail.example",
+    "reader@mail.test\u200b",
+    "bjørn.ås@example.no",
+    "bjørn.ås@example.no\u00a0",
 ]
 
 

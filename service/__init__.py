@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service import dispatch
 from service.config import ConfigError, Settings
 from service.db import Database
+from service.domain.addresses import display_address
 from service.domain.emails import EmailRenderer
 from service.domain.release_messages import Dkim
 from service.domain.tokens import TokenSigner
@@ -68,6 +69,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         settings.secret_key, settings.secret_key_fallbacks
     )
     app.extensions["pressroom.emails"] = EmailRenderer()
+    app.add_template_filter(display_address, "address")
     app.extensions["pressroom.dkim"] = _dkim_key(settings)
     dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
 

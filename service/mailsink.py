@@ -70,6 +70,8 @@ class MailSink:
         """`smtp_options` go to aiosmtpd: ssl_context (SMTPS), tls_context (STARTTLS),
         authenticator, auth_require_tls ..."""
         self.handler = handler or SinkHandler()
+        # Like today's usual relays (Postfix, Exim, Gmail): addresses beyond ASCII go through.
+        smtp_options.setdefault("enable_SMTPUTF8", True)
         self.port = port or free_port()
         self._controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, data_size_limit=None, **smtp_options

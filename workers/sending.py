@@ -30,7 +30,13 @@ from service.domain.refusals import Blame, RefusalJudge, Reply, Stage
 from service.domain.release_messages import ReleaseMessage
 from service.models import DeliveryStatus, Release, ReleaseStatus
 from workers.ratelimit import SendRateLimiter, Unlimited
-from workers.smtp import Mailer, PermanentSendError, SendError, TransientSendError
+from workers.smtp import (
+    Mailer,
+    NoSmtpUtf8Error,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +50,6 @@ SHUTTING_DOWN = "shutting down"
 # new pattern (else a run of genuinely dead addresses would pause the send at every resume).
 GIVEN_BACK = "given back unblamed: "
 UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this often, unblamed
-NOT_ASCII = PermanentSendError(
-    553, "5.1.3 the address is not ASCII and SMTPUTF8 is not used", stage=Stage.RCPT
-)
 MALFORMED = PermanentSendError(
     553, "5.1.3 the address is not a plain local@domain address", stage=Stage.RCPT
 )
@@ -200,12 +203,6 @@ class BatchSender:
                         leased = now_mono
                     sent = []
                 recipient = queue.popleft()
-                if not recipient.email.isascii():
-                    # Signup and import never store one; a row written by other means could.
-                    # Without SMTPUTF8 no server can take it: that reader's delivery fails,
-                    # and the batch goes on (it would else crash here at every retry).
-                    self._fail([(recipient, NOT_ASCII.reply)], result)
-                    continue
                 try:
                     data = messages[recipient.language].for_recipient(
                         recipient.email, recipient.uid
@@ -218,6 +215,10 @@ class BatchSender:
                     continue  # asked to stop while waiting for the rate: the loop gives back
                 try:
                     self.mailer.send_raw(self.mail_from, [recipient.email], data)
+                except NoSmtpUtf8Error as error:
+                    # The relay lacks SMTPUTF8 for this valid address: this delivery fails
+                    # with the reason, unblamed, and says nothing to the judge about others.
+                    self._fail_unblamed(recipient, error.detail, result)
                 except TransientSendError as error:
                     if error.systemic:
                         tried = [*judge.holding, recipient]
@@ -450,6 +451,21 @@ class BatchSender:
                         retry_base=self.retry_seconds,
                     )
                     result.deferred += 1
+
+    def _fail_unblamed(
+        self, recipient: delivery.Recipient, reason: str, result: BatchResult
+    ) -> None:
+        """This delivery cannot be made through this relay (not the reader's fault, not a
+        refusal of everyone): it fails with `reason`; no bounce is scored."""
+        with session_scope() as session:
+            delivery.mark_done(
+                session,
+                [recipient.delivery_id],
+                DeliveryStatus.FAILED,
+                owner=self.owner,
+                error=reason,
+            )
+        result.failed += 1
 
     def _fail(
         self,

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import parse_mailbox
-from service.domain.refusals import Reply, Stage
+from service.domain.refusals import NO_SMTPUTF8, Reply, Stage
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
@@ -51,6 +51,16 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """The server refused for good (5xx)."""
+
+
+class NoSmtpUtf8Error(PermanentSendError):
+    """The address needs SMTPUTF8 (letters beyond ASCII before the @, RFC 6531) and the relay
+    does not offer it: this delivery alone fails. Neither the reader's fault (the address is
+    valid) nor a refusal of every message: no bounce is scored, the send goes on. Raised
+    before any command of the transaction, so the connection stays usable."""
+
+    def __init__(self) -> None:
+        super().__init__(0, NO_SMTPUTF8, stage=Stage.RCPT)
 
 
 def _error(code: int, detail: str, stage: Stage, *, systemic: bool = False) -> SendError:
@@ -133,10 +143,14 @@ class SmtpMailer:
         "Acme")."""
         envelope_from = _envelope_from(sender)
         kept = self._connection is not None
+        international = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
         try:
             if self._connection is None:
                 self._connection = self._connect()
-            self._connection.sendmail(envelope_from, recipients, data)
+            options: list[str] = []
+            if international:
+                options = self._utf8_options(self._connection)
+            self._connection.sendmail(envelope_from, recipients, data, mail_options=options)
         except smtplib.SMTPServerDisconnected:
             # No "250" came back. Mostly a kept connection the server closed while it sat idle
             # (the first command fails): renew it once and send. Should the line have dropped
@@ -181,6 +195,19 @@ class SmtpMailer:
             raise TransientSendError(
                 0, f"connection failed: {error.__class__.__name__}", systemic=True
             ) from None
+
+    @staticmethod
+    def _utf8_options(connection: smtplib.SMTP) -> list[str]:
+        """MAIL FROM parameters for a message to an address beyond ASCII: SMTPUTF8 (RFC 6531
+        §3.4), with BODY=8BITMIME where offered, as its header holds UTF-8 (RFC 6152);
+        NoSmtpUtf8Error when the server does not offer SMTPUTF8 in its EHLO answer."""
+        connection.ehlo_or_helo_if_needed()
+        if not connection.has_extn("smtputf8"):
+            raise NoSmtpUtf8Error()
+        options = ["SMTPUTF8"]
+        if connection.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        return options
 
     def _close_after(self, code: int) -> None:
         if code == 421:

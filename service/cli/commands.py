@@ -33,7 +33,7 @@ from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
 from service.domain import bounces, imports, invitations, publishers
-from service.domain.addresses import normalize_address
+from service.domain.addresses import display_address, normalize_address
 from service.domain.errors import DomainError
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote
 from service.domain.releases import parse_datetime
@@ -76,7 +76,9 @@ def _address(email: str) -> str:
 
 def _require_publisher(publisher: Publisher | None, address: str) -> Publisher:
     if publisher is None:
-        raise click.ClickException(f"There is no publisher with the address {address}.")
+        raise click.ClickException(
+            f"There is no publisher with the address {display_address(address)}."
+        )
     return publisher
 
 
@@ -104,7 +106,7 @@ def create_publisher_command(email: str, name: str | None, password_stdin: bool)
     password = _read_password(password_stdin)
     with refusals(), session_scope() as session:
         publishers.create_publisher(session, address, password, name=name, now=utcnow())
-    click.echo(f"Created publisher {address}.")
+    click.echo(f"Created publisher {display_address(address)}.")
 
 
 @publisher_group.command("password")
@@ -123,7 +125,7 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     with refusals(), session_scope() as session:
         publisher = _require_publisher(publishers.find_publisher(session, address), address)
         publishers.set_password(session, publisher, password)
-    click.echo(f"New password set for {address}.")
+    click.echo(f"New password set for {display_address(address)}.")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -151,7 +153,9 @@ def create_token_command(email: str, label: str | None) -> None:
         publisher = _require_publisher(publishers.find_publisher(session, address), address)
         if not publisher.is_active:
             click.echo(
-                f"Warning: {address} is deactivated; the token works once it is active.", err=True
+                f"Warning: {display_address(address)} is deactivated; the token works once "
+                "it is active.",
+                err=True,
             )
         token = publishers.issue_token(session, publisher, label=label, now=utcnow())
     click.echo(token)
@@ -175,7 +179,7 @@ def list_tokens_command(email: str) -> None:
             for token in sorted(publisher.tokens, key=lambda t: (t.created_at, t.id))
         ]
     if not rows:
-        click.echo(f"{address} has no tokens.", err=True)
+        click.echo(f"{display_address(address)} has no tokens.", err=True)
         return
     header = ("PREFIX", "LABEL", "CREATED", "LAST USED", "REVOKED")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -196,7 +200,7 @@ def revoke_tokens_command(email: str, prefix: str | None, revoke_all: bool) -> N
     with refusals(), session_scope() as session:
         publisher = _require_publisher(publishers.find_publisher(session, address), address)
         count = publishers.revoke_tokens(session, publisher, prefix=prefix, now=utcnow())
-    click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {address}.")
+    click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {display_address(address)}.")
 
 
 def _when(value: datetime | None) -> str:
@@ -278,7 +282,8 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
 def _describe(note: RowNote) -> str:
     text = f"line {note.line}: {note.outcome.value}"
     if note.email:
-        shown = note.email if len(note.email) <= 80 else note.email[:77] + "..."
+        shown = display_address(note.email)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         text += f": {shown}"
     if note.reason and note.outcome is Outcome.REJECTED:
         text += f": {note.reason}"

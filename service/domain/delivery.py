@@ -28,6 +28,7 @@ from service.models import (
     SuppressionReason,
 )
 
+FAILURES_SHOWN = 50
 PLAN_CHUNK = 5_000
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=30)
@@ -468,3 +469,24 @@ def due_scheduled(session: Session, *, now: datetime) -> list[int]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A delivery that failed for good: the reader's stored address, and why (the server's
+    reply, or refusals.NO_SMTPUTF8)."""
+
+    email: str
+    reason: str | None
+
+
+def failures(session: Session, release_id: int, *, limit: int = FAILURES_SHOWN) -> list[Failure]:
+    """The first `limit` failed deliveries of a release, in the order they were planned."""
+    rows = session.execute(
+        select(Subscriber.email, Delivery.last_error)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.release_id == release_id, Delivery.status == DeliveryStatus.FAILED)
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+    return [Failure(email, reason) for email, reason in rows]

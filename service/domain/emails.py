@@ -14,6 +14,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from service.domain import mail_headers, mime, plain_text
+from service.domain.addresses import display_address
 from service.domain.subscriptions import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,7 @@ class EmailRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        env.filters["address"] = display_address
         translations = Translations.load(str(self._translations_dir), [language], domain="messages")
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
         # `{% filter wrap %}`: a text part's prose wrapped as plain_text wraps a release's.

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain import subscription_events, text_files
-from service.domain.addresses import normalize_address
+from service.domain.addresses import normalize_address, trim_address
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
 from service.models import (
@@ -158,6 +158,27 @@ _COUNTERS = {
 }
 
 
+def csv_problem(error: csv.Error) -> InvalidInput:
+    """Python's csv reader's complaint about a line (English, its own words) as one of our
+    translatable messages (Modules/_csv.c names each of these)."""
+    text = str(error)
+    if "field larger than field limit" in text:
+        return InvalidInput(
+            N_("A field on this line is longer than %(count)s characters."),
+            count=csv.field_size_limit(),
+        )
+    if "NUL" in text:
+        return InvalidInput(N_("This line holds a NUL character, which no text has."))
+    if "expected after" in text or "end of data" in text:
+        return InvalidInput(
+            N_(
+                "A quotation mark is in the wrong place: a quoted field ends with a quotation "
+                "mark followed by the separator or the end of the line."
+            )
+        )
+    return InvalidInput(N_("This line could not be read as CSV."))
+
+
 def check_consent_note(raw: str | None) -> str | None:
     """The note kept with every imported row: one line of plain text, or nothing."""
     if raw is None:
@@ -248,7 +269,14 @@ class CsvSource:
                 return
             except csv.Error as error:
                 last_line = self._reader.line_num
-                yield RowNote(line, Outcome.REJECTED, reason=str(error))
+                problem = csv_problem(error)
+                yield RowNote(
+                    line,
+                    Outcome.REJECTED,
+                    reason=problem.text,
+                    message=problem.message,
+                    params=tuple(problem.params.items()),
+                )
                 continue
             last_line = self._reader.line_num
             if not any(value.strip() for value in values):
@@ -306,7 +334,7 @@ class CsvSource:
         def get(column: str) -> str:
             return _cell(values, self._index.get(column))
 
-        email = normalize_address(_unguard_formula(get("email")))
+        email = normalize_address(_unguard_formula(trim_address(get("email"))))
         language = parse_language(get("language"))
         topics = parse_topics(_TOPIC_SEPARATORS.split(get("topics")), offered_topics)
         return ImportRow(

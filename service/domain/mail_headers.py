@@ -38,6 +38,13 @@ _NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §3.6.8 ftext
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 §3.2.3
 _DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
 _ADDR_SPEC = re.compile(rf"({_DOT_ATOM})@({_DOT_ATOM})")
+# RFC 6532 §3.2: atext also holds UTF8-non-ascii; not C1 controls, separators, surrogates,
+# nor the format and space characters an address never holds (addresses.INVISIBLE).
+_UTF8_ATEXT = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a1-\u00ac\u00ae-\u1fff\u2070-\u2fff\u3001-\ud7ff"
+    r"\ue000-\ufefe\uff00-\U0010ffff]+"
+)
+_UTF8_ADDR_SPEC = re.compile(rf"{_UTF8_ATEXT}(?:\.{_UTF8_ATEXT})*@({_DOT_ATOM})")
 _MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>")
 _LIST_ID = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})+")  # RFC 2919 §2: label "." namespace
 _ATOM = re.compile(_ATEXT)
@@ -122,10 +129,26 @@ def mailbox(name: str, box: Mailbox) -> bytes:
     return _fold(name, [*_phrase(name, box.display_name), f"<{box.addr_spec}>"])
 
 
+def check_recipient(address: str) -> str:
+    """A recipient's address: as check_addr_spec, but the part before the @ may hold letters
+    beyond ASCII (RFC 6532 §3.2, UTF8-non-ascii in atext), written as UTF-8; such a message
+    needs SMTPUTF8 (RFC 6531) on its way. The domain stays ASCII (IDNA). Else HeaderError."""
+    if address.isascii():
+        return check_addr_spec(address)
+    if (
+        len(address.encode("utf-8")) > MAX_ADDRESS
+        or _UTF8_ADDR_SPEC.fullmatch(address) is None
+        or "=?" in address
+    ):
+        raise HeaderError(f"{address[:80]!r} is not a plain email address (local@domain)")
+    return address
+
+
 def address(name: str, addr_spec: str) -> bytes:
-    """`To: local@domain`, the bare addr-spec (per recipient: kept to two regex matches)."""
+    """`To: local@domain`, the bare addr-spec (per recipient: kept to two regex matches);
+    UTF-8 when the part before the @ is not ASCII (RFC 6532 §3.2)."""
     _check_name(name)
-    return name.encode("ascii") + b": " + check_addr_spec(addr_spec).encode("ascii") + CRLF
+    return name.encode("ascii") + b": " + check_recipient(addr_spec).encode("utf-8") + CRLF
 
 
 def list_id(name: str, description: str, list_id: str) -> bytes:

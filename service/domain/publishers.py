@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from service.domain.addresses import normalize_address
+from service.domain.addresses import lookup_address, normalize_address
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.models import ApiToken, DeskSession, Publisher
 
@@ -30,9 +30,12 @@ class PublisherExists(DomainError):
 
 
 def find_publisher(session: Session, email: str) -> Publisher | None:
-    if _CONTROL.search(email):
-        return None  # no address holds one (and PostgreSQL refuses a NUL in a query)
-    return session.scalar(select(Publisher).where(Publisher.email == email.strip().lower()))
+    """The publisher with this address, normalized as a signup stores one (any case, ends
+    trimmed, a Unicode domain in its IDNA form); None when there is none or it is no address."""
+    address = lookup_address(email)
+    if address is None:
+        return None
+    return session.scalar(select(Publisher).where(Publisher.email == address))
 
 
 def create_publisher(

@@ -44,6 +44,12 @@ _RELAY = re.compile(
 )
 _ID = re.compile(r"[\w.\-/:\[\]()+=]*\d[\w.\-/:\[\]()+=]*")
 
+# What a delivery row keeps when the relay lacks SMTPUTF8 for an address beyond ASCII
+# (RFC 6531): not a refusal by anyone, so neither the reader nor the send is blamed.
+NO_SMTPUTF8 = (
+    "SMTPUTF8 needed: the address has letters beyond ASCII before the @ (RFC 6531) "
+    "and the mail server does not offer SMTPUTF8"
+)
 SAME_REFUSAL_STRIKES = 3  # the same refusal, not naming the mailbox, this many times in a row
 SAME_MAILBOX_REFUSAL_STRIKES = 10  # the same "no such mailbox" this many times in a row
 PATTERN_DOMAINS = 2  # ... at this many domains at least: one domain's answer is that domain's

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.config import TOPIC_PATTERN
 from service.db import MAX_ROW_ID
-from service.domain.addresses import MAX_ADDRESS_LENGTH
+from service.domain.addresses import MAX_ADDRESS_LENGTH, search_forms, trim_address
 from service.domain.errors import N_, InvalidInput
 from service.domain.subscriptions import LANGUAGES
 from service.models import Subscriber, SubscriberStatus, SubscriberTopic
@@ -96,7 +96,7 @@ def parse_cursor(raw: str | None, name: str) -> int | None:
 
 
 def _parse_address_part(raw: str | None) -> str | None:
-    text = (raw or "").strip().lower()
+    text = trim_address(raw or "").lower()
     if not text:
         return None
     if len(text) > MAX_ADDRESS_LENGTH:
@@ -146,8 +146,7 @@ def _parse_topic(raw: str | None) -> str | None:
 def _conditions(wanted: SubscriberFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if wanted.address is not None:
-        # Addresses are stored lower-case; % and _ typed in the box are literal characters.
-        conditions.append(Subscriber.email.contains(wanted.address, autoescape=True))
+        conditions.append(address_contains(wanted.address))
     if wanted.status is not None:
         conditions.append(Subscriber.status == wanted.status)
     if wanted.language is not None:
@@ -160,6 +159,14 @@ def _conditions(wanted: SubscriberFilter) -> list[ColumnElement[bool]]:
             )
         )
     return conditions
+
+
+def address_contains(fragment: str) -> ColumnElement[bool]:
+    """Rows whose address holds `fragment` as a person typed it, a Unicode domain included
+    (addresses.search_forms); any case, and % and _ are literal characters."""
+    return or_(
+        *(Subscriber.email.contains(form, autoescape=True) for form in search_forms(fragment))
+    )
 
 
 def count(session: Session, wanted: SubscriberFilter) -> int:

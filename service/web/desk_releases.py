@@ -28,9 +28,11 @@ from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import progress, releases
+from service.domain import delivery, progress, releases
+from service.domain.addresses import display_address
 from service.domain.errors import N_, DomainError, InvalidInput
 from service.domain.mail_headers import HeaderError, new_msg_id
+from service.domain.refusals import NO_SMTPUTF8
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
 from service.models import Release, ReleaseStatus
@@ -325,7 +327,7 @@ def send_test(release_id: int) -> BaseResponse:
     flash(
         _(
             "A test email is on its way to %(email)s. It is marked as a test and not counted.",
-            email=current_user.email,
+            email=display_address(current_user.email),
         )
     )
     return redirect(url_for(".show", release_id=release_id), code=303)
@@ -375,7 +377,21 @@ def send_view(release_id: int) -> str:
             "admin/send.html",
             release=release,
             progress=progress.send_progress(session, release, now=utcnow()),
+            failures=delivery.failures(session, release_id),
+            failure_reason=failure_reason,
         )
+
+
+def failure_reason(reason: str | None) -> str:
+    """Why one delivery failed, for the desk: our own words where the failure is ours to
+    explain, else the mail server's reply as it wrote it."""
+    if reason == NO_SMTPUTF8:
+        return _(
+            "Not sent: the address has letters such as æ, ø or å before the @, and the mail "
+            "server does not take such addresses (it does not offer SMTPUTF8). Nothing is "
+            "wrong with the address; another mail server can deliver it."
+        )
+    return reason or _("Refused by the mail server.")
 
 
 @bp.get("/<int:release_id>/progress.json")

@@ -258,8 +258,6 @@ def _describe(note: RowNote) -> str:
     text = str(OUTCOME_NAMES.get(note.outcome, note.outcome.value))
     if note.outcome is Outcome.REJECTED and note.message:
         text += ": " + _(note.message, **dict(note.params))
-    elif note.outcome is Outcome.REJECTED and note.reason:
-        text += ": " + note.reason  # the CSV reader's own words, in English only
     return text
 
 

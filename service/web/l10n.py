@@ -82,8 +82,8 @@ def duration(seconds: Number | None) -> str:
     return format_unit(hours, "duration-hour", "short", locale=locale)
 
 
-# Numbers that name a thing rather than count it: written as the file or the year has them.
-IDENTIFIERS = frozenset({"line", "year"})
+# Numbers that name a thing rather than count it (a line of a file, a year): written as they are.
+IDENTIFIERS = frozenset({"line", "first", "last", "year"})
 
 
 def localized(params: Mapping[str, Any]) -> dict[str, Any]:

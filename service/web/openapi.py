@@ -79,9 +79,11 @@ def address_schema() -> Schema:
         "maxLength": MAX_ADDRESS_LENGTH,
         "pattern": ADDRESS_PATTERN,
         "description": (
-            "One plain address: no display name, no quoted or non-ASCII part before the @, "
+            "One plain address: no display name, no quoted part before the @ (letters beyond "
+            "ASCII are fine there: RFC 6531), "
             "no special-use domain (.test, .invalid, .localhost, .local, .onion, .arpa). "
-            "Internationalized domain names are accepted as well (IDNA)."
+            "Internationalized domain names are accepted as well (IDNA). Spaces and invisible "
+            "characters (Unicode Cf, Zs, Zl, Zp, tab, CR, LF) at either end are ignored."
         ),
     }
 

@@ -16,7 +16,7 @@ from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.domain import owed_notices, subscriptions
-from service.domain.addresses import normalize_address
+from service.domain.addresses import lookup_address, normalize_address, trim_address
 from service.extensions import client_ip
 from service.models import ConsentSource, OwedNotice
 from service.web.idempotency import ANYONE, is_replay
@@ -51,9 +51,11 @@ def address_limit_key() -> str:
         raw = request.form.get("email")
     if not isinstance(raw, str):
         return "address:none"
-    # A digest: whatever was sent (even a lone surrogate from JSON) makes a valid Redis key,
-    # and Redis never holds the addresses themselves.
-    typed = raw.strip().lower().encode("utf-8", "surrogatepass")
+    # One key per mailbox however it is typed (Ola@Blåbær.no, ola@xn--blbr-roah.no): the
+    # stored form where it is an address. A digest: whatever was sent (even a lone surrogate
+    # from JSON) makes a valid Redis key, and Redis never holds the addresses themselves.
+    address = lookup_address(raw) or trim_address(raw).lower()
+    typed = address.encode("utf-8", "surrogatepass")
     return "address:" + hashlib.sha256(typed).hexdigest()
 
 

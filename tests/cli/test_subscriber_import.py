@@ -160,7 +160,7 @@ def test_bad_rows_are_reported_by_line_and_good_rows_kept(app: Flask, tmp_path: 
         "line 10",
     ]
     assert all(": rejected" in line for line in problems)
-    assert "not a valid email address" in problems[0]
+    assert "An email address needs an @" in problems[0]
     assert "Language must be one of" in problems[1]
     assert "topic" in problems[2]
     assert "one plain email address" in problems[3]

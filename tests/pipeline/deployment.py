@@ -44,6 +44,7 @@ class ScriptedHandler(SinkHandler):
         self.refuse_sender: str | None = None  # MAIL FROM refused: a server-wide problem
         self.refuse_data: str | None = None  # the message refused after DATA, for everyone
         self.latency = 0.0  # seconds before each reply to MAIL, RCPT and DATA (a far relay)
+        self.smtputf8 = True  # False: EHLO does not offer SMTPUTF8 (RFC 6531), as older relays
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -51,6 +52,8 @@ class ScriptedHandler(SinkHandler):
         if self.outage.is_set():
             return ["421 4.3.2 Service not available, try later"]
         session.host_name = hostname
+        if not self.smtputf8:
+            return [line for line in responses if line[4:].upper() != "SMTPUTF8"]
         return responses
 
     async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:

@@ -59,7 +59,7 @@ def text_of(answer: TestResponse) -> str:
 
 def listed(answer: TestResponse) -> list[str]:
     """The addresses in the table, top to bottom."""
-    return re.findall(r'<td class="address">([^<]+)', answer.text)
+    return re.findall(r'<td class="address[^"]*"[^>]*>([^<]+)', answer.text)
 
 
 def link(answer: TestResponse, rel: str) -> str | None:
@@ -145,8 +145,8 @@ def new_job(app: Flask, content: str, *, confirmed: bool = False) -> str:
 def report_lines(answer: TestResponse) -> list[tuple[int, str, str]]:
     """(line, address, what happened) for each row of the import report's table."""
     rows = re.findall(
-        r'<tr class="outcome-[a-z-]+"><td class="num">(\d+)</td><td class="address">([^<]*)</td>'
-        r"<td>([^<]*)</td></tr>",
+        r'<tr class="outcome-[a-z-]+"><td class="num"[^>]*>(\d+)</td>'
+        r'<td class="address"[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td></tr>',
         answer.text,
     )
     return [(int(line), unescape(email), unescape(what)) for line, email, what in rows]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -151,11 +152,17 @@ def claim(
         .order_by(Delivery.id)
         .limit(limit)
     )
+    chosen: Any = due.scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Chosen once, in a materialized CTE: as a plain IN (subquery) the planner may take a
+        # nested-loop semi-join that rescans the subquery for every pending row, and each
+        # rescan of LIMIT ... FOR UPDATE SKIP LOCKED passes over the rows this statement has
+        # already updated and locks the next ones: the claim outgrew `limit` (all due rows).
+        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = select(locked.c.id)
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING)
+        .where(Delivery.id.in_(chosen), Delivery.status == DeliveryStatus.PENDING)
         .values(
             status=DeliveryStatus.SENDING,
             lease_owner=owner,

@@ -2,13 +2,12 @@
 
 The database holds the truth and Redis is only the doorbell (DESIGN.md): a door that has
 committed work rings with `ring`, which never turns a stored change into an error answer. What
-a failed ring leaves undone is carried out by the sweep (`workers.tasks.sweep`) from what the
+a failed ring leaves undone is carried out by the sweep (`service.sending.sweep`) from what the
 database says. `enqueue` raises, for the doors that have stored nothing yet.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from typing import Any
 
@@ -16,6 +15,8 @@ import redis
 from celery import Celery
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
+
+from service.task_names import TaskName
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +30,6 @@ BROKER_OUTAGES: tuple[type[Exception], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.ResponseError,
 )
-
-
-class TaskName(enum.StrEnum):
-    SEND_CONFIRMATION = "pressroom.send_confirmation"
-    SEND_ALREADY_SUBSCRIBED = "pressroom.send_already_subscribed"
-    SEND_WELCOME = "pressroom.send_welcome"
-    START_RELEASE = "pressroom.start_release"
-    SEND_BATCH = "pressroom.send_batch"
-    SEND_TEST_RELEASE = "pressroom.send_test_release"
-    SWEEP = "pressroom.sweep"
-    IMPORT_SUBSCRIBERS = "pressroom.import_subscribers"
-    SEND_INVITATIONS = "pressroom.send_invitations"
 
 
 def init_app(app: Flask, broker_url: str, queue: str) -> None:

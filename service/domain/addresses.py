@@ -112,7 +112,7 @@ def normalize_address(raw: object, *, check_deliverability: bool = False) -> str
             allow_quoted_local=False,
             allow_domain_literal=False,
             # bjørn.ås@example.no is a valid address (RFC 6531, 6532): mail to it goes out
-            # with SMTPUTF8 where the relay offers it (workers/smtp.py).
+            # with SMTPUTF8 where the relay offers it (service/sending/transport.py).
             allow_smtputf8=True,
         )
     except EmailNotValidError as error:

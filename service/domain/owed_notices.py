@@ -15,9 +15,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.models import OwedNotice, Subscriber
+from service.models import OwedNotice, Subscriber, SubscriberStatus
 
 RING_AFTER = timedelta(minutes=1)  # a record this old was not rung (or its ring was lost)
+
+
+def still_owed(notice: OwedNotice, subscriber: Subscriber | None) -> bool:
+    """Whether a notice queued earlier should still go out now, as the reader stands: a
+    confirmation only while the address is not confirmed (a click on an earlier link made it
+    moot); "already subscribed" and the welcome only while it is."""
+    if subscriber is None:
+        return False
+    confirmed = subscriber.status is SubscriberStatus.CONFIRMED
+    return not confirmed if notice is OwedNotice.CONFIRMATION else confirmed
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+from service import dispatch
 from service.db import MAX_ROW_ID, session_scope, utcnow
 from service.domain import releases, subscriber_search, subscriptions
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
 from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
 from service.extensions import API_LANGUAGE, accepted_language, csrf
 from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.sending import control
 from service.web import openapi as doc
-from service.web import release_control
 from service.web.auth import require_token
 from service.web.idempotency import ANYONE, idempotent
 from service.web.signup import (
@@ -171,12 +172,12 @@ def create_release() -> Response:
             return key.replay
         with session_scope() as session:
             release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
-            follow_up = release_control.FollowUp()
+            follow_up = control.FollowUp()
             if draft.publish:
-                release, follow_up = release_control.change(session, release.id, "publish", now=now)
+                release, follow_up = control.change(session, release.id, "publish", now=now)
             location = url_for("api.get_release", release_id=release.id)
             response = key.respond(session, release_answer(session, release), 201, location)
-        follow_up.ring()
+        follow_up.ring(dispatch.ring)
         return response
 
 
@@ -239,11 +240,11 @@ def edit_release(release_id: int) -> Response:
 @bp.alt_response(202, schema=doc.Release, description="The release in its new state")
 @bp.alt_response(409, schema=doc.Error, description="Not possible in its state")
 @require_token
-def change_release(release_id: int, action: release_control.Action) -> tuple[Response, int]:
+def change_release(release_id: int, action: control.Action) -> tuple[Response, int]:
     with session_scope() as session:
-        release, follow_up = release_control.change(session, release_id, action, now=utcnow())
+        release, follow_up = control.change(session, release_id, action, now=utcnow())
         answer = release_answer(session, release)
-    follow_up.ring()
+    follow_up.ring(dispatch.ring)
     return jsonify(answer), 202
 
 

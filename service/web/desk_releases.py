@@ -28,15 +28,15 @@ from service import dispatch
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.dispatch import TaskName
-from service.domain import delivery, progress, releases
+from service.domain import releases
 from service.domain.addresses import display_address
 from service.domain.errors import N_, DomainError, InvalidInput
-from service.domain.mail_headers import HeaderError, new_msg_id
+from service.domain.mail_headers import HeaderError
 from service.domain.refusals import NO_SMTPUTF8
-from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
 from service.models import Release, ReleaseStatus
-from service.web import release_control
+from service.sending import control, ledger, progress
+from service.sending.messages import Composer
 from service.web.body_limits import allow_body
 from service.web.desk_auth import guard
 from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
@@ -352,11 +352,11 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
 
 
 @bp.post("/<int:release_id>/<any(publish, pause, resume, cancel):action>")
-def change(release_id: int, action: release_control.Action) -> BaseResponse:
+def change(release_id: int, action: control.Action) -> BaseResponse:
     with session_scope() as session:
-        release, follow_up = release_control.change(session, release_id, action, now=utcnow())
+        release, follow_up = control.change(session, release_id, action, now=utcnow())
         state = release.status
-    follow_up.ring()
+    follow_up.ring(dispatch.ring)
     messages = {
         "publish": _("Published."),
         "pause": _("Paused. Nothing more goes out until you resume."),
@@ -377,7 +377,7 @@ def send_view(release_id: int) -> str:
             "admin/send.html",
             release=release,
             progress=progress.send_progress(session, release, now=utcnow()),
-            failures=delivery.failures(session, release_id),
+            failures=ledger.failures(session, release_id),
             failure_reason=failure_reason,
         )
 
@@ -485,19 +485,9 @@ def preview_page(body: str, *, status: int = 200) -> Response:
 
 def preview_message(release: Release, language: str) -> EmailMessage:
     """Built by the same code as every reader's copy, addressed to the signed-in publisher."""
-    site = MailSite.from_settings(settings())
     try:
-        built = ReleaseMessage(
-            current_app.extensions["pressroom.emails"],
-            current_app.extensions["pressroom.signer"],
-            site,
-            release,
-            language,
-            now=utcnow(),
-        ).for_recipient(
-            current_user.email,
-            f"preview-{current_user.publisher_id}",
-            message_id=new_msg_id(site.domain),  # a preview is no reader's delivery
+        built = Composer.from_extensions(current_app.extensions).preview(
+            release, language, current_user.email, current_user.publisher_id, now=utcnow()
         )
     except HeaderError as error:
         # Input refuses what no header may hold; a row stored before that, or written by

@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import get_database, utcnow
-from service.domain import delivery, releases, subscriptions
+from service.domain import releases, subscriptions
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import ConsentSource, Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.sending import ledger
 from tests.browser.conftest import PHONE, phone_fits
 
 TITLES = [
@@ -78,7 +79,7 @@ def sent_release(session: Session, title: str, at: datetime, *, failed: int) -> 
     release = releases.create_release(session, draft, publisher_id=None, now=at)
     releases.publish(session, release.id, now=at)
     while release.planned_at is None:
-        delivery.plan_chunk(session, release, now=at)
+        ledger.plan_chunk(session, release, now=at)
     session.execute(
         update(Delivery)
         .where(Delivery.release_id == release.id)

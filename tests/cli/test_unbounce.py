@@ -8,7 +8,6 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.db import session_scope
-from service.domain import delivery
 from service.models import (
     Subscriber,
     SubscriberStatus,
@@ -16,6 +15,7 @@ from service.models import (
     SubscriptionEventKind,
     Suppression,
 )
+from service.sending import ledger
 from tests.cli.test_publisher_commands import flask
 from tests.pipeline.helpers import add_subscribers
 
@@ -26,7 +26,7 @@ OUTAGE = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 def bounce(app: Flask, ids: list[int], at: datetime, *, unknown_user: bool = True) -> None:
     with app.app_context(), session_scope() as session:
         for subscriber_id in ids:
-            delivery.record_hard_bounce(session, subscriber_id, unknown_user=unknown_user, now=at)
+            ledger.record_hard_bounce(session, subscriber_id, unknown_user=unknown_user, now=at)
 
 
 def statuses(app: Flask) -> dict[str, SubscriberStatus]:

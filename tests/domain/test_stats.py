@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.domain import delivery, imports, releases, stats, subscriptions
+from service.domain import imports, releases, stats, subscriptions
 from service.domain.errors import InvalidInput
 from service.domain.release_messages import MailSite, ReleaseMessage
 from service.domain.tokens import Purpose, TokenSigner
@@ -27,6 +27,7 @@ from service.models import (
     SubscriptionEvent,
     SubscriptionEventKind,
 )
+from service.sending import ledger
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # Oslo is UTC+1 in November
@@ -79,7 +80,7 @@ def test_joins_and_departures_per_day_with_net_and_the_list_size(
     dag = join(session, signer, "dag@mail.example", NOW)
     leave(session, signer, anne, NOW)
     subscriptions.erase(session, bo, now=NOW)
-    delivery.record_hard_bounce(session, dag.id, unknown_user=True, now=NOW)
+    ledger.record_hard_bounce(session, dag.id, unknown_user=True, now=NOW)
 
     history = stats.subscriber_history(session, days=30, now=NOW, zone=OSLO)
 
@@ -218,8 +219,8 @@ def test_a_reader_who_comes_back_counts_as_joining_again(
 
 def test_repeated_hard_bounces_log_one_departure(session: Session, signer: TokenSigner) -> None:
     row = join(session, signer, "full@mail.example", NOW)
-    for _ in range(delivery.HARD_BOUNCE_LIMIT + 2):
-        delivery.record_hard_bounce(session, row.id, unknown_user=False, now=NOW)
+    for _ in range(ledger.HARD_BOUNCE_LIMIT + 2):
+        ledger.record_hard_bounce(session, row.id, unknown_user=False, now=NOW)
     session.refresh(row)
     assert row.status is SubscriberStatus.BOUNCED
     assert events(session, SubscriptionEventKind.BOUNCED) == 1
@@ -254,7 +255,7 @@ def sent_release(session: Session, title: str, at: datetime) -> Release:
     release = releases.create_release(session, draft, publisher_id=None, now=at)
     releases.publish(session, release.id, now=at)
     while release.planned_at is None:
-        delivery.plan_chunk(session, release, now=at)
+        ledger.plan_chunk(session, release, now=at)
     return release
 
 

@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from service.db import get_database
 from service.mailsink import MailSink, SinkHandler
 from service.models import Subscriber, SubscriberStatus, Suppression
+from service.sending import transport as smtp
+from service.sending.transport import SmtpMailer, SmtpSettings
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until
 from tests.pipeline.test_control import delivery
 from tests.pipeline.test_guarantees import finished
 from tests.web.test_desk_login import log_in
-from workers import smtp
-from workers.smtp import SmtpMailer, SmtpSettings
 
 BJORN = "bjørn.ås@example.no"
 

@@ -281,7 +281,7 @@ def test_dkim_signs_the_headers_that_matter(
     )
     from base64 import b64encode
 
-    from workers.tasks import release_message
+    from service.sending.messages import Composer
 
     add_subscribers(app, ["reader@mail.example"])
     with signed_app.app_context(), get_database().session_scope() as session:
@@ -289,7 +289,9 @@ def test_dkim_signs_the_headers_that_matter(
 
         draft = releases.parse_release(VALID, now=datetime.now(UTC))
         release = releases.create_release(session, draft, publisher_id=None, now=datetime.now(UTC))
-        raw = release_message(release, "nb").for_recipient("reader@mail.example", "uid")
+        composer = Composer.from_extensions(signed_app.extensions)
+        message = composer.release_message(release, "nb", now=datetime.now(UTC))
+        raw = message.for_recipient("reader@mail.example", "uid")
         get_database().dispose()
     assert raw.startswith(b"DKIM-Signature:")
     signature = raw.split(b"\r\n\r\n", 1)[0]

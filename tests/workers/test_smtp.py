@@ -13,8 +13,13 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from service.domain.emails import RenderedEmail, compose
 from service.mailsink import MailSink, SinkHandler
-from workers import smtp as smtp_module
-from workers.smtp import PermanentSendError, SmtpMailer, SmtpSettings, TransientSendError
+from service.sending import transport as smtp_module
+from service.sending.transport import (
+    PermanentSendError,
+    SmtpMailer,
+    SmtpSettings,
+    TransientSendError,
+)
 
 
 def message(to: str = "reader@mail.example"):  # type: ignore[no-untyped-def]

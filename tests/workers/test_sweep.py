@@ -15,8 +15,8 @@ from sqlalchemy import insert, select
 
 from service.db import get_database, utcnow
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.sending.journal import journal_key
 from tests.pipeline.helpers import add_subscribers
-from workers.sending import journal_key
 from workers.tasks import sweep
 
 DEAD_OWNER = "web-1:4242:0f3c2a9e-dead-task"

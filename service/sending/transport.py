@@ -1,4 +1,11 @@
-"""SMTP transport configured by SMTP_URL, behind a small Mailer protocol."""
+"""The Transport seam a send goes through, and its SMTP implementation (SMTP_URL).
+
+A Transport takes the bytes of one message and answers with a typed outcome: `SENT`, or the
+SendError that says what the server (or the network) answered, by class: TransientSendError
+(4xx, connection trouble: try again), PermanentSendError (5xx), NoSmtpUtf8Error (this address
+needs SMTPUTF8, RFC 6531, and the relay lacks it). `systemic` marks an answer about every
+message (auth, sender, a 421 or a dropped connection) rather than this recipient.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import functools
 import smtplib
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
 
 from service.domain.emails import OutgoingMail
@@ -14,12 +21,6 @@ from service.domain.mail_headers import parse_mailbox
 from service.domain.refusals import NO_SMTPUTF8, Reply, Stage
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
-
-
-class Mailer(Protocol):
-    def send(self, mail: OutgoingMail) -> None: ...
-
-    def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None: ...
 
 
 class SendError(Exception):
@@ -63,7 +64,31 @@ class NoSmtpUtf8Error(PermanentSendError):
         super().__init__(0, NO_SMTPUTF8, stage=Stage.RCPT)
 
 
-def _error(code: int, detail: str, stage: Stage, *, systemic: bool = False) -> SendError:
+class Sent:
+    """The server took the message (a 250 to the end of DATA)."""
+
+    def __repr__(self) -> str:
+        return "SENT"
+
+
+SENT: Final = Sent()
+Outcome = Sent | SendError
+
+
+class Transport(Protocol):
+    """Where messages leave: one kept connection, reused from one message to the next."""
+
+    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+        """Send `data` (a whole RFC 5322 message) from `sender` (`Name <addr>` or the bare
+        address) to `recipients`; never raises for what the server or the network answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def error_for(code: int, detail: str, stage: Stage, *, systemic: bool = False) -> SendError:
+    """The SendError an SMTP reply `code` (RFC 5321 §4.2) makes: 5xx permanent, else
+    transient; a 421 (the server closes the connection) is systemic."""
     if code == 421:  # the server is closing the connection: nothing goes through it now
         systemic = True
     kind = PermanentSendError if code >= 500 else TransientSendError
@@ -112,8 +137,9 @@ def _envelope_from(sender: str) -> str:
 
 
 class SmtpMailer:
-    """Opens one connection, sends, and keeps it for the next message until closed. A kept
-    connection the server has since dropped is replaced once, transparently."""
+    """The SMTP Transport. Opens one connection, sends, and keeps it for the next message
+    until closed. A kept connection the server has since dropped is replaced once,
+    transparently."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -134,6 +160,14 @@ class SmtpMailer:
 
     def send(self, mail: OutgoingMail) -> None:
         self.send_raw(mail.sender, [mail.recipient], mail.data)
+
+    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+        """`send_raw`, with the server's refusal as the outcome instead of an exception."""
+        try:
+            self.send_raw(sender, recipients, data)
+        except SendError as error:
+            return error
+        return SENT
 
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Send one message over the kept connection; raises a SendError subclass.
@@ -163,24 +197,24 @@ class SmtpMailer:
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = min(error.recipients.values(), default=(550, b""))
             self._close_after(code)
-            raise _error(code, _text(reply), Stage.RCPT) from None
+            raise error_for(code, _text(reply), Stage.RCPT) from None
         except smtplib.SMTPSenderRefused as error:
             self._close_after(error.smtp_code)
-            raise _error(
+            raise error_for(
                 error.smtp_code, _text(error.smtp_error), Stage.MAIL, systemic=True
             ) from None
         except smtplib.SMTPAuthenticationError as error:
             self.close()
-            raise _error(
+            raise error_for(
                 error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
             ) from None
         except smtplib.SMTPDataError as error:
             self._close_after(error.smtp_code)
-            raise _error(error.smtp_code, _text(error.smtp_error), Stage.DATA) from None
+            raise error_for(error.smtp_code, _text(error.smtp_error), Stage.DATA) from None
         except smtplib.SMTPResponseException as error:
             # Greeting, EHLO, STARTTLS: the session itself was refused, whoever the recipient.
             self.close()
-            raise _error(
+            raise error_for(
                 error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
             ) from None
         except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as error:

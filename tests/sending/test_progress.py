@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from service.domain import progress, releases
+from service.domain import releases
 from service.models import (
     ConsentSource,
     Delivery,
@@ -17,6 +17,7 @@ from service.models import (
     SubscriberStatus,
     SubscriberTopic,
 )
+from service.sending import progress
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -1,21 +1,28 @@
-"""The send pipeline's bookkeeping: plan recipients, claim rows with a lease, record results.
+"""The send's ledger: plan recipients, claim rows with a lease, record results.
 
 The database is the truth: every confirmed, matching reader gets one delivery row (UNIQUE per
 release and subscriber), and a row is only ever sent by the worker holding its lease.
+
+The functions take the caller's session and never commit; `SqlLedger` is the same bookkeeping
+as a batch sees it (batch.Ledger), one transaction per call.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.db import insert_for
+from service.db import insert_for, utcnow
+from service.domain import releases
+from service.domain.refusals import Blame, Reply
 from service.models import (
     Delivery,
     DeliveryStatus,
@@ -145,11 +152,17 @@ def claim(
         .order_by(Delivery.id)
         .limit(limit)
     )
+    chosen: Any = due.scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Chosen once, in a materialized CTE: as a plain IN (subquery) the planner may take a
+        # nested-loop semi-join that rescans the subquery for every pending row, and each
+        # rescan of LIMIT ... FOR UPDATE SKIP LOCKED passes over the rows this statement has
+        # already updated and locks the next ones: the claim outgrew `limit` (all due rows).
+        locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = select(locked.c.id)
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING)
+        .where(Delivery.id.in_(chosen), Delivery.status == DeliveryStatus.PENDING)
         .values(
             status=DeliveryStatus.SENDING,
             lease_owner=owner,
@@ -490,3 +503,142 @@ def failures(session: Session, release_id: int, *, limit: int = FAILURES_SHOWN) 
         .limit(limit)
     ).all()
     return [Failure(email, reason) for email, reason in rows]
+
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a batch took: the release as it stands, the readers to send to, and how many
+    claimed rows were skipped at once (their reader left before the batch began)."""
+
+    release: Release
+    recipients: list[Recipient]
+    skipped: int
+
+
+class SqlLedger:
+    """The ledger of one batch (`owner`, its lease) on the database behind `open_session`
+    (a context manager that commits on success, e.g. service.db.session_scope)."""
+
+    def __init__(self, open_session: SessionFactory, *, owner: str, lease: timedelta = LEASE):
+        self.open_session = open_session
+        self.owner = owner
+        self.lease = lease
+
+    def claim(self, release_id: int, *, limit: int) -> Claim | None:
+        with self.open_session() as session:
+            release = session.get(Release, release_id)
+            if release is None or release.status is not ReleaseStatus.SENDING:
+                return None
+            claimed = claim(
+                session, release_id, owner=self.owner, limit=limit, now=utcnow(), lease=self.lease
+            )
+            keep, skip = recipients(session, claimed)
+            mark_done(session, skip, DeliveryStatus.SKIPPED, owner=self.owner)
+            return Claim(release, keep, len(skip))
+
+    def status(self, release_id: int) -> ReleaseStatus:
+        with self.open_session() as session:
+            status = session.scalar(select(Release.status).where(Release.id == release_id))
+            return status if status is not None else ReleaseStatus.CANCELLED
+
+    def still_confirmed(self, subscriber_ids: Iterable[int]) -> set[int]:
+        with self.open_session() as session:
+            return still_confirmed(session, subscriber_ids)
+
+    def record_sent(self, delivery_ids: Sequence[int], *, renew: Sequence[int]) -> None:
+        if not delivery_ids and not renew:
+            return
+        with self.open_session() as session:
+            now = utcnow()
+            mark_sent(session, delivery_ids, owner=self.owner, now=now)
+            renew_lease(session, renew, owner=self.owner, now=now, lease=self.lease)
+
+    def finish(
+        self, delivery_ids: Sequence[int], status: DeliveryStatus, *, error: str | None = None
+    ) -> None:
+        with self.open_session() as session:
+            mark_done(session, delivery_ids, status, owner=self.owner, error=error)
+
+    def fail(self, refused: Sequence[tuple[Recipient, Reply]], *, blame: bool) -> None:
+        with self.open_session() as session:
+            now = utcnow()
+            for recipient, reply in refused:
+                mark_done(
+                    session,
+                    [recipient.delivery_id],
+                    DeliveryStatus.FAILED,
+                    owner=self.owner,
+                    error=str(reply),
+                )
+                if blame and reply.blame is not Blame.NONE:
+                    record_hard_bounce(
+                        session,
+                        recipient.subscriber_id,
+                        unknown_user=reply.blame is Blame.SUPPRESS,
+                        now=now,
+                    )
+
+    def retry_later(self, deferred: Sequence[tuple[Recipient, str]], *, base: float) -> None:
+        with self.open_session() as session:
+            now = utcnow()
+            for recipient, error in deferred:
+                defer(
+                    session,
+                    [recipient.delivery_id],
+                    owner=self.owner,
+                    now=now,
+                    error=error,
+                    retry_base=base,
+                )
+
+    def give_back(
+        self,
+        tried: Sequence[Recipient],
+        untried: Sequence[Recipient],
+        *,
+        delay: timedelta,
+        error: str | None = None,
+        tried_error: str | None = None,
+    ) -> None:
+        with self.open_session() as session:
+            self._give_back(session, tried, untried, delay, tried_error or error, error)
+
+    def halt(
+        self,
+        release_id: int,
+        tried: Sequence[Recipient],
+        untried: Sequence[Recipient],
+        *,
+        reason: str,
+        tried_error: str | None = None,
+        untried_error: str | None = None,
+    ) -> None:
+        with self.open_session() as session:
+            self._give_back(session, tried, untried, timedelta(0), tried_error, untried_error)
+            release = session.get(Release, release_id)
+            if release is not None and release.status is ReleaseStatus.SENDING:
+                releases.pause(session, release_id, reason=reason)
+
+    def _give_back(
+        self,
+        session: Session,
+        tried: Sequence[Recipient],
+        untried: Sequence[Recipient],
+        delay: timedelta,
+        tried_error: str | None,
+        untried_error: str | None,
+    ) -> None:
+        now = utcnow()
+        for rows, was_tried, error in ((tried, True, tried_error), (untried, False, untried_error)):
+            defer(
+                session,
+                [r.delivery_id for r in rows],
+                owner=self.owner,
+                now=now,
+                delay=delay,
+                error=error,
+                tried=was_tried,
+            )

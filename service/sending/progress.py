@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.domain.delivery import deferred_count, recipient_filter
 from service.domain.releases import delivery_counts
 from service.models import Release, ReleaseStatus, Subscriber
+from service.sending.ledger import deferred_count, recipient_filter
 
 ACTIVE_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED)
 

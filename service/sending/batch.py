@@ -1,0 +1,432 @@
+"""One batch of a release: claim rows from the Ledger, send each through the Transport, record.
+
+Written against two seams, in the manner of listmonk's Store and Messenger: a `Ledger` the batch
+claims its rows from and records every outcome into (ledger.SqlLedger: the database), and a
+`Transport` that takes the bytes of one message and answers with a typed outcome
+(transport.SmtpMailer). The loop holds the rules of a send; the seams hold no rules.
+
+Crash safety: every message sent is written at once to the batch's own journal (journal.py,
+in Redis) and to the ledger in bulk a few times a second, so a worker killed mid-batch loses
+nothing the sweep cannot find again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from service.domain.mail_headers import HeaderError
+from service.domain.refusals import RefusalJudge, Reply, Stage
+from service.domain.release_messages import ReleaseMessage
+from service.models import DeliveryStatus, Release, ReleaseStatus
+from service.sending.ledger import Claim, Recipient
+from service.sending.transport import (
+    NoSmtpUtf8Error,
+    PermanentSendError,
+    SendError,
+    Sent,
+    TransientSendError,
+    Transport,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+CHECK_EVERY = 0.25  # seconds between looks at pause and cancel
+READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during the batch
+FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
+FLUSH_COUNT = 200
+SHUTTING_DOWN = "shutting down"
+# Marks the rows a relay-wide refusal gave back: after a resume, they do not count towards a
+# new pattern (else a run of genuinely dead addresses would pause the send at every resume).
+GIVEN_BACK = "given back unblamed: "
+UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this often, unblamed
+MALFORMED = PermanentSendError(
+    553, "5.1.3 the address is not a plain local@domain address", stage=Stage.RCPT
+)
+
+
+class Ledger(Protocol):
+    """Where a batch claims its rows and records what became of each (ledger.SqlLedger).
+
+    Every method is one transaction of its own; `owner` and `lease` are the batch's."""
+
+    lease: timedelta
+
+    def claim(self, release_id: int, *, limit: int) -> Claim | None:
+        """Up to `limit` due rows, leased; None when the release is not sending."""
+        ...
+
+    def status(self, release_id: int) -> ReleaseStatus:
+        """The release's status now (CANCELLED when it is gone)."""
+        ...
+
+    def still_confirmed(self, subscriber_ids: Iterable[int]) -> set[int]: ...
+
+    def record_sent(self, delivery_ids: Sequence[int], *, renew: Sequence[int]) -> None:
+        """The rows sent are sent; the lease on `renew` (still in hand) is renewed."""
+        ...
+
+    def finish(
+        self, delivery_ids: Sequence[int], status: DeliveryStatus, *, error: str | None = None
+    ) -> None:
+        """Rows that will not be sent: failed, skipped or cancelled."""
+        ...
+
+    def fail(self, refused: Sequence[tuple[Recipient, Reply]], *, blame: bool) -> None:
+        """Refused for good; with `blame`, each reply counts against its reader."""
+        ...
+
+    def retry_later(self, deferred: Sequence[tuple[Recipient, str]], *, base: float) -> None:
+        """Tried and deferred (a 4xx), each with its error: owed again after a backoff of
+        about `base` seconds that grows with the row's attempts (ledger.backoff)."""
+        ...
+
+    def give_back(
+        self,
+        tried: Sequence[Recipient],
+        untried: Sequence[Recipient],
+        *,
+        delay: timedelta,
+        error: str | None = None,
+        tried_error: str | None = None,
+    ) -> None:
+        """Owed again after `delay`: rows offered to the server, and rows never offered
+        (whose claim is not counted as an attempt)."""
+        ...
+
+    def halt(
+        self,
+        release_id: int,
+        tried: Sequence[Recipient],
+        untried: Sequence[Recipient],
+        *,
+        reason: str,
+        tried_error: str | None = None,
+        untried_error: str | None = None,
+    ) -> None:
+        """Give the rows back, due at once, and pause the release with `reason`, in one
+        transaction: no other batch may send them before the pause holds."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def acquire(self, stop: Callable[[], bool] = ...) -> bool: ...
+
+
+class Journal(Protocol):
+    def add(self, delivery_id: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    stopped: str | None = None
+    more: bool = False
+
+
+class BatchSender:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        transport: Transport,
+        journal: Journal,
+        limiter: RateLimiter,
+        messages: Callable[[Release, str], ReleaseMessage],
+        mail_from: str,
+        send_rate: float | None = None,
+        retry_seconds: float = 30.0,
+        batch_size: int = BATCH_SIZE,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """`messages(release, language)`: the release's message in that language (built
+        once, messages.Composer). `send_rate` (messages a second, or None) only sizes the
+        batch; `limiter` enforces it. `retry_seconds`: the first wait after a 4xx or an
+        outage, growing with each attempt. `stop_requested`: looked at before each message; once
+        true, the batch gives its unsent rows back and returns (a warm shutdown)."""
+        self.ledger = ledger
+        self.transport = transport
+        self.journal = journal
+        self.limiter = limiter
+        self.messages = messages
+        self.mail_from = mail_from
+        self.retry_seconds = retry_seconds
+        self.stop_requested = stop_requested
+        # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
+        if send_rate:
+            lease_seconds = ledger.lease.total_seconds()
+            batch_size = max(1, min(batch_size, int(send_rate * lease_seconds / 2)))
+        self.batch_size = batch_size
+
+    def run(self, release_id: int) -> BatchResult:
+        result = BatchResult()
+        claim = self.ledger.claim(release_id, limit=self.batch_size)
+        if claim is None:
+            result.stopped = "not sending"
+            return result
+        keep = claim.recipients
+        result.claimed = len(keep) + claim.skipped
+        result.skipped += claim.skipped
+        if not result.claimed:
+            return result
+        try:
+            messages = {
+                lang: self.messages(claim.release, lang) for lang in {r.language for r in keep}
+            }
+        except HeaderError as error:
+            self._unwritable(release_id, keep, error, result)
+            return result
+        self._send(release_id, deque(keep), messages, result)
+        result.more = result.claimed == self.batch_size and result.stopped is None
+        return result
+
+    def _send(
+        self,
+        release_id: int,
+        queue: deque[Recipient],
+        messages: dict[str, ReleaseMessage],
+        result: BatchResult,
+    ) -> None:
+        sent: list[int] = []
+        judge: RefusalJudge[Recipient] = RefusalJudge()
+        last_check = last_flush = last_readers_check = leased = time.monotonic()
+        renew_every = self.ledger.lease.total_seconds() / 3
+        try:
+            while queue:
+                if self.stop_requested():
+                    self._give_back(judge.holding, list(queue), result, SHUTTING_DOWN)
+                    judge.release_held()
+                    queue.clear()
+                    return
+                now_mono = time.monotonic()
+                if now_mono - last_check >= CHECK_EVERY:
+                    last_check = now_mono
+                    readers = now_mono - last_readers_check >= READERS_CHECK_EVERY
+                    if readers:
+                        last_readers_check = now_mono
+                    if self._interrupted(release_id, queue, judge, result, check_readers=readers):
+                        return
+                renew = now_mono - leased >= renew_every
+                if renew or (
+                    sent and (now_mono - last_flush >= FLUSH_EVERY or len(sent) >= FLUSH_COUNT)
+                ):
+                    last_flush = now_mono
+                    # The lease is renewed now and then, not at every flush: it is long.
+                    mine = [r.delivery_id for r in (*judge.holding, *queue)] if renew else []
+                    self.ledger.record_sent(sent, renew=mine)
+                    if renew:
+                        leased = now_mono
+                    sent = []
+                recipient = queue.popleft()
+                try:
+                    data = messages[recipient.language].for_recipient(
+                        recipient.email, recipient.uid
+                    )
+                except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
+                    self._fail([(recipient, MALFORMED.reply)], result)
+                    continue
+                if not self.limiter.acquire(self.stop_requested):
+                    queue.appendleft(recipient)
+                    continue  # asked to stop while waiting for the rate: the loop gives back
+                outcome = self.transport.deliver(self.mail_from, [recipient.email], data)
+                if isinstance(outcome, Sent):
+                    # Counted first: should the journal write fail, the flush still records it.
+                    sent.append(recipient.delivery_id)
+                    result.sent += 1
+                    self.journal.add(recipient.delivery_id)
+                    blamed = judge.delivered()
+                    if blamed:  # others get through: those refusals were about the readers
+                        self._fail(blamed, result)
+                elif isinstance(outcome, NoSmtpUtf8Error):
+                    # The relay lacks SMTPUTF8 for this valid address: this delivery fails
+                    # with the reason, unblamed, and says nothing to the judge about others.
+                    self._fail_unblamed(recipient, outcome.detail, result)
+                elif isinstance(outcome, TransientSendError):
+                    if outcome.systemic:
+                        tried = [*judge.holding, recipient]
+                        untried = list(queue)
+                        judge.release_held()
+                        queue.clear()
+                        self._outage(release_id, tried, untried, outcome, result)
+                        return
+                    self._defer(recipient, outcome, result)
+                elif isinstance(outcome, PermanentSendError):
+                    given_back = (recipient.last_error or "").startswith(GIVEN_BACK)
+                    if judge.refused(
+                        recipient, recipient.email, outcome.reply, given_back_before=given_back
+                    ):
+                        refused = judge.holding
+                        untried = list(queue)
+                        judge.release_held()
+                        queue.clear()
+                        self._halt(release_id, refused, untried, str(outcome), result)
+                        return
+        finally:
+            self._settle_unjudged(release_id, judge, result)
+            self.ledger.record_sent(sent, renew=[])
+            self.journal.close()  # everything sent is now in the database
+
+    def _interrupted(
+        self,
+        release_id: int,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        result: BatchResult,
+        *,
+        check_readers: bool,
+    ) -> bool:
+        """Pause and cancel take effect between messages; so does a reader's unsubscribe."""
+        status = self.ledger.status(release_id)
+        if status is not ReleaseStatus.SENDING:
+            # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
+            held, untried = judge.holding, list(queue)
+            judge.release_held()
+            queue.clear()
+            if status is ReleaseStatus.PAUSED:
+                self.ledger.give_back(held, untried, delay=timedelta(0))
+                result.stopped = "paused"
+                result.deferred += len(held) + len(untried)
+            else:
+                ids = [r.delivery_id for r in (*held, *untried)]
+                self.ledger.finish(ids, DeliveryStatus.CANCELLED)
+                result.stopped = "cancelled"
+            return True
+        if not check_readers:
+            return False
+        confirmed = self.ledger.still_confirmed(r.subscriber_id for r in queue)
+        gone = [r for r in queue if r.subscriber_id not in confirmed]
+        if gone:
+            self.ledger.finish([r.delivery_id for r in gone], DeliveryStatus.SKIPPED)
+            result.skipped += len(gone)
+            for recipient in gone:
+                queue.remove(recipient)
+        return False
+
+    def _defer(self, recipient: Recipient, error: SendError, result: BatchResult) -> None:
+        self.ledger.retry_later([(recipient, str(error))], base=self.retry_seconds)
+        result.deferred += 1
+
+    def _outage(
+        self,
+        release_id: int,
+        tried: list[Recipient],
+        untried: list[Recipient],
+        error: SendError,
+        result: BatchResult,
+    ) -> None:
+        """The server or the network is down for everyone: give the batch back, try later."""
+        log.warning("release %s: SMTP unavailable (%s); retrying later", release_id, error)
+        self.ledger.give_back(
+            tried,
+            untried,
+            delay=timedelta(seconds=self.retry_seconds),
+            error=str(error),
+        )
+        result.deferred += len(tried) + len(untried)
+        result.stopped = "smtp unavailable"
+
+    def _halt(
+        self,
+        release_id: int,
+        refused: list[Recipient],
+        untried: list[Recipient],
+        reason: str,
+        result: BatchResult,
+    ) -> None:
+        """Refused for everyone (auth, sender, relay, the message): pause the release with the
+        server's reply, blame no reader. The readers refused so far are marked as given back."""
+        log.error(
+            "release %s paused: the mail server refuses every message (%s)", release_id, reason
+        )
+        self.ledger.halt(
+            release_id, refused, untried, reason=reason[:300], tried_error=GIVEN_BACK + reason
+        )
+        result.deferred += len(refused) + len(untried)
+        result.stopped = "paused: mail server refuses"
+
+    def _unwritable(
+        self,
+        release_id: int,
+        recipients: list[Recipient],
+        error: HeaderError,
+        result: BatchResult,
+    ) -> None:
+        """The release holds text no header may carry (only a row stored before input refused
+        it, or written by hand, can): pause it with the reason, blame no reader; it would
+        else fail here at every retry and never finish."""
+        log.error("release %s paused: its email cannot be written (%s)", release_id, error)
+        self.ledger.halt(
+            release_id,
+            [],
+            recipients,
+            reason=f"email cannot be written: {error}"[:300],
+            untried_error=str(error)[:300],
+        )
+        result.deferred += len(recipients)
+        result.stopped = "paused: email cannot be written"
+
+    def _give_back(
+        self,
+        held: list[Recipient],
+        untried: list[Recipient],
+        result: BatchResult,
+        reason: str,
+    ) -> None:
+        """Rows this batch will not send after all go back as owed, due at once, unblamed."""
+        self.ledger.give_back(held, untried, delay=timedelta(0))
+        result.deferred += len(held) + len(untried)
+        result.stopped = reason
+
+    def _settle_unjudged(
+        self, release_id: int, judge: RefusalJudge[Recipient], result: BatchResult
+    ) -> None:
+        """Refusals the batch ended on, with nobody after them to compare. Two or more of the
+        same with nothing delivered (a small batch, the end of a send) are the relay's answer:
+        pause. Otherwise tried again later (the next try may see what others get), and after
+        UNJUDGED_TRIES failed unblamed."""
+        pattern = judge.pattern
+        if pattern is not None and judge.ends_unjudged():
+            refused = judge.holding
+            judge.release_held()
+            self._halt(release_id, refused, [], str(pattern), result)
+            return
+        held = judge.release_held()
+        if not held:
+            return
+        settled = [(r, reply) for r, reply in held if r.attempts >= UNJUDGED_TRIES]
+        if settled:
+            self._fail(settled, result, blame=False)
+        again = [(r, str(reply)) for r, reply in held if r.attempts < UNJUDGED_TRIES]
+        if again:
+            self.ledger.retry_later(again, base=self.retry_seconds)
+            result.deferred += len(again)
+
+    def _fail_unblamed(self, recipient: Recipient, reason: str, result: BatchResult) -> None:
+        """This delivery cannot be made through this relay (not the reader's fault, not a
+        refusal of everyone): it fails with `reason`; no bounce is scored."""
+        self.ledger.finish([recipient.delivery_id], DeliveryStatus.FAILED, error=reason)
+        result.failed += 1
+
+    def _fail(
+        self,
+        refused: list[tuple[Recipient, Reply]],
+        result: BatchResult,
+        *,
+        blame: bool = True,
+    ) -> None:
+        """Refused for good: the deliveries fail; with `blame`, each reply counts against its
+        reader as `Reply.blame` says."""
+        self.ledger.fail(refused, blame=blame)
+        result.failed += len(refused)

@@ -1,0 +1,81 @@
+"""Unit-level parts for the send's heart: a database of its own (SQLite, and PostgreSQL when
+TEST_DATABASE_URL is set) with the tables made from the models, real Redis for the journal, and
+a double of our own Transport seam (tests/sending/parts.py). SMTP itself stays real in the
+integration tests (tests/pipeline, tests/workers/test_smtp.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+
+import service.models  # noqa: F401  (registers every table)
+from service.config import normalize_database_url
+from service.db import Base, Database
+from service.domain.emails import EmailRenderer
+from service.domain.release_messages import MailSite
+from service.domain.tokens import TokenSigner
+from service.sending.messages import Composer
+from tests.sending.parts import BACKENDS, RecordingTransport
+
+
+@pytest.fixture
+def transport() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A database of these specs' own, its tables made from the models (the migrations are
+    tested in tests/test_migrations.py)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sending') / 'ledger.db'}"
+        schema = None
+    else:
+        base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
+        schema = f"pressroom_sending_{uuid.uuid4().hex[:12]}"
+        plain = re.sub(r"^postgresql\+psycopg://", "postgresql://", base)
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in base else "?"
+        url = f"{base}{separator}options=-csearch_path%3D{schema}"
+    db = Database(url)
+    Base.metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+    if schema is not None:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    yield database
+    with database.session_scope() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def composer() -> Composer:
+    site = MailSite(
+        base_url="http://press.example",
+        mail_from="Pressroom <noreply@press.example>",
+        site_name="Pressroom",
+        list_id="press.example",
+    )
+    return Composer(EmailRenderer(), TokenSigner("test-secret-key-not-for-production"), site)

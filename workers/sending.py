@@ -23,7 +23,8 @@ from datetime import timedelta
 import redis
 from sqlalchemy.orm import Session
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import delivery, releases
 from service.domain.mail_headers import HeaderError
 from service.domain.refusals import Blame, RefusalJudge, Reply, Stage

@@ -16,8 +16,9 @@ from celery.signals import worker_process_shutdown
 from flask import current_app
 from sqlalchemy import select
 
-from service import import_jobs
-from service.db import session_scope, utcnow
+from service import background_import
+from service.app_state import session_scope
+from service.db import utcnow
 from service.dispatch import TaskName
 from service.domain import delivery, invitations, mail_headers, notices, owed_notices, releases
 from service.domain.emails import OutgoingMail
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_NOTICE_RETRIES = 12
 INVITATIONS_LOCK = "pressroom:invitations:lock"  # held by the one run sending invitations
 INVITATIONS_LOCK_SECONDS = 120  # renewed at every message; a crashed run's lapses after this
-IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within import_jobs.LOCK_SECONDS
+IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within background_import.LOCK_SECONDS
 REPLAN_AFTER = timedelta(minutes=1)
 
 
@@ -476,12 +477,12 @@ def import_subscribers(self: Task, job_id: str) -> str:
     """A CSV file the desk took in, imported a chunk per transaction; run again after a crash,
     it resumes at its checkpoint, and once ended it changes nothing."""
     try:
-        status = import_jobs.run(app_redis(), job_id, stop=shutdown.requested)
-    except import_jobs.JobBusy:
+        status = background_import.run(app_redis(), job_id, stop=shutdown.requested)
+    except background_import.JobBusy:
         raise self.retry(
             countdown=IMPORT_BUSY_RETRY_SECONDS,
-            max_retries=2 * import_jobs.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
+            max_retries=2 * background_import.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
         ) from None
-    if status == import_jobs.INTERRUPTED:  # a warm shutdown: another worker resumes it
+    if status == background_import.INTERRUPTED:  # a warm shutdown: another worker resumes it
         import_subscribers.delay(job_id)
     return status

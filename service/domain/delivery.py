@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for
+from service.locales import LANGUAGES
 from service.models import (
     Delivery,
     DeliveryStatus,
@@ -58,7 +59,7 @@ class Recipient:
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
     """Conditions for the confirmed subscribers this release goes to, and the language
     version each of them gets."""
-    available = [lang for lang in ("nb", "en") if release.version(lang)]
+    available = [lang for lang in LANGUAGES if release.version(lang)]
     conditions: list[ColumnElement[bool]] = [Subscriber.status == SubscriberStatus.CONFIRMED]
     language: ColumnElement[str]
     if release.fallback_to_primary:

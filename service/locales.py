@@ -23,8 +23,10 @@ class Language:
 
 TABLE = (
     Language("nb", N_("Norwegian"), "Norsk", "nb_NO"),
-    # CLDR's "en": the dates the English pages and emails have always shown ("May 3, 2024").
-    Language("en", N_("English"), "English", "en"),
+    # British English dates ("28 March 2027"), as the desk's charts and clock write them and,
+    # since issue 11, the English emails (before, CLDR "en": "March 28, 2027"). The pages'
+    # own format_date follows Flask-Babel's locale, the bare code "en".
+    Language("en", N_("English"), "English", "en_GB"),
 )
 BY_CODE = {language.code: language for language in TABLE}
 LANGUAGES = tuple(BY_CODE)  # the codes, the primary language first

@@ -1,155 +1,25 @@
-"""Pressroom: email subscriptions and release notifications for newsrooms."""
+"""Pressroom: email subscriptions and release notifications for newsrooms.
+
+Importing the package loads no framework: `create_app` (service/app.py) brings in Flask when it
+is called, so the domain (service/domain/) imports without Flask or Celery.
+"""
 
 from __future__ import annotations
 
-import logging
-import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from service import dispatch
 from service.config import ConfigError, Settings
-from service.db import Database
-from service.domain.addresses import display_address
-from service.domain.emails import EmailRenderer
-from service.domain.release_messages import Dkim
-from service.domain.tokens import TokenSigner
-from service.extensions import babel, csrf, migrate, select_locale
 
-MAX_REQUEST_BYTES = 64 * 1024
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
-    """Build the app from a Settings object, or from the environment with optional overrides."""
-    if isinstance(config, Settings):
-        settings = config
-    else:
-        try:
-            settings = Settings.from_env(**(config or {}))
-        except ConfigError as error:
-            # One line for the operator, not a traceback; exit code 4 also stops gunicorn's
-            # master (APP_LOAD_ERROR) instead of letting it boot workers in a loop.
-            print(f"pressroom: configuration error: {error}", file=sys.stderr)
-            raise SystemExit(4) from None
-    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
-    app.config.update(
-        SECRET_KEY=settings.secret_key,
-        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
-        TESTING=settings.testing,
-        DEBUG=settings.debug,
-        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
-        WTF_CSRF_TIME_LIMIT=None,
-        WTF_CSRF_SSL_STRICT=False,
-        BABEL_DEFAULT_LOCALE="nb",
-        BABEL_DEFAULT_TIMEZONE=settings.timezone,
-        RATELIMIT_STORAGE_URI=_redis_url(settings),
-        RATELIMIT_STRATEGY="moving-window",
-        RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_KEY_PREFIX="pressroom-limit",
-        JSON_SORT_KEYS=False,
-    )
-    if settings.trusted_proxy_count:
-        count = settings.trusted_proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+    """Build the app from a Settings object, or from the environment with optional overrides
+    (service/app.py)."""
+    from service.app import create_app as build
 
-    app.extensions["pressroom.settings"] = settings
-    app.extensions["pressroom.redis_url"] = app.config["RATELIMIT_STORAGE_URI"]
-    app.extensions["pressroom.db"] = Database(settings.sqlalchemy_url)
-    app.extensions["pressroom.signer"] = TokenSigner(
-        settings.secret_key, settings.secret_key_fallbacks
-    )
-    app.extensions["pressroom.emails"] = EmailRenderer()
-    app.add_template_filter(display_address, "address")
-    app.extensions["pressroom.dkim"] = _dkim_key(settings)
-    dispatch.init_app(app, app.extensions["pressroom.redis_url"], settings.task_queue)
-
-    from service.web import body_limits, converters, request_limits
-
-    converters.init_app(app)  # before any route: ids in paths are ASCII digits
-    request_limits.init_app(app)  # first: an oversized request meets no other hook
-    body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
-    csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
-    from service.web import l10n
-
-    l10n.init_app(app)  # after Babel's: numbers in the page's language in every template
-    import service.models  # noqa: F401  (registers the tables for migrations)
-    from service.db import Base
-
-    migrate.init_app(app, Base, directory=str(PROJECT_ROOT / "migrations"))
-
-    from service.web import (
-        api,
-        desk,
-        desk_auth,
-        desk_charts,
-        desk_releases,
-        desk_subscribers,
-        errors,
-        icons,
-        openapi,
-        public,
-        releases,
-        security,
-        signup,
-    )
-
-    desk_auth.init_app(app)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(icons.bp)
-    app.register_blueprint(releases.bp)
-    app.register_blueprint(desk.bp)
-    app.register_blueprint(desk_releases.bp)
-    app.register_blueprint(desk_subscribers.bp)
-    app.register_blueprint(desk_charts.bp)
-    openapi.init_app(app).register_blueprint(api.bp)
-    errors.init_app(app)  # after flask-smorest's: our error answers are the contract
-    signup.limit_signups(app)
-    desk.limit_logins(app)
-    security.init_app(app)
-    if settings.dev_mailbox_dir:
-        from service.web import dev
-
-        app.register_blueprint(dev.bp)
-    from service.cli import commands
-
-    commands.init_app(app)
-    return app
-
-
-def _dkim_key(settings: Settings) -> Dkim | None:
-    if not settings.dkim_private_key_file:
-        return None
-    key = Path(settings.dkim_private_key_file).read_bytes()
-    if b"PRIVATE KEY-----" not in key:
-        raise ConfigError("DKIM_PRIVATE_KEY_FILE must hold a PEM private key.")
-    return Dkim(
-        selector=(settings.dkim_selector or "").encode(),
-        domain=(settings.dkim_domain or "").encode(),
-        private_key=key,
-    )
-
-
-def _redis_url(settings: Settings) -> str:
-    if settings.redis_url:
-        return settings.redis_url
-    from service.embedded_redis import EmbeddedRedis
-
-    embedded = EmbeddedRedis().start()
-    log.warning(
-        "REDIS_URL is not set: started an embedded Redis at %s (local use only)", embedded.url
-    )
-    return embedded.url
+    return build(config)
 
 
 __all__ = ["ConfigError", "Settings", "create_app"]

@@ -1,4 +1,5 @@
-"""Engine, sessions and the declarative base. Transactions belong to the edge."""
+"""Engine, sessions and the declarative base, in plain SQLAlchemy (no Flask: the app's database
+is reached through service/app_state.py). Transactions belong to the edge."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -123,14 +123,3 @@ def insert_for(session: Session, model: Any) -> Any:
 
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
-def get_database() -> Database:
-    return current_app.extensions["pressroom.db"]
-
-
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    """A transaction on the current app's database: commits on success, rolls back on error."""
-    with get_database().session_scope() as session:
-        yield session

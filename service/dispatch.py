@@ -4,19 +4,25 @@ The database holds the truth and Redis is only the doorbell (DESIGN.md): a door 
 committed work rings with `ring`, which never turns a stored change into an error answer. What
 a failed ring leaves undone is carried out by the sweep (`service.sending.sweep`) from what the
 database says. `enqueue` raises, for the doors that have stored nothing yet.
+
+Celery itself is imported on the first enqueue, not with this module: building the app (and
+importing anything under service/) loads no Celery.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import redis
-from celery import Celery
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 
 from service.task_names import TaskName
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +38,36 @@ BROKER_OUTAGES: tuple[type[Exception], ...] = (
 )
 
 
+class Dispatcher:
+    """A Celery client that sends tasks by name to `queue` on `broker_url`, made on first use."""
+
+    def __init__(self, broker_url: str, queue: str) -> None:
+        self.broker_url = broker_url
+        self.queue = queue
+        self._client: Celery | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Celery:
+        with self._lock:
+            if self._client is None:
+                from celery import Celery
+
+                client = Celery("pressroom-dispatch", broker=self.broker_url, set_as_current=False)
+                client.conf.update(
+                    task_default_queue=self.queue,
+                    broker_connection_retry_on_startup=True,
+                    broker_transport_options={"max_retries": 3, "interval_start": 0.1},
+                    task_serializer="json",
+                )
+                self._client = client
+            return self._client
+
+    def send(self, task: TaskName, args: list[Any]) -> None:
+        self.client().send_task(task.value, args=args)
+
+
 def init_app(app: Flask, broker_url: str, queue: str) -> None:
-    client = Celery("pressroom-dispatch", broker=broker_url, set_as_current=False)
-    client.conf.update(
-        task_default_queue=queue,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"max_retries": 3, "interval_start": 0.1},
-        task_serializer="json",
-    )
-    app.extensions["pressroom.dispatch"] = client
+    app.extensions["pressroom.dispatch"] = Dispatcher(broker_url, queue)
 
 
 def enqueue(task: TaskName, *args: Any) -> None:
@@ -48,8 +75,8 @@ def enqueue(task: TaskName, *args: Any) -> None:
 
     Raises one of BROKER_OUTAGES when the broker cannot be reached.
     """
-    client: Celery = current_app.extensions["pressroom.dispatch"]
-    client.send_task(task.value, args=list(args))
+    dispatcher: Dispatcher = current_app.extensions["pressroom.dispatch"]
+    dispatcher.send(task, list(args))
 
 
 def ring(task: TaskName, *args: Any) -> bool:

@@ -7,16 +7,11 @@ from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
-from service.domain.subscriptions import DEFAULT_LANGUAGE, LANGUAGES
+from service.locales import API_LANGUAGE, LANGUAGES, NORWEGIAN_TAGS, PRIMARY_LANGUAGE
 
 
 def client_ip() -> str:
     return request.remote_addr or "unknown"
-
-
-# Every tag of the Norwegian macrolanguage reads as bokmål, the Norwegian we are written in.
-_NORWEGIAN = frozenset({"nb", "no", "nn"})
-API_LANGUAGE = "en"
 
 
 def accepted_language(default: str) -> str:
@@ -26,7 +21,7 @@ def accepted_language(default: str) -> str:
     ranges = [(value, quality) for value, quality in request.accept_languages if quality > 0]
     for value, _quality in sorted(ranges, key=lambda pair: -pair[1]):
         base = value.lower().replace("_", "-").split("-")[0]
-        if base in _NORWEGIAN:
+        if base in NORWEGIAN_TAGS:
             return "nb"
         if base in LANGUAGES:
             return base
@@ -48,7 +43,7 @@ def select_locale() -> str:
     remembered = session.get("lang")
     if remembered in LANGUAGES:
         return str(remembered)
-    return accepted_language(DEFAULT_LANGUAGE)
+    return accepted_language(PRIMARY_LANGUAGE)
 
 
 csrf = CSRFProtect()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 
 import redis
-from flask import current_app
+
+from service.app_state import redis_url
 
 
 @functools.cache
@@ -15,5 +16,5 @@ def client_for(url: str) -> redis.Redis:
 
 
 def app_redis() -> redis.Redis:
-    """This process's client for the app's Redis (`app.extensions["pressroom.redis_url"]`)."""
-    return client_for(current_app.extensions["pressroom.redis_url"])
+    """This process's client for the app's Redis (app_state.redis_url())."""
+    return client_for(redis_url())

@@ -21,8 +21,9 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from service import create_app
+from service.app_state import get_database
 from service.config import Settings, normalize_database_url
-from service.db import Base, get_database
+from service.db import Base
 from service.embedded_redis import EmbeddedRedis
 from service.mailsink import MailSink, SinkHandler
 from workers import create_celery

@@ -18,7 +18,7 @@ import pytest
 from flask_migrate import upgrade
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.embedded_redis import free_port
 from service.mailsink import MailSink
 from tests.conftest import make_settings

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink
 from service.models import Subscriber, SubscriberStatus
 from tests.conftest import link_in

@@ -19,8 +19,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import insert, inspect, select
 
 from service import create_app
+from service.app_state import get_database
 from service.config import normalize_database_url
-from service.db import Base, get_database
+from service.db import Base
 from service.domain import stats
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriptionEvent

@@ -10,7 +10,8 @@ from celery import current_app as current_celery
 from celery.signals import worker_process_shutdown
 from flask import current_app
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import notices
 from service.redis_clients import app_redis
 from service.sending.messages import Composer, MessageCache

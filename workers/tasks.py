@@ -1,4 +1,4 @@
-"""Thin tasks: parse the ids, call one function of service.sending (or import_jobs) with this
+"""Thin tasks: parse the ids, call one function of service.sending (or background_import) with this
 worker's Outbox, and retry what it says to try later. Names match service.task_names."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import random
 
 from celery import Task, shared_task
 
-from service import import_jobs
+from service import background_import
 from service.models import OwedNotice
 from service.redis_clients import app_redis
 from service.sending import invitations, jobs
@@ -19,7 +19,7 @@ from workers.outbox import outbox
 
 MAX_NOTICE_RETRIES = 12
 MAX_TEST_COPY_RETRIES = 5
-IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within import_jobs.LOCK_SECONDS
+IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within background_import.LOCK_SECONDS
 
 
 def backoff_seconds(retries: int) -> float:
@@ -95,12 +95,12 @@ def import_subscribers(self: Task, job_id: str) -> str:
     """A CSV file the desk took in, imported a chunk per transaction; run again after a crash,
     it resumes at its checkpoint, and once ended it changes nothing."""
     try:
-        status = import_jobs.run(app_redis(), job_id, stop=shutdown.requested)
-    except import_jobs.JobBusy:
+        status = background_import.run(app_redis(), job_id, stop=shutdown.requested)
+    except background_import.JobBusy:
         raise self.retry(
             countdown=IMPORT_BUSY_RETRY_SECONDS,
-            max_retries=2 * import_jobs.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
+            max_retries=2 * background_import.LOCK_SECONDS // IMPORT_BUSY_RETRY_SECONDS,
         ) from None
-    if status == import_jobs.INTERRUPTED:  # a warm shutdown: another worker resumes it
+    if status == background_import.INTERRUPTED:  # a warm shutdown: another worker resumes it
         import_subscribers.delay(job_id)
     return status

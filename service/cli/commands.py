@@ -25,12 +25,12 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from service import dispatch
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.dispatch import TaskName
 from service.domain import bounces, imports, invitations, publishers
 from service.domain.addresses import display_address, normalize_address
@@ -63,10 +63,6 @@ def refusals() -> Iterator[None]:
         yield
     except DomainError as error:
         raise click.ClickException(error.text) from None
-
-
-def _settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
 
 
 def _address(email: str) -> str:
@@ -231,7 +227,7 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
     reported with the file's line numbers and skipped; addresses already present are left
     as they are; suppressed addresses are never added. No confirmation email is sent.
     """
-    settings = _settings()
+    current = settings()
     with refusals():
         note = imports.check_consent_note(consent_note)
     if confirmed and not note:
@@ -241,10 +237,10 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
             err=True,
         )
     options = ImportOptions(
-        consent_text_version=settings.consent_text_version,
+        consent_text_version=current.consent_text_version,
         confirmed=confirmed,
         consent_note=note,
-        offered_topics=settings.topics,
+        offered_topics=current.topics,
     )
     started = time.monotonic()
     total = ImportReport()

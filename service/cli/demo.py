@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import insert, select
 
+from service.app_state import session_scope, settings
 from service.config import Settings
-from service.db import session_scope, utcnow
+from service.db import utcnow
 from service.domain import publishers, releases, subscription_events
 from service.models import (
     ConsentSource,
@@ -253,6 +253,6 @@ def seed_command(login_file: Path) -> None:
     seeded = _seed_releases(publisher_id, now)
     if seeded:
         click.echo(f"Seeded {seeded} demo releases.")
-    readers = _seed_readers(current_app.extensions["pressroom.settings"], now)
+    readers = _seed_readers(settings(), now)
     if readers:
         click.echo(f"Seeded {readers} demo readers.")

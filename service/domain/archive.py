@@ -16,31 +16,17 @@ from service.domain.content import (
     ALLOWED_URL_SCHEMES,
     render_markdown,
 )
-from service.models import Release, ReleaseStatus
-
-# Statuses of a release that has been published (sending or not). Draft, scheduled and
-# cancelled releases are never shown, whatever their dates say.
-PUBLIC_STATUSES = (
-    ReleaseStatus.SENDING,
-    ReleaseStatus.PAUSED,
-    ReleaseStatus.SENT,
-    ReleaseStatus.PUBLISHED,
-)
+from service.domain.releases import PUBLIC_STATES
+from service.models import Release
 
 
 def _is_public(now: datetime) -> ColumnElement[bool]:
+    """Published (PUBLIC_STATES), and at or before `now`: draft, scheduled and cancelled
+    releases are never shown, whatever their dates say."""
     return and_(
-        Release.status.in_(PUBLIC_STATUSES),
+        Release.status.in_(PUBLIC_STATES),
         Release.published_at.is_not(None),
         Release.published_at <= now,
-    )
-
-
-def is_public(release: Release, *, now: datetime) -> bool:
-    return (
-        release.status in PUBLIC_STATUSES
-        and release.published_at is not None
-        and release.published_at <= now
     )
 
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from service.domain import mail_headers, mime, plain_text
 from service.domain.addresses import display_address
-from service.domain.subscriptions import LANGUAGES
+from service.locales import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EMAIL_TEMPLATES_DIR = PROJECT_ROOT / "templates" / "email"

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.db import insert_for
-from service.domain.errors import N_, DomainError
+from service.domain.errors import N_, DomainError, ErrorKind
 from service.models import IdempotencyKey
 
 KEPT_FOR = timedelta(hours=24)  # a key older than this is forgotten (and purged)
@@ -30,7 +30,7 @@ class KeyReused(DomainError):
     """draft §2.7: the same key with another request payload."""
 
     code = "idempotency_key_reused"
-    status = 422
+    kind = ErrorKind.INVALID
     message = N_(
         "This Idempotency-Key was already used for a different request. Use a new key for a "
         "new request."
@@ -41,7 +41,7 @@ class KeyInFlight(DomainError):
     """draft §2.7: the first request with this key is still being processed."""
 
     code = "idempotency_key_in_flight"
-    status = 409
+    kind = ErrorKind.CONFLICT
     message = N_(
         "A request with this Idempotency-Key is still being processed. Try again in a moment."
     )

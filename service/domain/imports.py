@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import subscription_events, text_files
 from service.domain.addresses import normalize_address, trim_address
-from service.domain.errors import N_, DomainError, InvalidInput
+from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
 from service.models import (
     ConsentSource,
@@ -75,7 +75,7 @@ _FORMULA_START = ("=", "+", "-", "@", "'")
 
 class ImportFileError(DomainError):
     code = "invalid_file"
-    status = 422
+    kind = ErrorKind.INVALID
     message = N_("The file could not be read as CSV.")
 
 
@@ -502,17 +502,6 @@ def import_batches(
         report.add(import_rows(session, pending, options, now=now))
         report.notes.sort(key=lambda note: note.line)
         yield report
-
-
-def import_csv(
-    session: Session, stream: Iterable[str], options: ImportOptions, *, now: datetime
-) -> ImportReport:
-    """The whole file in the caller's transaction; every note kept in the report."""
-    source = CsvSource(stream)
-    total = ImportReport(ignored_columns=source.ignored_columns)
-    for part in import_batches(session, source, options, now=now):
-        total.add(part)
-    return total
 
 
 def export_rows(session: Session, *, page_size: int = CHUNK_SIZE) -> Iterator[dict[str, str]]:

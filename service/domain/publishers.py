@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.domain.addresses import lookup_address, normalize_address
-from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput, NotFound
 from service.models import ApiToken, DeskSession, Publisher
 
 MIN_PASSWORD_LENGTH = 10
@@ -25,7 +25,7 @@ _DUMMY_HASH = generate_password_hash("pressroom-dummy-password")
 
 class PublisherExists(DomainError):
     code = "publisher_exists"
-    status = 409
+    kind = ErrorKind.CONFLICT
     message = N_("A publisher with this address exists already.")
 
 

@@ -19,10 +19,10 @@ from service.domain import mail_headers, mime, plain_text
 from service.domain.emails import EmailRenderer
 from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
+from service.locales import babel_locale
 from service.models import Release
 
 CRLF = b"\r\n"
-BABEL_LOCALES = {"nb": "nb_NO", "en": "en_GB"}
 _UNSUBSCRIBE = "PRESSROOM-UNSUBSCRIBE-URL-9f2c"
 _PREFERENCES = "PRESSROOM-PREFERENCES-URL-9f2c"
 
@@ -133,9 +133,7 @@ class ReleaseMessage:
             title_text=plain_text.underline(version["title"], "="),
             summary_text=plain_text.wrap_text(version["summary"]),
             body_text=plain_text.markdown_to_text(version["body"]),
-            date=format_date(
-                published, format="long", locale="nb_NO" if language == "nb" else "en"
-            ),
+            date=format_date(published, format="long", locale=babel_locale(language)),
             release_url=f"{site.base_url}/releases/{release.slug}?lang={language}",
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,

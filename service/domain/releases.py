@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
 from service.domain.content import render_markdown
-from service.domain.errors import N_, DomainError, InvalidInput, NotFound
+from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput, NotFound
 from service.domain.mime import lines_of
-from service.domain.subscriptions import LANGUAGES, exact_language, topic_list
+from service.domain.subscriptions import exact_language, topic_list
+from service.locales import LANGUAGES
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
 
 MAX_TITLE = 300
@@ -23,6 +24,7 @@ MAX_SUMMARY = 2_000
 MAX_BODY = 200_000
 BACKDATE_LIMIT = timedelta(days=2)
 EMAILED_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED, ReleaseStatus.SENT)
+# A release that has been published, sent by email or not: the public archive shows these.
 PUBLIC_STATES = (*EMAILED_STATES, ReleaseStatus.PUBLISHED)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85]")
@@ -42,7 +44,7 @@ TEXT_FIELDS = frozenset({"title", "summary", "body"})
 
 class InvalidState(DomainError):
     code = "invalid_state"
-    status = 409
+    kind = ErrorKind.CONFLICT
     message = N_("The release cannot do that in its present state.")
 
 
@@ -447,6 +449,15 @@ def get_release(session: Session, release_id: int) -> Release:
     if release is None:
         raise NotFound(N_("There is no release with this id."))
     return release
+
+
+def newest_releases(session: Session, *, limit: int, before: int = 0) -> list[Release]:
+    """At most `limit` releases of any status, newest (highest id) first; with `before`, only
+    those with a smaller id (keyset pagination: the last id of the previous page)."""
+    query = select(Release).order_by(Release.id.desc()).limit(limit)
+    if before:
+        query = query.where(Release.id < before)
+    return list(session.scalars(query))
 
 
 def schedule(session: Session, release: Release, publish_at: datetime) -> None:

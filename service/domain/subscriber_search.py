@@ -21,7 +21,7 @@ from service.config import TOPIC_PATTERN
 from service.db import MAX_ROW_ID
 from service.domain.addresses import MAX_ADDRESS_LENGTH, search_forms, trim_address
 from service.domain.errors import N_, InvalidInput
-from service.domain.subscriptions import LANGUAGES
+from service.locales import LANGUAGES
 from service.models import Subscriber, SubscriberStatus, SubscriberTopic
 
 PAGE_SIZE = 50
@@ -272,6 +272,25 @@ def _topics_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
     ):
         topics[subscriber_id].append(topic)
     return topics
+
+
+def by_id(
+    session: Session,
+    *,
+    after: int,
+    limit: int,
+    status: SubscriberStatus | None = None,
+    address_part: str | None = None,
+) -> list[Subscriber]:
+    """At most `limit` subscribers with an id above `after`, by id (the API's keyset pages);
+    only those of `status`, and those whose address holds `address_part` (address_contains:
+    any case, % and _ are themselves, a Unicode domain finds its rows), when given."""
+    query = select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    if address_part:
+        query = query.where(address_contains(address_part))
+    return list(session.scalars(query.limit(limit)))
 
 
 def find_by_uid(session: Session, uid: str) -> Subscriber | None:

@@ -19,6 +19,7 @@ from service.domain import owed_notices, subscription_events
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.owed_notices import Owed
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
+from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import (
     ConsentSource,
     OwedNotice,
@@ -31,8 +32,6 @@ from service.models import (
 )
 from service.models.subscriber import new_uid
 
-LANGUAGES = ("nb", "en")
-DEFAULT_LANGUAGE = "nb"
 MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
 _MAX_USER_AGENT = 512
@@ -40,7 +39,7 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 USED_LINK = N_("This link has already been used. Subscribe again to get a new one.")
 
 
-class FollowUp(enum.StrEnum):
+class SignupEmail(enum.StrEnum):
     """The one email, if any, that a signup should cause."""
 
     CONFIRM = "confirm"
@@ -63,7 +62,7 @@ class Signup:
 @dataclass(frozen=True)
 class SignupOutcome:
     subscriber_uid: str
-    follow_up: FollowUp
+    follow_up: SignupEmail
     owed: Owed | None = None  # the notice recorded as owed, to ring after the commit
 
 
@@ -74,7 +73,7 @@ class Confirmation:
     owed: Owed | None = None  # the welcome, recorded as owed, to ring after the commit
 
 
-def parse_language(raw: object, *, default: str = DEFAULT_LANGUAGE) -> str:
+def parse_language(raw: object, *, default: str = PRIMARY_LANGUAGE) -> str:
     if raw is None or raw == "":
         return default
     if not isinstance(raw, str) or raw.strip().lower() not in LANGUAGES:
@@ -187,9 +186,9 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
         _record_consent(subscriber, signup, now)
     session.flush()
     follow_up = (
-        FollowUp.ALREADY_SUBSCRIBED
+        SignupEmail.ALREADY_SUBSCRIBED
         if subscriber.status is SubscriberStatus.CONFIRMED
-        else FollowUp.CONFIRM
+        else SignupEmail.CONFIRM
     )
     # Claim the mail slot with a compare-and-set, so two requests cannot both win it.
     claimed = session.execute(
@@ -205,10 +204,12 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
-        return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=FollowUp.NONE)
+        return SignupOutcome(subscriber_uid=subscriber.uid, follow_up=SignupEmail.NONE)
     set_committed_value(subscriber, "confirmation_sent_at", now)
     notice = (
-        OwedNotice.CONFIRMATION if follow_up is FollowUp.CONFIRM else OwedNotice.ALREADY_SUBSCRIBED
+        OwedNotice.CONFIRMATION
+        if follow_up is SignupEmail.CONFIRM
+        else OwedNotice.ALREADY_SUBSCRIBED
     )
     owed = owed_notices.owe(subscriber, notice, now=now)
     session.flush()

@@ -16,7 +16,7 @@ import codecs
 import io
 from typing import BinaryIO
 
-from service.domain.errors import N_, DomainError
+from service.domain.errors import N_, DomainError, ErrorKind
 
 BLOCK_SIZE = 1 << 20
 _MARKS = (
@@ -28,7 +28,7 @@ _MARKS = (
 
 class UnreadableText(DomainError):
     code = "invalid_file"
-    status = 422
+    kind = ErrorKind.INVALID
     message = N_("The file could not be read as text.")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, string_enum, utcnow
+from service.locales import PRIMARY_LANGUAGE
 
 
 class SubscriberStatus(enum.StrEnum):
@@ -50,7 +51,7 @@ class Subscriber(Base):
         default=SubscriberStatus.PENDING,
         index=True,
     )
-    language: Mapped[str] = mapped_column(String(8), default="nb")
+    language: Mapped[str] = mapped_column(String(8), default=PRIMARY_LANGUAGE)
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     bounce_score: Mapped[int] = mapped_column(Integer, default=0)
 

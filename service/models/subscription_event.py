@@ -23,13 +23,6 @@ class SubscriptionEventKind(enum.StrEnum):
     ERASED = "erased"  # a confirmed reader had their data deleted
 
 
-LEFT_KINDS = (
-    SubscriptionEventKind.UNSUBSCRIBED,
-    SubscriptionEventKind.BOUNCED,
-    SubscriptionEventKind.ERASED,
-)
-
-
 class SubscriptionEvent(Base):
     __tablename__ = "subscription_events"
     __table_args__ = (

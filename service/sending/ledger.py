@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.db import insert_for, utcnow
 from service.domain import releases
 from service.domain.refusals import Blame, Reply
+from service.locales import LANGUAGES
 from service.models import (
     Delivery,
     DeliveryStatus,
@@ -65,7 +66,7 @@ class Recipient:
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
     """Conditions for the confirmed subscribers this release goes to, and the language
     version each of them gets."""
-    available = [lang for lang in ("nb", "en") if release.version(lang)]
+    available = [lang for lang in LANGUAGES if release.version(lang)]
     conditions: list[ColumnElement[bool]] = [Subscriber.status == SubscriberStatus.CONFIRMED]
     language: ColumnElement[str]
     if release.fallback_to_primary:

@@ -5,23 +5,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, request, url_for
+from flask import Response, g, jsonify, request, url_for
 from flask_babel import get_locale
 from flask_smorest import Blueprint
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from service import dispatch
-from service.db import MAX_ROW_ID, session_scope, utcnow
+from service.app_state import session_scope, settings
+from service.db import MAX_ROW_ID, utcnow
 from service.domain import releases, subscriber_search, subscriptions
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
-from service.domain.errors import N_, InvalidInput, MalformedRequest, NotFound
-from service.extensions import API_LANGUAGE, accepted_language, csrf
-from service.models import ConsentSource, Release, ReleaseStatus, Subscriber, SubscriberStatus
+from service.domain.errors import N_, InvalidInput, NotFound
+from service.extensions import accepted_language, csrf
+from service.locales import API_LANGUAGE, PRIMARY_LANGUAGE
+from service.models import ConsentSource, Release, ReleaseStatus, SubscriberStatus
 from service.sending import control
 from service.web import openapi as doc
-from service.web.auth import require_token
+from service.web.api_auth import require_token
+from service.web.errors import MalformedRequest
 from service.web.idempotency import ANYONE, idempotent
 from service.web.signup import (
     build_signup,
@@ -102,7 +104,7 @@ def _signup_language(body: dict[str, Any]) -> str:
     own answering language, which is English for a request that names none."""
     value = body.get("language", "")
     if value == "":
-        return accepted_language(subscriptions.DEFAULT_LANGUAGE)
+        return accepted_language(PRIMARY_LANGUAGE)
     return subscriptions.exact_language(value)
 
 
@@ -111,7 +113,7 @@ def _signup_topics(body: dict[str, Any]) -> list[str] | None:
     value = body.get("topics", "")
     if value == "":
         return None
-    offered = current_app.extensions["pressroom.settings"].topics
+    offered = settings().topics
     return subscriptions.topic_list(value, offered)
 
 
@@ -126,7 +128,7 @@ AFTER = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
 
 def release_answer(session: Session, release: Release) -> dict[str, Any]:
     counts = releases.delivery_counts(session, release.id)
-    base = current_app.extensions["pressroom.settings"].public_base_url
+    base = settings().public_base_url
     return {
         **releases.release_state(release),
         "url": f"{base}/releases/{release.slug}",
@@ -196,10 +198,7 @@ def list_releases() -> Response:
     limit = _int_arg("limit", RELEASE_PAGE)
     before = _int_arg("before", BEFORE)
     with session_scope() as session:
-        query = select(Release).order_by(Release.id.desc()).limit(limit)
-        if before:
-            query = query.where(Release.id < before)
-        rows = session.scalars(query).all()
+        rows = releases.newest_releases(session, limit=limit, before=before)
         items = [release_answer(session, r) for r in rows]
     next_before = items[-1]["id"] if len(items) == limit else None
     return jsonify(items=items, next_before=next_before)
@@ -286,13 +285,13 @@ def list_subscribers() -> Response:
     if status is not None and status not in {s.value for s in SubscriberStatus}:
         raise InvalidInput(N_("Unknown status: %(status)s."), status=status[:40])
     with session_scope() as session:
-        query = select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id)
-        if status:
-            query = query.where(Subscriber.status == SubscriberStatus(status))
-        if email:
-            # The desk's search: % and _ are themselves, a Unicode domain finds its rows.
-            query = query.where(subscriber_search.address_contains(email[:254]))
-        rows = session.scalars(query.limit(limit)).all()
+        rows = subscriber_search.by_id(
+            session,
+            after=after,
+            limit=limit,
+            status=SubscriberStatus(status) if status else None,
+            address_part=email[:254] if email else None,
+        )
         items = [
             {
                 "email": s.email,

@@ -7,15 +7,14 @@ from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import publishers, releases
-from service.models import Release
-from service.web.desk_auth import end_session, new_sign_in, safe_next
+from service.web.desk_login import end_session, new_sign_in, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/admin")
 
@@ -84,9 +83,7 @@ def logout() -> BaseResponse:
 @login_required
 def index() -> str:
     with session_scope() as session:
-        rows = session.scalars(
-            select(Release).order_by(Release.id.desc()).limit(DESK_RELEASES)
-        ).all()
+        rows = releases.newest_releases(session, limit=DESK_RELEASES)
         counts = releases.delivery_counts_of(session, [r.id for r in rows])
         items = [{"release": r, "counts": counts[r.id]} for r in rows]
         return render_template("admin/index.html", items=items)

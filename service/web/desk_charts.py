@@ -10,22 +10,18 @@ from datetime import date, datetime
 from typing import Any
 
 from babel.dates import format_date, format_skeleton
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.domain import stats
-from service.domain.release_messages import BABEL_LOCALES
-from service.web.desk_auth import guard
+from service.locales import PRIMARY_LANGUAGE, babel_locale
+from service.web.desk_login import guard
 
 bp = Blueprint("desk_charts", __name__, url_prefix="/admin/charts")
 guard(bp)
-
-
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
 
 
 def _numbers(days: int) -> tuple[stats.SubscriberHistory, list[stats.ReleaseOutcome]]:
@@ -36,7 +32,7 @@ def _numbers(days: int) -> tuple[stats.SubscriberHistory, list[stats.ReleaseOutc
 
 
 def _locale() -> str:
-    return BABEL_LOCALES.get(str(get_locale() or "nb"), "nb_NO")
+    return babel_locale(str(get_locale() or PRIMARY_LANGUAGE))
 
 
 def short_date(day: date) -> str:

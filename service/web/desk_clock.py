@@ -6,18 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 
-from service.config import Settings
+from service.app_state import settings
 from service.domain.errors import N_, InvalidInput
 from service.domain.local_times import LocalTime, NonexistentTime, read_wall_clock
 from service.web.desk_charts import long_date
-
-
-def _zone_settings() -> Settings:
-    settings: Settings = current_app.extensions["pressroom.settings"]
-    return settings
 
 
 def schedule_time(raw: str) -> str | None:
@@ -55,7 +49,7 @@ def repeated_hour_notice(raw: str) -> str | None:
         "the two was taken, %(time)s %(abbreviation)s (%(offset)s).",
         time=_clock(wall),
         date=long_date(wall.date()),
-        zone=_zone_settings().timezone,
+        zone=settings().timezone,
         abbreviation=local.moment.tzname() or "",
         offset=_utc_offset(local.moment.utcoffset() or timedelta(0)),
     )
@@ -67,7 +61,7 @@ def repeated_hour_note(moment: datetime | None) -> str | None:
     any other time."""
     if moment is None:
         return None
-    zone = _zone_settings().zone
+    zone = settings().zone
     local = moment.astimezone(zone)  # sets fold=1 for the second of the two (PEP 495)
     if local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset():
         return None
@@ -100,7 +94,7 @@ def _wall_time(raw: str) -> datetime | None:
 
 
 def _read(wall: datetime) -> LocalTime:
-    zone = _zone_settings().zone
+    zone = settings().zone
     try:
         return read_wall_clock(wall, zone)
     except OverflowError:

@@ -25,42 +25,34 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from service import dispatch
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.dispatch import TaskName
 from service.domain import releases
 from service.domain.addresses import display_address
-from service.domain.errors import N_, DomainError, InvalidInput
+from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.mail_headers import HeaderError
 from service.domain.refusals import NO_SMTPUTF8
-from service.domain.subscriptions import LANGUAGES, parse_language, parse_topics
+from service.domain.subscriptions import parse_language, parse_topics
+from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import Release, ReleaseStatus
 from service.sending import control, ledger, progress
 from service.sending.messages import Composer
 from service.web.body_limits import allow_body
-from service.web.desk_auth import guard
 from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
+from service.web.desk_login import guard
+from service.web.errors import status_of
 from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")
 guard(bp)
 
 RELEASE_FORM_LIMIT = 2 * 1024 * 1024  # the text and a translation, each up to MAX_BODY
-SEND_VIEW_STATES = (
-    ReleaseStatus.SENDING,
-    ReleaseStatus.PAUSED,
-    ReleaseStatus.SENT,
-    ReleaseStatus.CANCELLED,
-)
 # The email's own HTML in a frame of the editor: its inlined styles, no scripts, no forms.
 PREVIEW_POLICY = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
     "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
 )
-
-
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
 
 
 def other_language(language: str) -> str:
@@ -74,7 +66,7 @@ def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
     """The editor's form as the domain's release fields (the API's JSON shape).
 
     `unsent`: who gets the release (language, topics, email) may still change."""
-    language = parse_language(form.get("language"), default="nb")
+    language = parse_language(form.get("language"))
     translation = {
         name: form.get(f"translation_{name}", "") for name in ("title", "summary", "body")
     }
@@ -109,7 +101,7 @@ def form_values(release: Release | None) -> dict[str, Any]:
             "title": "",
             "summary": "",
             "body": "",
-            "language": "nb",
+            "language": PRIMARY_LANGUAGE,
             "topics": [],
             "email": True,
             "fallback_to_primary": True,
@@ -140,7 +132,7 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
         "title": form.get("title", ""),
         "summary": form.get("summary", ""),
         "body": form.get("body", ""),
-        "language": form.get("language", "nb") if form.get("language") in LANGUAGES else "nb",
+        "language": form.get("language") if form.get("language") in LANGUAGES else PRIMARY_LANGUAGE,
         "topics": form.getlist("topics")
         if settings().topics
         else [t.strip() for t in form.get("topics", "").split(",") if t.strip()],
@@ -175,7 +167,7 @@ def editor(
         schedule_note=repeated_hour_note(release.publish_at) if release else None,
         languages=LANGUAGES,
     )
-    return (page, error.status) if error else page
+    return (page, status_of(error)) if error else page
 
 
 # --- A title a published release has: a warning, never a refusal -----------------------------
@@ -200,7 +192,7 @@ def same_title_of(
         {
             "id": found.id,
             "title": found.title,
-            "url": url_for("releases.release", slug=found.slug),
+            "url": url_for("archive.release", slug=found.slug),
             "published": _local_time(found.published_at),
         }
         for found in releases.published_with_title(session, titles, excluding=excluding)[:5]
@@ -281,7 +273,7 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
             )
             schedule_posted = fields.get("publish_at") is not None
     except DomainError as error:
-        if error.status == 404:
+        if error.kind is ErrorKind.NOT_FOUND:
             raise
         with session_scope() as session:
             release = releases.get_release(session, release_id)
@@ -320,7 +312,7 @@ def after_save(release_id: int) -> BaseResponse:
 
 @bp.post("/<int:release_id>/test")
 def send_test(release_id: int) -> BaseResponse:
-    language = parse_language(request.form.get("preview_language"), default="nb")
+    language = parse_language(request.form.get("preview_language"))
     with session_scope() as session:
         releases.get_release(session, release_id)  # a clear 404 before anything is queued
     dispatch.enqueue(TaskName.SEND_TEST_RELEASE, release_id, current_user.publisher_id, language)

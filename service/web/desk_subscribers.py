@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -36,18 +35,20 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from service import dispatch, import_jobs
-from service.config import TOPIC_PATTERN, Settings
-from service.db import session_scope, utcnow
+from service import background_import, dispatch
+from service.app_state import session_scope, settings
+from service.config import TOPIC_PATTERN
+from service.db import utcnow
 from service.dispatch import TaskName
 from service.domain import imports, invitations, subscriber_search, subscriptions
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.imports import ImportOptions, Outcome, RowNote
-from service.domain.subscriptions import LANGUAGES
 from service.extensions import csrf
+from service.locales import LANGUAGES
 from service.models import Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
-from service.web.desk_auth import guard, safe_next
+from service.web.desk_login import guard, safe_next
+from service.web.errors import status_of
 from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_subscribers", __name__, url_prefix="/admin/subscribers")
@@ -73,10 +74,6 @@ OUTCOME_NAMES = {
     Outcome.OPTED_OUT: _l("opted out: unsubscribed or bounced in the file"),
     Outcome.REJECTED: _l("rejected"),
 }
-
-
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
 
 
 @bp.context_processor
@@ -114,7 +111,7 @@ def index() -> str | tuple[str, int]:
             error=_(error.message, **error.params),
             topic_choices=_topic_choices(asked["topic"]),
         )
-        return page_text, error.status
+        return page_text, status_of(error)
     kept = {name: value for name, value in asked.items() if value}
     return render_template(
         "admin/subscribers.html",
@@ -211,15 +208,17 @@ def import_file() -> BaseResponse | tuple[str, int]:
         # job exists; the job reads it again with the same reader.
         imports.open_csv(io.BytesIO(data))
     except DomainError as error:
-        return _import_refused(_(error.message, **error.params), error.status)
-    job_id = import_jobs.create(app_redis(), data, options, publisher_id=current_user.publisher_id)
+        return _import_refused(_(error.message, **error.params), status_of(error))
+    job_id = background_import.create(
+        app_redis(), data, options, publisher_id=current_user.publisher_id
+    )
     try:
         dispatch.enqueue(TaskName.IMPORT_SUBSCRIBERS, job_id)
     except dispatch.BROKER_OUTAGES:
         # Nothing stored, then the app's 503 "try again": the job lives in Redis alone, and
         # no sweep would ever start it.
         with contextlib.suppress(*dispatch.BROKER_OUTAGES):
-            import_jobs.discard(app_redis(), job_id)
+            background_import.discard(app_redis(), job_id)
         raise
     return redirect(url_for(".import_job", job_id=job_id), code=303)
 
@@ -227,7 +226,7 @@ def import_file() -> BaseResponse | tuple[str, int]:
 @bp.get("/import/<job_id>")
 def import_job(job_id: str) -> str:
     """The import's progress while a worker runs it (the page reloads itself), then its report."""
-    job = import_jobs.load(app_redis(), job_id)
+    job = background_import.load(app_redis(), job_id)
     if job is None:
         raise NotFound(
             N_("There is no such import. An import's report is kept for a day after it ends.")

@@ -18,8 +18,10 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, render_template
 from flask_babel import format_datetime
+
+from service.app_state import settings
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 
@@ -38,7 +40,7 @@ class MailSummary:
 
 def maildir_path() -> Path:
     """The sink's Maildir (`instance/mailbox` under `make run`: PRESSROOM_DEV_MAILBOX)."""
-    return Path(current_app.extensions["pressroom.settings"].dev_mailbox_dir)
+    return Path(settings().dev_mailbox_dir)
 
 
 def _maildir() -> mailbox.Maildir:

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from service.dispatch import BROKER_OUTAGES
-from service.domain.errors import DomainError
+from service.domain.errors import N_, DomainError, ErrorKind
 from service.logs import redact
 from service.web.l10n import gettext as _
 
@@ -20,6 +20,31 @@ log = logging.getLogger(__name__)
 
 # Redis (rate limits, the task queue) being down is an outage to wait out, not a bug.
 OUTAGES = BROKER_OUTAGES
+
+# The one place a kind of failure becomes an HTTP status (RFC 9110 §15).
+STATUS_FOR_KIND: dict[ErrorKind, int] = {
+    ErrorKind.REFUSED: 400,
+    ErrorKind.MALFORMED: 400,
+    ErrorKind.INVALID: 422,
+    ErrorKind.BAD_LINK: 400,
+    ErrorKind.EXPIRED: 410,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.UNAUTHENTICATED: 401,
+}
+
+
+class MalformedRequest(DomainError):
+    """A request whose body or headers could not be read (no use-case has run yet)."""
+
+    code = "malformed_request"
+    kind = ErrorKind.MALFORMED
+    message = N_("The request could not be read.")
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status that answers `error` (STATUS_FOR_KIND)."""
+    return STATUS_FOR_KIND[error.kind]
 
 
 def wants_json() -> bool:
@@ -88,7 +113,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> ResponseReturnValue:
-        body, status = error_response(error.status, error.code, _(error.message, **error.params))
+        body, status = error_response(
+            status_of(error), error.code, _(error.message, **error.params)
+        )
         if status == 401:
             return body, status, {"WWW-Authenticate": 'Bearer realm="pressroom"'}
         return body, status

@@ -25,9 +25,11 @@ from flask import Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import idempotency
-from service.domain.errors import N_, MalformedRequest
+from service.domain.errors import N_
+from service.web.errors import MalformedRequest
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,13 @@ from flask_babel import get_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from service.locales import PRIMARY_LANGUAGE
+
 Number = int | float | Decimal
 
 
 def _locale() -> Locale:
-    return get_locale() or Locale.parse("nb")
+    return get_locale() or Locale.parse(PRIMARY_LANGUAGE)
 
 
 def _with_signs(text: str, value: Number, locale: Locale) -> str:

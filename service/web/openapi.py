@@ -19,10 +19,12 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
+from service.app_state import settings_of
 from service.config import TOPIC_PATTERN, Settings
 from service.domain.addresses import ADDRESS_PATTERN, MAX_ADDRESS_LENGTH
 from service.domain.releases import DATE_TIME, MAX_BODY, MAX_DATE_TIME, MAX_SUMMARY, MAX_TITLE
-from service.domain.subscriptions import LANGUAGES, MAX_TOPICS
+from service.domain.subscriptions import MAX_TOPICS
+from service.locales import LANGUAGES
 from service.models import ReleaseStatus, SubscriberStatus
 from service.web.idempotency import HEADER, KEY_PATTERN
 
@@ -379,7 +381,7 @@ def init_app(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "`flask token create`"}
     )
-    settings: Settings = app.extensions["pressroom.settings"]
+    settings = settings_of(app)
     for name, schema in {**answer_schemas(), **request_schemas(settings)}.items():
         api.spec.components.schema(name, component=schema)
     api.spec.components.parameter(IDEMPOTENCY_KEY, "header", idempotency_key_parameter())

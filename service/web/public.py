@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service.app_state import session_scope, settings, signer
+from service.db import utcnow
 from service.domain import archive, subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
-from service.domain.tokens import Purpose, TokenSigner
+from service.domain.tokens import Purpose
 from service.extensions import csrf
+from service.locales import PRIMARY_LANGUAGE
 from service.models import ConsentSource, Subscriber, SubscriberStatus
 from service.web.signup import (
     HONEYPOT_FIELD,
@@ -32,14 +33,6 @@ bp = Blueprint("public", __name__)
 # (subscribe, the desk) keeps CSRF.
 
 
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
-
-
-def signer() -> TokenSigner:
-    return current_app.extensions["pressroom.signer"]
-
-
 STATUS_LABELS = {
     "pending": _l("waiting for confirmation"),
     "confirmed": _l("subscribed"),
@@ -51,7 +44,7 @@ STATUS_LABELS = {
 @bp.app_context_processor
 def page_helpers() -> dict[str, object]:
     return {
-        "current_language": lambda: str(get_locale() or "nb"),
+        "current_language": lambda: str(get_locale() or PRIMARY_LANGUAGE),
         "site_name": settings().site_name,
         "status_label": lambda status: str(STATUS_LABELS.get(status, status)),
         "offered_topics": settings().topics,

@@ -1,12 +1,16 @@
-"""Response headers that every page carries."""
+"""Security headers that every response carries (CSP, HSTS under https, nosniff, framing,
+referrer). Other guards live elsewhere: CSRF is Flask-WTF's (service/extensions.py), the
+desk's logins are desk_login.py, the API's bearer tokens api_auth.py."""
 
 from __future__ import annotations
 
 from flask import Flask, Response
 
+from service.app_state import settings_of
+
 
 def init_app(app: Flask) -> None:
-    https = app.extensions["pressroom.settings"].base_url.startswith("https://")
+    https = settings_of(app).base_url.startswith("https://")
 
     @app.after_request
     def security_headers(response: Response) -> Response:

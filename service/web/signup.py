@@ -6,18 +6,19 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_babel import get_locale
 from flask_limiter import Limiter
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service import dispatch
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.domain import owed_notices, subscriptions
 from service.domain.addresses import lookup_address, normalize_address, trim_address
 from service.extensions import client_ip
+from service.locales import PRIMARY_LANGUAGE
 from service.models import ConsentSource, OwedNotice
 from service.web.idempotency import ANYONE, is_replay
 
@@ -28,10 +29,6 @@ HONEYPOT_FIELD = "website"
 SIGNUP_SCOPE = "signup"
 ADDRESS_SCOPE = "signup-address"
 SIGNUP_ENDPOINTS = ("public.subscribe", "api.create_subscription")
-
-
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
 
 
 def signup_limit() -> str:
@@ -84,7 +81,9 @@ def build_signup(
     config = settings()
     return subscriptions.Signup(
         email=normalize_address(email, check_deliverability=config.check_deliverability),
-        language=subscriptions.parse_language(language, default=str(get_locale() or "nb")),
+        language=subscriptions.parse_language(
+            language, default=str(get_locale() or PRIMARY_LANGUAGE)
+        ),
         topics=subscriptions.parse_topics(topics, config.topics),
         source=source,
         consent_text_version=config.consent_text_version,

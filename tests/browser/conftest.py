@@ -52,7 +52,8 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import publishers
 from service.domain.content import render_markdown
 from service.mailsink import MailSink

@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import releases, subscriptions
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import ConsentSource, Delivery, DeliveryStatus, Release, ReleaseStatus

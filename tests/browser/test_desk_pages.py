@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page
 
-from service import import_jobs
-from service.db import get_database, utcnow
+from service import background_import
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import publishers, releases
 from service.domain.imports import ImportOptions
 from service.redis_clients import app_redis
@@ -63,10 +64,10 @@ def an_import_report(app: Flask, publisher: Credentials) -> str:
         options = ImportOptions(
             consent_text_version="v1", confirmed=True, consent_note="", offered_topics=()
         )
-        job_id = import_jobs.create(
+        job_id = background_import.create(
             app_redis(), IMPORT_FILE.encode(), options, publisher_id=publisher_id
         )
-        assert import_jobs.run(app_redis(), job_id) == "done"
+        assert background_import.run(app_redis(), job_id) == "done"
     return f"/admin/subscribers/import/{job_id}"
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus
 from tests.browser.conftest import PHONE, Inbox
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, Playwright, Response, expect
 from sqlalchemy import select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.domain import subscriptions
 from service.domain.tokens import CONFIRM_TTL, TokenSigner
 from service.models import Subscriber, SubscriberStatus

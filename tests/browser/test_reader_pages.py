@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import subscriptions
 from service.models import Subscriber, SubscriberStatus
 from tests.browser.conftest import PHONE, Inbox, add_release, phone_fits

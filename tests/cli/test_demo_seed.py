@@ -14,7 +14,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service import create_app
-from service.db import get_database, session_scope, utcnow
+from service.app_state import get_database, session_scope
+from service.db import utcnow
 from service.domain import publishers, stats
 from service.mailsink import MailSink
 from service.models import (

@@ -8,7 +8,8 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import func, select
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import publishers
 from service.models import Publisher
 

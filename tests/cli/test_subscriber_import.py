@@ -15,7 +15,8 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import delete, func, select
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import imports, subscriptions
 from service.domain.imports import ImportOptions
 from service.domain.subscriptions import Signup

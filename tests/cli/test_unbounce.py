@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from sqlalchemy import func, select
 
-from service.db import session_scope
+from service.app_state import session_scope
 from service.models import (
     Subscriber,
     SubscriberStatus,

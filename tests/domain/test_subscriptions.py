@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import subscriptions
 from service.domain.errors import ExpiredToken, InvalidInput, InvalidToken
-from service.domain.subscriptions import FollowUp, Signup
+from service.domain.subscriptions import Signup, SignupEmail
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression
 
@@ -56,7 +56,7 @@ def test_a_new_address_is_pending_with_consent_evidence(session: Session) -> Non
     outcome = subscriptions.subscribe(
         session, signup(topics=["culture", "space"], language="en"), now=NOW
     )
-    assert outcome.follow_up is FollowUp.CONFIRM
+    assert outcome.follow_up is SignupEmail.CONFIRM
     row = subscriber(session)
     assert row.status is SubscriberStatus.PENDING
     assert (row.language, row.topics) == ("en", ["culture", "space"])
@@ -71,9 +71,9 @@ def test_at_most_one_confirmation_mail_per_address_per_ten_minutes(session: Sess
     again = subscriptions.subscribe(session, signup(), now=NOW + timedelta(minutes=9))
     later = subscriptions.subscribe(session, signup(), now=NOW + timedelta(minutes=10, seconds=1))
     assert [first.follow_up, again.follow_up, later.follow_up] == [
-        FollowUp.CONFIRM,
-        FollowUp.NONE,
-        FollowUp.CONFIRM,
+        SignupEmail.CONFIRM,
+        SignupEmail.NONE,
+        SignupEmail.CONFIRM,
     ]
     count = session.scalar(select(func.count()).select_from(Subscriber))
     assert count == 1
@@ -135,7 +135,7 @@ def test_a_confirmed_address_signing_up_again_gets_a_note_not_a_change(
     outcome = subscriptions.subscribe(
         session, signup(language="en", topics=["sport"]), now=NOW + timedelta(hours=1)
     )
-    assert outcome.follow_up is FollowUp.ALREADY_SUBSCRIBED
+    assert outcome.follow_up is SignupEmail.ALREADY_SUBSCRIBED
     assert row.status is SubscriberStatus.CONFIRMED
     assert (row.language, row.topics) == ("nb", [])  # only the owner changes preferences
 
@@ -148,7 +148,7 @@ def test_an_unsubscribed_reader_can_subscribe_again_by_confirming(
         session, signer, subscriptions.unsubscribe_token(signer, row), now=NOW
     )
     outcome = subscriptions.subscribe(session, signup(), now=NOW + timedelta(hours=1))
-    assert outcome.follow_up is FollowUp.CONFIRM
+    assert outcome.follow_up is SignupEmail.CONFIRM
     assert row.status is SubscriberStatus.UNSUBSCRIBED  # until the new link is used
     subscriptions.confirm(session, signer, subscriptions.confirm_token(signer, row), now=NOW)
     assert row.status is SubscriberStatus.CONFIRMED

@@ -22,8 +22,8 @@ import pytest
 from flask import Flask
 
 from service import create_app
+from service.app_state import get_database
 from service.config import Settings
-from service.db import get_database
 from service.mailsink import MailSink, SinkHandler
 from tests.conftest import make_settings
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
-from service.db import get_database
+from service.app_state import get_database
 from service.domain import publishers
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until

@@ -11,7 +11,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until

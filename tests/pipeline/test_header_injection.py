@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink
 from service.models import Release, Subscriber
 from tests.pipeline.helpers import (

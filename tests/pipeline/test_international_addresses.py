@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink, SinkHandler
 from service.models import Subscriber, SubscriberStatus, Suppression
 from service.sending import transport as smtp

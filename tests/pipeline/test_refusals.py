@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink
 from service.models import Release
 from tests.conftest import make_settings

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Delivery, DeliveryStatus
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink
 from service.models import Subscriber
 from tests.conftest import make_settings

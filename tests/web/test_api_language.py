@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Subscriber
 from tests.pipeline.helpers import api_token
 

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.domain.addresses import ADDRESS_PATTERN, normalize_address
 from service.domain.errors import InvalidAddress
 from service.models import Release, Subscriber

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from service.db import Base, get_database, utcnow
+from service.app_state import get_database
+from service.db import Base, utcnow
 from service.domain import subscriptions
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
 from service.mailsink import MailSink

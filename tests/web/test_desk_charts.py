@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import subscriptions
 from service.domain.tokens import Purpose
 from service.mailsink import MailSink

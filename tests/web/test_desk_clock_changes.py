@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from service.db import get_database
+from service.app_state import get_database
 from service.models import Release, ReleaseStatus
 from tests.web.test_desk_login import EMAIL, log_in
 from tests.web.test_desk_releases import form, stored

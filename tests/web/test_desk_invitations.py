@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import invitations, subscriptions
 from service.domain.tokens import CONFIRM_TTL
 from service.mailsink import MailSink, ReceivedMail

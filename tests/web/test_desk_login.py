@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.models import DeskSession, Publisher
 from tests.conftest import csrf_token
 from tests.pipeline.helpers import NOW, add_subscribers, api_token, publish

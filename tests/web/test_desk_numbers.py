@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from flask_babel import force_locale
 from sqlalchemy import insert, update
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import releases
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
 from service.web import l10n

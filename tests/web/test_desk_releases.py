@@ -10,7 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.domain import releases
 from service.models import Delivery, Release, ReleaseStatus, SubscriberStatus
 from tests.conftest import csrf_token

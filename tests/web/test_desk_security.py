@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink
 from tests.conftest import ROOT, csrf_token, make_settings
 from tests.pipeline.helpers import api_token

@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from service import import_jobs
-from service.db import get_database
+from service import background_import
+from service.app_state import get_database
 from service.domain.imports import ImportOptions
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression, address_hash
 from tests.cli.test_subscriber_import import (
@@ -137,7 +137,7 @@ def new_job(app: Flask, content: str, *, confirmed: bool = False) -> str:
     options = ImportOptions(consent_text_version="test", confirmed=confirmed)
     client = redis_client(app)
     try:
-        return import_jobs.create(client, content.encode(), options, publisher_id=1)
+        return background_import.create(client, content.encode(), options, publisher_id=1)
     finally:
         client.close()
 
@@ -599,8 +599,8 @@ def test_an_import_answers_at_once_and_its_page_gets_the_report(
     assert 'enctype="multipart/form-data"' in page.text  # import another file
     assert sorted(subscribers(app)) == ["one@mail.example"]
     client = redis_client(app)
-    assert not client.exists(import_jobs.file_key(job_id))  # the upload is gone
-    assert client.ttl(import_jobs.job_key(job_id)) > 0  # the report stays, for a while
+    assert not client.exists(background_import.file_key(job_id))  # the upload is gone
+    assert client.ttl(background_import.job_key(job_id)) > 0  # the report stays, for a while
     client.close()
 
 
@@ -634,7 +634,7 @@ def test_an_unknown_import_is_a_404(desk: FlaskClient, job_id: str) -> None:
 def test_an_expired_import_is_a_404(app: Flask, desk: FlaskClient) -> None:
     job_id = job_id_of(post_file(desk, "email\none@mail.example\n"))
     wait_for_report(desk, job_id)
-    redis_client(app).delete(import_jobs.job_key(job_id))  # as its TTL does after a day
+    redis_client(app).delete(background_import.job_key(job_id))  # as its TTL does after a day
     assert desk.get(f"{IMPORT}/{job_id}").status_code == 404
 
 
@@ -664,7 +664,7 @@ def test_an_import_cut_off_mid_file_resumes_where_it_stopped(app: Flask, desk: F
     job_id = new_job(app, content, confirmed=True)
     client = redis_client(app)
     with app.app_context():
-        run = import_jobs.steps(client, job_id, chunk_size=2)
+        run = background_import.steps(client, job_id, chunk_size=2)
         job = next(run)  # the first chunk is committed ...
         run.close()  # ... and the worker dies
     assert (job.status, job.lines_read, job.report.imported) == ("running", 3, 1)
@@ -685,7 +685,7 @@ def test_an_import_cut_off_mid_file_resumes_where_it_stopped(app: Flask, desk: F
         (7, "already there"),
     ]
     assert sorted(subscribers(app)) == [f"{x}@mail.example" for x in "abde"]
-    assert not client.exists(import_jobs.file_key(job_id))
+    assert not client.exists(background_import.file_key(job_id))
     client.close()
 
 

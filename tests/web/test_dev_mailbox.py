@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.mailsink import MailSink, SinkHandler
 from tests.conftest import make_settings
 

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from service import create_app, dispatch
-from service.db import get_database
+from service.app_state import get_database
 from service.embedded_redis import free_port
 from service.mailsink import MailSink
 from service.models import OwedNotice, Release, ReleaseStatus, Subscriber, SubscriberStatus

@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.mailsink import MailSink
 from service.models import IdempotencyKey, Release, Subscriber
 from tests.pipeline.helpers import add_subscribers, api_token

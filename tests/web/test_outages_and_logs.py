@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from service import create_app
-from service.db import get_database
+from service.app_state import get_database
 from service.embedded_redis import free_port
 from service.logs import RedactingGunicornLogger, redact
 from service.mailsink import MailSink

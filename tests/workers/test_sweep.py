@@ -13,7 +13,8 @@ import redis
 from flask import Flask
 from sqlalchemy import insert, select
 
-from service.db import get_database, utcnow
+from service.app_state import get_database
+from service.db import utcnow
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
 from service.sending.journal import journal_key
 from tests.pipeline.helpers import add_subscribers

@@ -1,4 +1,5 @@
-"""Bearer tokens for the publisher API."""
+"""Who calls the publisher API: its bearer tokens (RFC 6750), checked before each /api/v1 view
+that needs one. The desk's password logins are desk_login.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import publishers
-from service.domain.errors import N_, DomainError
+from service.domain.errors import N_, DomainError, ErrorKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Unauthorized(DomainError):
     code = "unauthorized"
-    status = 401
+    kind = ErrorKind.UNAUTHENTICATED
     message = N_("A valid API token is needed: send 'Authorization: Bearer <token>'.")
 
 

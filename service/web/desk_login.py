@@ -1,4 +1,5 @@
-"""Logins to the publisher's desk (Flask-Login): who is signed in, and where they may be sent."""
+"""Logins to the publisher's desk (Flask-Login): who is signed in, and where they may be sent.
+The login form's views are desk.py; the API's bearer tokens are api_auth.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import publishers
 from service.models import Publisher
 

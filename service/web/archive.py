@@ -7,38 +7,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, render_template
 from flask_babel import format_date, get_locale
-from flask_babel import lazy_gettext as _l
 
-from service.config import Settings
-from service.db import session_scope, utcnow
+from service import locales
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.domain import archive
 from service.domain.errors import N_, NotFound
-from service.domain.subscriptions import DEFAULT_LANGUAGE, LANGUAGES
+from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import Release
+from service.web.l10n import gettext as _
 
-bp = Blueprint("releases", __name__)
+bp = Blueprint("archive", __name__)
 
 FEED_SIZE = 50
 ATOM_CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 
-# A language's name in the reader's language ("på engelsk", "in Norwegian").
-LANGUAGE_NAMES = {"nb": _l("Norwegian"), "en": _l("English")}
-# A language's name for itself, on links that lead to a version in that language.
-ENDONYMS = {"nb": "Norsk", "en": "English"}
 
 # Characters XML 1.0 forbids even when escaped: one of them would make the whole feed unreadable.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def settings() -> Settings:
-    return current_app.extensions["pressroom.settings"]
-
-
 def page_language() -> str:
-    language = str(get_locale() or DEFAULT_LANGUAGE)
-    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+    language = str(get_locale() or PRIMARY_LANGUAGE)
+    return language if language in LANGUAGES else PRIMARY_LANGUAGE
 
 
 @bp.app_context_processor
@@ -47,8 +40,9 @@ def archive_helpers() -> dict[str, object]:
         "release_version": lambda release: archive.readable_version(release, page_language()),
         "format_date": format_date,
         "machine_time": _timestamp,
-        "language_name": lambda code: str(LANGUAGE_NAMES.get(code, code)),
-        "endonym": lambda code: ENDONYMS.get(code, code),
+        # A language's name in the reader's language ("på engelsk", "in Norwegian").
+        "language_name": lambda code: _(locales.name(code)),
+        "endonym": locales.endonym,
     }
 
 

@@ -1,4 +1,5 @@
-"""A CSV import run in the background, as listmonk does it.
+"""The desk's CSV upload, imported in the background as listmonk does it (the rules for each row
+are service/domain/imports.py; this is the job around them, its state kept in Redis).
 
 The desk stores the uploaded file in Redis with the import's options and enqueues
 `import_subscribers`; a worker imports it chunk by chunk, one transaction per chunk, and keeps
@@ -33,7 +34,8 @@ from typing import Any
 
 import redis
 
-from service.db import session_scope, utcnow
+from service.app_state import session_scope
+from service.db import utcnow
 from service.domain import imports
 from service.domain.errors import N_, DomainError
 from service.domain.imports import ImportOptions, ImportReport, Outcome, RowNote

@@ -1,0 +1,55 @@
+"""The domain stands on its own: each module of service/domain (and of service/sending, the send
+pipeline, once it exists) imports without Flask or Celery, so it can be used and tested with
+neither. Each module is imported in a fresh interpreter, and sys.modules is read afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORK_FREE = ("service/domain", "service/sending")
+FRAMEWORKS = ("flask", "celery", "kombu")
+
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+loaded = sorted(
+    name for name in sys.modules
+    if name.split(".")[0] in {frameworks!r} or name.startswith("flask_")
+)
+print(json.dumps(loaded))
+"""
+
+
+def framework_free_modules() -> list[str]:
+    """Every module under FRAMEWORK_FREE that exists, as a dotted name."""
+    names = []
+    for folder in FRAMEWORK_FREE:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_the_framework_free_packages_are_found() -> None:
+    assert "service.domain.subscriptions" in framework_free_modules()
+
+
+@pytest.mark.parametrize("module", framework_free_modules())
+def test_a_domain_module_imports_without_flask_or_celery(module: str) -> None:
+    probe = PROBE.format(frameworks=set(FRAMEWORKS))
+    answer = subprocess.run(
+        [sys.executable, "-c", probe, module],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout.splitlines()[-1]) == [], f"{module} loads a framework"

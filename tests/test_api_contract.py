@@ -21,9 +21,9 @@ from service import create_app
 from service.app_state import get_database
 from service.embedded_redis import free_port
 from service.mailsink import MailSink
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
+from tests.helpers import BIN, clean_env, start_gunicorn, stop, wait_for_http
 from tests.pipeline.helpers import api_token
-from tests.test_entry_points import BIN, ROOT, clean_env, start_gunicorn, stop, wait_for_http
 
 SEED = 20261130
 MAX_EXAMPLES = 10

@@ -25,7 +25,8 @@ import pytest
 
 from service.embedded_redis import free_port
 from service.mailsink import MailSink, ReceivedMail
-from tests.test_entry_points import BIN, ROOT, clean_env, stop, wait_for_http
+from tests.conftest import ROOT
+from tests.helpers import BIN, clean_env, stop, wait_for_http
 
 PUBLISHER = "desk@press.example"
 PASSWORD = "a long enough password"

@@ -6,7 +6,7 @@ import configparser
 import shlex
 
 from tests.conftest import ROOT
-from tests.pipeline.test_shutdown import SHUTDOWN_BUDGET
+from tests.pipeline.helpers import SHUTDOWN_BUDGET
 
 
 def unit(name: str) -> configparser.ConfigParser:

@@ -7,8 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,14 +15,8 @@ import pytest
 
 from service.embedded_redis import free_port
 from service.mailsink import MailSink
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSL_CERT_FILE")}
-    return {**keep, **values}
+from tests.conftest import ROOT
+from tests.helpers import BIN, clean_env, start_gunicorn, stop, wait_for_http
 
 
 def test_missing_secret_key_stops_the_app_with_one_line(tmp_path: Path) -> None:
@@ -87,41 +79,6 @@ def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str],
     )
     yield env, sink
     sink.stop()
-
-
-def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`gunicorn 'service:create_app()'` as the contract names it, from the project folder
-    (so that gunicorn.conf.py applies), quiet."""
-    return subprocess.Popen(
-        [str(BIN / "gunicorn"), "service:create_app()", f"--bind=127.0.0.1:{port}"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    """SIGTERM, as a service manager sends it; SIGKILL for what does not stop in time."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def test_migrate_gunicorn_and_celery_worker_serve_a_signup(

@@ -15,6 +15,7 @@ from service.app_state import get_database
 from service.domain import publishers
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+from tests.pipeline.deployment import Deployment
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -110,3 +111,29 @@ def assert_fails_alone(app: Flask, client: FlaskClient, sink: MailSink, address:
     assert received == ["first@mail.example", "last@mail.example"]
     delivery = release_state(client, token, release["id"])["delivery"]
     assert (delivery["sent"], delivery["failed"], delivery["pending"]) == (2, 1, 0)
+
+
+def readers(n: int, prefix: str = "reader") -> list[str]:
+    return [f"{prefix}{i:05d}@mail.example" for i in range(n)]
+
+
+def finished(d: Deployment, token: str, release_id: object) -> bool:
+    state = release_state(d.app.test_client(), token, release_id)["delivery"]
+    return state["state"] == "sent"
+
+
+def assert_each_once(d: Deployment, expected: list[str], *, duplicates_allowed: int = 0) -> None:
+    counts = d.handler.counts()
+    assert set(counts) == set(expected), "someone was missed or someone else got mail"
+    extra = sum(c - 1 for c in counts.values())
+    assert extra <= duplicates_allowed, f"{extra} duplicates"
+
+
+def delivery(d: Deployment, token: str, release_id: object) -> dict[str, object]:
+    return release_state(d.app.test_client(), token, release_id)["delivery"]  # type: ignore[return-value]
+
+
+# The relay of test_shutdown (and the bound tests/test_deploy_files checks the unit files against).
+RELAY_LATENCY = 0.25  # seconds before each reply to MAIL, RCPT and DATA
+MESSAGE_TIME = 3 * RELAY_LATENCY
+SHUTDOWN_BUDGET = 5.0 + MESSAGE_TIME  # the bound: 5 s of SIGTERM plus one message

@@ -14,12 +14,16 @@ from sqlalchemy import func, select
 from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until
-from tests.pipeline.test_guarantees import assert_each_once, finished, readers
-
-
-def delivery(d: Deployment, token: str, release_id: object) -> dict[str, object]:
-    return release_state(d.app.test_client(), token, release_id)["delivery"]  # type: ignore[return-value]
+from tests.pipeline.helpers import (
+    add_subscribers,
+    api_token,
+    assert_each_once,
+    delivery,
+    finished,
+    publish,
+    readers,
+    wait_until,
+)
 
 
 def test_a_scheduled_release_is_started_by_beat(deployment: Deployment) -> None:

@@ -14,23 +14,16 @@ from sqlalchemy import select
 from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until
-
-
-def readers(n: int, prefix: str = "reader") -> list[str]:
-    return [f"{prefix}{i:05d}@mail.example" for i in range(n)]
-
-
-def finished(d: Deployment, token: str, release_id: object) -> bool:
-    state = release_state(d.app.test_client(), token, release_id)["delivery"]
-    return state["state"] == "sent"
-
-
-def assert_each_once(d: Deployment, expected: list[str], *, duplicates_allowed: int = 0) -> None:
-    counts = d.handler.counts()
-    assert set(counts) == set(expected), "someone was missed or someone else got mail"
-    extra = sum(c - 1 for c in counts.values())
-    assert extra <= duplicates_allowed, f"{extra} duplicates"
+from tests.pipeline.helpers import (
+    add_subscribers,
+    api_token,
+    assert_each_once,
+    finished,
+    publish,
+    readers,
+    release_state,
+    wait_until,
+)
 
 
 def test_kill_9_mid_send_loses_nobody(deployment: Deployment) -> None:

@@ -20,9 +20,14 @@ from service.models import Subscriber, SubscriberStatus, Suppression
 from service.sending import transport as smtp
 from service.sending.transport import SmtpMailer, SmtpSettings
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until
-from tests.pipeline.test_control import delivery
-from tests.pipeline.test_guarantees import finished
+from tests.pipeline.helpers import (
+    add_subscribers,
+    api_token,
+    delivery,
+    finished,
+    publish,
+    wait_until,
+)
 from tests.web.test_desk_login import log_in
 
 BJORN = "bjørn.ås@example.no"

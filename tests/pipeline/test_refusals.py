@@ -13,9 +13,15 @@ from sqlalchemy import func, select
 from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until
-from tests.pipeline.test_control import delivery
-from tests.pipeline.test_guarantees import assert_each_once, finished
+from tests.pipeline.helpers import (
+    add_subscribers,
+    api_token,
+    assert_each_once,
+    delivery,
+    finished,
+    publish,
+    wait_until,
+)
 from tests.web.test_desk_login import log_in
 
 DOMAINS = ("mail.example", "post.example", "epost.example", "firma.example")

@@ -14,12 +14,17 @@ from sqlalchemy import func, select
 from service.app_state import get_database
 from service.models import Delivery, DeliveryStatus
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import add_subscribers, api_token, publish, wait_until
-from tests.pipeline.test_guarantees import assert_each_once, finished, readers
-
-RELAY_LATENCY = 0.25  # seconds before each reply to MAIL, RCPT and DATA
-MESSAGE_TIME = 3 * RELAY_LATENCY
-SHUTDOWN_BUDGET = 5.0 + MESSAGE_TIME  # the bound: 5 s of SIGTERM plus one message
+from tests.pipeline.helpers import (
+    RELAY_LATENCY,
+    SHUTDOWN_BUDGET,
+    add_subscribers,
+    api_token,
+    assert_each_once,
+    finished,
+    publish,
+    readers,
+    wait_until,
+)
 
 
 def leased_rows(d: Deployment) -> int:

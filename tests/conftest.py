@@ -23,9 +23,12 @@ from sqlalchemy.orm import Session
 from service import create_app
 from service.app_state import get_database
 from service.config import Settings, normalize_database_url
-from service.db import Base
+from service.db import Base, utcnow
+from service.domain import subscriptions
 from service.embedded_redis import EmbeddedRedis
 from service.mailsink import MailSink, SinkHandler
+from service.models import ConsentSource, SubscriberStatus, SuppressionReason
+from tests.pipeline.helpers import add_subscribers, api_token
 from workers import create_celery
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -160,3 +163,53 @@ def link_in(text_body: str, path: str) -> str:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# The desk's publisher (created by `api_token(app, EMAIL)`, with PASSWORD), and signing in.
+EMAIL = "desk@press.example"
+PASSWORD = "correct horse battery"
+
+
+def log_in(
+    client: FlaskClient, email: str = EMAIL, password: str = PASSWORD, next_path: str = ""
+) -> tuple[int, str]:
+    """The desk's login form, fetched and posted: (status code, Location header or "")."""
+    query = f"?next={next_path}" if next_path else ""
+    form = client.get(f"/admin/login{query}")
+    answer = client.post(
+        f"/admin/login{query}",
+        data={"csrf_token": csrf_token(form.text), "email": email, "password": password},
+    )
+    return answer.status_code, answer.headers.get("Location", "")
+
+
+@pytest.fixture
+def desk(app: Flask, client: FlaskClient) -> FlaskClient:
+    """A client signed in to the desk as EMAIL. Modules whose desk needs the Celery worker
+    extend it: `def desk(desk, worker): return desk`."""
+    api_token(app, EMAIL)
+    assert log_in(client)[0] == 303
+    return client
+
+
+# Confirmation invitations (tests/web/test_desk_invitations.py, tests/cli/test_invite.py).
+PENDING_NB = ["kari@mail.example", "ola@mail.example"]
+PENDING_EN = ["jane@mail.example"]
+
+
+@pytest.fixture
+def readers(app: Flask) -> Iterator[None]:
+    """Three imported readers pending (two nb, one en), and others who are never invited."""
+    add_subscribers(app, PENDING_NB, status=SubscriberStatus.PENDING, language="nb")
+    add_subscribers(app, PENDING_EN, status=SubscriberStatus.PENDING, language="en")
+    add_subscribers(app, ["confirmed@mail.example"])
+    add_subscribers(app, ["left@mail.example"], status=SubscriberStatus.UNSUBSCRIBED)
+    add_subscribers(app, ["bounced@mail.example"], status=SubscriberStatus.BOUNCED)
+    add_subscribers(app, ["suppressed@mail.example"], status=SubscriberStatus.PENDING)
+    with app.app_context(), get_database().session_scope() as session:
+        subscriptions.suppress(
+            session, "suppressed@mail.example", SuppressionReason.COMPLAINED, now=utcnow()
+        )
+        signup = subscriptions.Signup("form@mail.example", "nb", [], ConsentSource.FORM, "v1")
+        subscriptions.subscribe(session, signup, now=utcnow())  # got its own confirmation
+    yield

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.web.test_desk_numbers import NBSP, a_send_under_way
+from tests.web.helpers import NBSP, a_send_under_way
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -16,8 +16,8 @@ from service.domain import publishers, releases
 from service.domain.imports import ImportOptions
 from service.redis_clients import app_redis
 from tests.browser.conftest import PHONE, Credentials, cut_off, phone_fits
+from tests.browser.helpers import seed_history
 from tests.browser.page_checks import faces, low_contrast_text, unlabelled_controls
-from tests.browser.test_desk_charts import seed_history
 from tests.pipeline.helpers import add_subscribers
 
 pytestmark = pytest.mark.timeout(300)

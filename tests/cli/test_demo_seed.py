@@ -28,7 +28,7 @@ from service.models import (
     SubscriptionEvent,
     SubscriptionEventKind,
 )
-from tests.cli.test_publisher_commands import can_log_in, flask, token_works
+from tests.cli.helpers import can_log_in, flask, token_works
 from tests.conftest import make_settings
 from tests.pipeline.helpers import add_subscribers
 

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 
 from service.mailsink import MailSink
-from tests.web.test_desk_invitations import (
-    PENDING_EN,
-    PENDING_NB,
-    click,
-    desk,
-    readers,
-    recipients,
-    settled,
-    waiting,
-)
+from tests.conftest import PENDING_EN, PENDING_NB
+from tests.web.helpers import click, recipients, settled, waiting
 
-__all__ = ["desk", "readers"]  # fixtures
+
+@pytest.fixture
+def desk(desk: FlaskClient, worker: None) -> FlaskClient:
+    """The desk (tests/conftest.py), with a worker sending the invitations."""
+    return desk
 
 
 def invite(app: Flask, *options: str) -> Result:

@@ -9,31 +9,17 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.app_state import session_scope
-from service.db import utcnow
 from service.domain import publishers
 from service.models import Publisher
+from tests.cli.helpers import can_log_in, flask, token_works
 
 EMAIL = "editor@press.example"
 PASSWORD = "correct horse battery staple"
 
 
-def flask(app: Flask, *args: str, input: str | None = None) -> Result:
-    return app.test_cli_runner().invoke(args=list(args), input=input)
-
-
 def publisher_count(app: Flask) -> int:
     with app.app_context(), session_scope() as session:
         return session.scalar(select(func.count()).select_from(Publisher)) or 0
-
-
-def can_log_in(app: Flask, email: str, password: str) -> bool:
-    with app.app_context(), session_scope() as session:
-        return publishers.authenticate(session, email, password, now=utcnow()) is not None
-
-
-def token_works(app: Flask, token: str) -> bool:
-    with app.app_context(), session_scope() as session:
-        return publishers.publisher_for_token(session, token, now=utcnow()) is not None
 
 
 def refused(result: Result, message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from service.models import (
     SubscriberTopic,
     SuppressionReason,
 )
+from tests.cli.helpers import MULTI_LINE_THEN_BAD, SPREADSHEET_FILES, SPREADSHEET_READERS
 
 
 @dataclass(frozen=True)
@@ -182,45 +182,6 @@ def test_a_stray_quote_is_reported_with_the_lines_it_swallowed(app: Flask, tmp_p
     assert set(stored(app)) == {"after@example.no"}
 
 
-# (bytes, id): one list as spreadsheets write it; every one reads as the same three readers.
-_ROWS = [
-    ("email", "name", "language"),
-    ("kari@example.no", "Kari\nNordmann", "nb"),  # a cell with a line break (Alt+Enter)
-    ("ola@example.no", 'Nordmann; Ola, "jr"', "en"),
-    ("per@example.no", "", ""),
-]
-
-
-def _spreadsheet(delimiter: str, line_end: str, encoding: str) -> bytes:
-    buffer = io.StringIO()
-    # Python 3.11's writer quotes a line break only when it is in `lineterminator`.
-    quoting = csv.QUOTE_ALL if line_end == "\r" else csv.QUOTE_MINIMAL
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end, quoting=quoting)
-    writer.writerows(_ROWS)
-    return buffer.getvalue().encode(encoding)
-
-
-SPREADSHEET_FILES = [
-    pytest.param(_spreadsheet(",", "\r\n", "utf-8"), id="rfc4180-crlf"),
-    pytest.param(_spreadsheet(",", "\n", "utf-8"), id="lf"),
-    pytest.param(_spreadsheet(",", "\r", "utf-8"), id="cr-only"),
-    pytest.param(_spreadsheet(",", "\r\n", "utf-8-sig"), id="excel-csv-utf8-bom"),
-    pytest.param(_spreadsheet(";", "\r\n", "utf-8-sig"), id="excel-norwegian-semicolons"),
-    pytest.param(_spreadsheet("\t", "\r\n", "utf-16"), id="excel-unicode-text-utf16-tabs"),
-    pytest.param(_spreadsheet("\t", "\r\n", "utf-16-be"), id="utf16-be-without-bom"),
-    pytest.param(
-        codecs.BOM_UTF16_BE + _spreadsheet(";", "\n", "utf-16-be"), id="utf16-be-bom-semicolons"
-    ),
-    pytest.param(_spreadsheet("\t", "\n", "utf-8"), id="tabs"),
-    pytest.param(b"sep=;\r\n" + _spreadsheet(";", "\r\n", "utf-8"), id="excel-sep-line"),
-]
-SPREADSHEET_READERS = {
-    "kari@example.no": ("Kari Nordmann", "nb"),
-    "ola@example.no": ('Nordmann; Ola, "jr"', "en"),
-    "per@example.no": (None, "nb"),
-}
-
-
 def test_a_quoted_cell_with_a_line_break_is_one_reader(app: Flask, tmp_path: Path) -> None:
     """The issue's example (issue 10, item 5): Excel and Google Sheets write this."""
     path = tmp_path / "list.csv"
@@ -242,17 +203,6 @@ def test_a_file_a_spreadsheet_wrote_is_read_as_it_meant(
     assert result.stderr == ""
     rows = stored(app)
     assert {email: (row.name, row.language) for email, row in rows.items()} == SPREADSHEET_READERS
-
-
-MULTI_LINE_THEN_BAD = (
-    "email,name,topics\r\n"  # 1
-    "one@example.no,One,\r\n"  # 2
-    'two@example.no,"Two\nlines","culture\nsport"\r\n'  # 3-5
-    "not-an-address,Bad,\r\n"  # 6
-    'three@example.no,"Three\r\nlines\r\nhere",\r\n'  # 7-9
-    "four@example.no,,not a topic!\r\n"  # 10
-    "five@example.no,Five,\r\n"  # 11
-)
 
 
 def test_lines_after_a_multi_line_cell_are_reported_by_their_physical_line(

@@ -16,7 +16,7 @@ from service.models import (
     Suppression,
 )
 from service.sending import ledger
-from tests.cli.test_publisher_commands import flask
+from tests.cli.helpers import flask
 from tests.pipeline.helpers import add_subscribers
 
 EARLIER = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

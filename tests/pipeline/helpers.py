@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -15,7 +16,9 @@ from service.app_state import get_database
 from service.domain import publishers
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
-from tests.pipeline.deployment import Deployment
+
+if TYPE_CHECKING:  # deployment.py imports tests.conftest, which imports this module
+    from tests.pipeline.deployment import Deployment
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -19,6 +19,7 @@ from service.mailsink import MailSink, SinkHandler
 from service.models import Subscriber, SubscriberStatus, Suppression
 from service.sending import transport as smtp
 from service.sending.transport import SmtpMailer, SmtpSettings
+from tests.conftest import log_in
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import (
     add_subscribers,
@@ -28,7 +29,6 @@ from tests.pipeline.helpers import (
     publish,
     wait_until,
 )
-from tests.web.test_desk_login import log_in
 
 BJORN = "bjørn.ås@example.no"
 

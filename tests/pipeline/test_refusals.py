@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
+from tests.conftest import log_in
 from tests.pipeline.deployment import Deployment
 from tests.pipeline.helpers import (
     add_subscribers,
@@ -22,7 +23,6 @@ from tests.pipeline.helpers import (
     publish,
     wait_until,
 )
-from tests.web.test_desk_login import log_in
 
 DOMAINS = ("mail.example", "post.example", "epost.example", "firma.example")
 

@@ -14,16 +14,20 @@ from service import create_app
 from service.app_state import get_database
 from service.mailsink import MailSink
 from service.models import Subscriber
-from tests.conftest import make_settings
+from tests.conftest import EMAIL as DESK_EMAIL
+from tests.conftest import PASSWORD, log_in, make_settings
 from tests.pipeline.helpers import add_subscribers, api_token
-from tests.web.test_desk_login import EMAIL as DESK_EMAIL
-from tests.web.test_desk_login import PASSWORD, log_in
-from tests.web.test_desk_subscribers import LIST, listed, text_of, upload
-from tests.web.test_reader_pages import subscribe_form
+from tests.web.helpers import LIST, listed, subscribe_form, text_of, upload
 
 # What copy-paste brings around an address: zero-width space, BOM, no-break space, word
 # joiner, left-to-right mark, line separator, a tab, the narrow no-break space.
 AROUND = ["\u200b", "\ufeff", "\u00a0", "\u2060", "\u200e", "\u2028", "\t", "\u202f"]
+
+
+@pytest.fixture
+def desk(desk: FlaskClient, worker: None) -> FlaskClient:
+    """The desk (tests/conftest.py), with a worker running the imports."""
+    return desk
 
 
 def stored(app: Flask) -> list[str]:
@@ -81,13 +85,6 @@ def test_the_api_filter_takes_invisible_characters_off(app: Flask, client: Flask
     )
     assert answer.status_code == 200, answer.text
     assert [item["email"] for item in answer.get_json()["items"]] == ["reader@mail.example"]
-
-
-@pytest.fixture
-def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
-    api_token(app, DESK_EMAIL)
-    assert log_in(client)[0] == 303
-    return client
 
 
 def test_the_desk_search_takes_invisible_characters_off(app: Flask, desk: FlaskClient) -> None:
@@ -163,7 +160,7 @@ def test_the_api_filter_finds_an_address_by_its_unicode_domain(
 
 
 def test_the_confirm_page_shows_the_unicode_domain(app: Flask, client: FlaskClient) -> None:
-    from tests.web.test_reader_pages import token_for
+    from tests.web.helpers import token_for
 
     assert client.post("/api/v1/subscriptions", json={"email": FJOS}).status_code == 202
     with app.app_context(), get_database().session_scope() as session:

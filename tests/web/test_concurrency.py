@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -15,25 +13,7 @@ from service.mailsink import MailSink
 from service.models import Release, Subscriber, SubscriberStatus
 from tests.conftest import link_in
 from tests.pipeline.helpers import api_token
-
-THREADS = 6
-
-
-def at_once(action: Callable[[int], int]) -> list[int]:
-    """Run `action` in THREADS threads released together; returns their status codes."""
-    barrier = threading.Barrier(THREADS)
-    codes: list[int] = []
-
-    def run(n: int) -> None:
-        barrier.wait()
-        codes.append(action(n))
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return codes
+from tests.web.helpers import THREADS, at_once
 
 
 def test_one_address_signed_up_many_times_at_once(app: Flask, sink: MailSink, worker: None) -> None:

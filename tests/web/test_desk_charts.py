@@ -16,15 +16,8 @@ from service.domain import subscriptions
 from service.domain.tokens import Purpose
 from service.mailsink import MailSink
 from service.models import ConsentSource
+from tests.conftest import EMAIL
 from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until
-from tests.web.test_desk_login import EMAIL, log_in
-
-
-@pytest.fixture
-def desk(app: Flask, client: FlaskClient) -> FlaskClient:
-    api_token(app, EMAIL)  # creates the publisher
-    assert log_in(client)[0] == 303
-    return client
 
 
 def join_and_leave(app: Flask, joined: list[str], left: list[str]) -> None:
@@ -167,7 +160,7 @@ def test_a_one_click_unsubscribe_from_a_release_email_counts_for_that_release_on
 
 def test_one_click_posts_at_the_same_moment_count_once(app: Flask, desk: FlaskClient) -> None:
     """Mail providers retry, and may post the same link several times at once."""
-    from tests.web.test_concurrency import THREADS, at_once
+    from tests.web.helpers import THREADS, at_once
 
     add_subscribers(app, ["clicker@mail.example"])
     signer = app.extensions["pressroom.signer"]

@@ -13,17 +13,7 @@ from sqlalchemy import func, select
 
 from service.app_state import get_database
 from service.models import Release, ReleaseStatus
-from tests.web.test_desk_login import EMAIL, log_in
-from tests.web.test_desk_releases import form, stored
-
-
-@pytest.fixture
-def desk(app: Flask, client: FlaskClient) -> FlaskClient:
-    from tests.pipeline.helpers import api_token
-
-    api_token(app, EMAIL)
-    assert log_in(client)[0] == 303
-    return client
+from tests.web.helpers import form, stored
 
 
 def last_sunday(month: int) -> date:

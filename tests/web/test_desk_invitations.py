@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,79 +19,18 @@ from service.app_state import get_database
 from service.db import utcnow
 from service.domain import invitations, subscriptions
 from service.domain.tokens import CONFIRM_TTL
-from service.mailsink import MailSink, ReceivedMail
-from service.models import ConsentSource, Subscriber, SubscriberStatus, SuppressionReason
-from tests.conftest import csrf_token
-from tests.pipeline.helpers import add_subscribers, api_token
-from tests.web.test_desk_login import EMAIL, log_in
-from tests.web.test_desk_subscribers import text_of
-from tests.web.test_doorbell import broker_down, run_sweep
+from service.mailsink import MailSink
+from service.models import Subscriber, SubscriberStatus, SuppressionReason
+from tests.conftest import PENDING_EN, PENDING_NB, csrf_token
+from tests.pipeline.helpers import add_subscribers
+from tests.web.helpers import INVITE, LIST, click, recipients, run_sweep, settled, text_of, waiting
 from workers.tasks import send_invitations
 
-LIST = "/admin/subscribers"
-INVITE = "/admin/subscribers/invite"
-PENDING_NB = ["kari@mail.example", "ola@mail.example"]
-PENDING_EN = ["jane@mail.example"]
-__all__ = ["broker_down"]  # a fixture
-
 
 @pytest.fixture
-def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
-    api_token(app, EMAIL)
-    assert log_in(client)[0] == 303
-    return client
-
-
-@pytest.fixture
-def readers(app: Flask) -> Iterator[None]:
-    """Three imported readers pending (two nb, one en), and others who are never invited."""
-    add_subscribers(app, PENDING_NB, status=SubscriberStatus.PENDING, language="nb")
-    add_subscribers(app, PENDING_EN, status=SubscriberStatus.PENDING, language="en")
-    add_subscribers(app, ["confirmed@mail.example"])
-    add_subscribers(app, ["left@mail.example"], status=SubscriberStatus.UNSUBSCRIBED)
-    add_subscribers(app, ["bounced@mail.example"], status=SubscriberStatus.BOUNCED)
-    add_subscribers(app, ["suppressed@mail.example"], status=SubscriberStatus.PENDING)
-    with app.app_context(), get_database().session_scope() as session:
-        subscriptions.suppress(
-            session, "suppressed@mail.example", SuppressionReason.COMPLAINED, now=utcnow()
-        )
-        signup = subscriptions.Signup("form@mail.example", "nb", [], ConsentSource.FORM, "v1")
-        subscriptions.subscribe(session, signup, now=utcnow())  # got its own confirmation
-    yield
-
-
-def click(desk: FlaskClient, *, lang: str = "en") -> str:
-    """The subscribers page's button: the page, then its form posted; the page it leads to."""
-    page = desk.get(f"{LIST}?lang={lang}")
-    answer = desk.post(INVITE, data={"csrf_token": csrf_token(page.text)})
-    assert answer.status_code == 303
-    assert answer.headers["Location"].endswith(LIST)
-    return text_of(desk.get(LIST))
-
-
-def settled(app: Flask, sink: MailSink, count: int) -> list[ReceivedMail]:
-    """The mail that arrived once no invitation waits any more (and a moment more)."""
-    received = sink.handler.wait_for(count)
-    deadline = time.monotonic() + 15
-    while waiting(app) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    return sink.handler.received[:] or received
-
-
-def waiting(app: Flask) -> int:
-    with app.app_context(), get_database().session_scope() as session:
-        return len(
-            session.scalars(
-                select(Subscriber.id).where(
-                    Subscriber.invited_at.is_not(None), Subscriber.invitation_sent_at.is_(None)
-                )
-            ).all()
-        )
-
-
-def recipients(mails: list[ReceivedMail]) -> list[str]:
-    return sorted(address for mail in mails for address in mail.recipients)
+def desk(desk: FlaskClient, worker: None) -> FlaskClient:
+    """The desk (tests/conftest.py), with a worker sending the invitations."""
+    return desk
 
 
 def test_the_page_offers_the_invitation_with_a_count_and_what_it_does(

@@ -16,29 +16,14 @@ from werkzeug.security import generate_password_hash
 from service.app_state import get_database
 from service.db import utcnow
 from service.models import DeskSession, Publisher
-from tests.conftest import csrf_token
+from tests.conftest import EMAIL, PASSWORD, csrf_token, log_in
 from tests.pipeline.helpers import NOW, add_subscribers, api_token, publish
-
-EMAIL = "desk@press.example"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def publisher(app: Flask) -> str:
     api_token(app, EMAIL)  # creates the publisher with PASSWORD
     return EMAIL
-
-
-def log_in(
-    client: FlaskClient, email: str = EMAIL, password: str = PASSWORD, next_path: str = ""
-) -> tuple[int, str]:
-    query = f"?next={next_path}" if next_path else ""
-    form = client.get(f"/admin/login{query}")
-    answer = client.post(
-        f"/admin/login{query}",
-        data={"csrf_token": csrf_token(form.text), "email": email, "password": password},
-    )
-    return answer.status_code, answer.headers.get("Location", "")
 
 
 def test_the_desk_needs_a_login_and_comes_back_after_it(

@@ -5,69 +5,18 @@ Norwegian page."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from service.app_state import get_database
-from service.db import utcnow
-from service.domain import releases
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
+from service.models import Subscriber
 from service.web import l10n
-from tests.pipeline.helpers import add_subscribers, api_token
-from tests.web.test_desk_login import EMAIL, log_in
-
-NBSP = "\u00a0"
-
-
-@pytest.fixture
-def desk(app: Flask, client: FlaskClient) -> FlaskClient:
-    api_token(app, EMAIL)
-    assert log_in(client)[0] == 303
-    return client
-
-
-def a_send_under_way(app: Flask, *, paused: bool = False) -> int:
-    """A send to 1,200 readers: 450 sent in 12 s (37.5 a second, 37.5 % done), 750 waiting
-    (20 s left at that rate), `paused` or not. Its tasks never run: the numbers stay put."""
-    ids = add_subscribers(app, [f"reader{n}@mail.example" for n in range(1200)])
-    now = utcnow()
-    with app.app_context(), get_database().session_scope() as session:
-        draft = releases.parse_release(
-            {"title": "Tall på norsk", "summary": "Kort", "language": "nb"}, now=now
-        )
-        release = releases.create_release(session, draft, publisher_id=None, now=now)
-        releases.publish(session, release.id, now=now)
-        release_id = release.id
-        session.execute(
-            update(Release)
-            .where(Release.id == release_id)
-            .values(
-                status=ReleaseStatus.PAUSED if paused else ReleaseStatus.SENDING,
-                planned_at=now,
-                send_started_at=now - timedelta(seconds=12),
-                send_finished_at=now,  # holds the rate still (the view reads until then)
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            insert(Delivery),
-            [
-                {
-                    "release_id": release_id,
-                    "subscriber_id": subscriber_id,
-                    "language": "nb",
-                    "status": DeliveryStatus.SENT if n < 450 else DeliveryStatus.PENDING,
-                    "attempts": 1 if n < 450 else 0,
-                }
-                for n, subscriber_id in enumerate(ids)
-            ],
-        )
-    return release_id
+from tests.pipeline.helpers import add_subscribers
+from tests.web.helpers import NBSP, a_send_under_way
 
 
 def shown(html: str) -> str:

@@ -14,17 +14,9 @@ from service.app_state import get_database
 from service.db import utcnow
 from service.domain import releases
 from service.models import Delivery, Release, ReleaseStatus, SubscriberStatus
-from tests.conftest import csrf_token
+from tests.conftest import EMAIL, csrf_token, log_in
 from tests.pipeline.helpers import add_subscribers, api_token, wait_until
-from tests.web.test_desk_login import EMAIL, log_in
-
-GAGARIN = "60 år siden Jurij Gagarin erobret verdensrommet"
-
-
-@pytest.fixture
-def desk(client: FlaskClient, publisher: str) -> FlaskClient:
-    assert log_in(client)[0] == 303
-    return client
+from tests.web.helpers import GAGARIN, form, stored
 
 
 @pytest.fixture
@@ -35,26 +27,6 @@ def publisher(app: Flask) -> str:
     return EMAIL
 
 
-def form(page_html: str, **fields: object) -> dict[str, object]:
-    values: dict[str, object] = {
-        "csrf_token": csrf_token(page_html),
-        "title": GAGARIN,
-        "summary": "Den 12. april 1961 ble Gagarin det første mennesket i verdensrommet.",
-        "body": "Han gikk **én gang** rundt jorden.",
-        "language": "nb",
-        "email": "yes",
-        "fallback_to_primary": "yes",
-        "translation_title": "",
-        "translation_summary": "",
-        "translation_body": "",
-        "publish_at": "",
-        "topics": "",
-        "intent": "save",
-    }
-    values.update(fields)
-    return values
-
-
 def create(desk: FlaskClient, **fields: object) -> int:
     page = desk.get("/admin/releases/new")
     answer = desk.post("/admin/releases/new", data=form(page.text, **fields))
@@ -62,14 +34,6 @@ def create(desk: FlaskClient, **fields: object) -> int:
     match = re.search(r"/admin/releases/(\d+)", answer.headers["Location"])
     assert match, answer.headers["Location"]
     return int(match.group(1))
-
-
-def stored(app: Flask, release_id: int) -> Release:
-    with app.app_context(), get_database().session_scope() as session:
-        release = session.get(Release, release_id)
-        assert release is not None
-        session.expunge(release)
-        return release
 
 
 def deliveries(app: Flask) -> int:

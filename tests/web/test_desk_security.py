@@ -14,9 +14,8 @@ from flask.testing import FlaskClient
 from service import create_app
 from service.app_state import get_database
 from service.mailsink import MailSink
-from tests.conftest import ROOT, csrf_token, make_settings
+from tests.conftest import EMAIL, PASSWORD, ROOT, csrf_token, log_in, make_settings
 from tests.pipeline.helpers import api_token
-from tests.web.test_desk_login import EMAIL, PASSWORD, log_in
 
 TEMPLATES = sorted((ROOT / "service" / "templates").rglob("*.html"))
 # The mail preview shows an email's own HTML, in a frame with a policy of its own.

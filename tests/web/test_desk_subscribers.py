@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -25,41 +24,33 @@ from service import background_import
 from service.app_state import get_database
 from service.domain.imports import ImportOptions
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression, address_hash
-from tests.cli.test_subscriber_import import (
+from tests.cli.helpers import (
     MULTI_LINE_THEN_BAD,
     SPREADSHEET_FILES,
     SPREADSHEET_READERS,
 )
 from tests.conftest import csrf_token
-from tests.pipeline.helpers import add_subscribers, api_token
-from tests.web.test_desk_login import EMAIL, log_in
+from tests.pipeline.helpers import add_subscribers
+from tests.web.helpers import (
+    EXPORT,
+    IMPORT,
+    LIST,
+    job_id_of,
+    listed,
+    post_file,
+    running,
+    text_of,
+    upload,
+    wait_for_report,
+)
 from workers.tasks import import_subscribers
-
-LIST = "/admin/subscribers"
-IMPORT = "/admin/subscribers/import"
-EXPORT = "/admin/subscribers/export.csv"
-
-
-IMPORT_TIMEOUT = 60.0  # seconds for a worker to finish an import on a slow, shared machine
 
 
 @pytest.fixture
-def desk(app: Flask, client: FlaskClient, worker: None) -> FlaskClient:
+def desk(desk: FlaskClient, worker: None) -> FlaskClient:
     """A client signed in to the desk (in Norwegian unless a test asks otherwise), with a
     worker running the imports."""
-    api_token(app, EMAIL)
-    assert log_in(client)[0] == 303
-    return client
-
-
-def text_of(answer: TestResponse) -> str:
-    """The page as a reader sees it: tags out, entities decoded, spaces collapsed."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", answer.text)).split())
-
-
-def listed(answer: TestResponse) -> list[str]:
-    """The addresses in the table, top to bottom."""
-    return re.findall(r'<td class="address[^"]*"[^>]*>([^<]+)', answer.text)
+    return desk
 
 
 def link(answer: TestResponse, rel: str) -> str | None:
@@ -75,57 +66,6 @@ def subscribers(app: Flask) -> dict[str, Subscriber]:
 def subscriber_count(app: Flask) -> int:
     with app.app_context(), get_database().session_scope() as session:
         return session.scalar(select(func.count()).select_from(Subscriber)) or 0
-
-
-def post_file(
-    desk: FlaskClient,
-    content: bytes | str,
-    *,
-    filename: str = "list.csv",
-    token: str | None = None,
-    lang: str = "en",
-    **fields: str,
-) -> TestResponse:
-    """POST the import form: a refusal, or a redirect to the job's page."""
-    form = desk.get(f"{IMPORT}?lang={lang}")  # the page language sticks to the session
-    if token is None:
-        token = csrf_token(form.text)
-    body = content.encode() if isinstance(content, str) else content
-    data: dict[str, object] = {"csrf_token": token, **fields}
-    data["file"] = (io.BytesIO(body), filename)
-    return desk.post(IMPORT, data=data, content_type="multipart/form-data")
-
-
-def job_id_of(answer: TestResponse) -> str:
-    assert answer.status_code == 303, answer.status_code
-    match = re.fullmatch(rf"{IMPORT}/([A-Za-z0-9_-]+)", urlsplit(answer.headers["Location"]).path)
-    assert match, answer.headers["Location"]
-    return match.group(1)
-
-
-def running(answer: TestResponse) -> bool:
-    return '<meta http-equiv="refresh"' in answer.text
-
-
-def wait_for_report(desk: FlaskClient, job_id: str) -> TestResponse:
-    """The job's page once the worker is done with it."""
-    deadline = time.monotonic() + IMPORT_TIMEOUT
-    while True:
-        page = desk.get(f"{IMPORT}/{job_id}")
-        assert page.status_code == 200
-        if not running(page):
-            return page
-        assert time.monotonic() < deadline, "the import did not end in time"
-        time.sleep(0.05)
-
-
-def upload(desk: FlaskClient, content: bytes | str, **options: str) -> TestResponse:
-    """Upload → follow the redirect → wait for the report; a refusal is answered at once."""
-    answer = post_file(desk, content, **options)
-    location = urlsplit(answer.headers.get("Location", "")).path
-    if answer.status_code != 303 or not location.startswith(f"{IMPORT}/"):
-        return answer
-    return wait_for_report(desk, job_id_of(answer))
 
 
 def redis_client(app: Flask) -> redis.Redis:

@@ -22,21 +22,14 @@ from sqlalchemy import select
 
 from service import create_app, dispatch
 from service.app_state import get_database
-from service.embedded_redis import free_port
 from service.mailsink import MailSink
 from service.models import OwedNotice, Release, ReleaseStatus, Subscriber, SubscriberStatus
-from tests.conftest import csrf_token, link_in, make_settings
+from tests.conftest import EMAIL, csrf_token, link_in, log_in, make_settings
 from tests.pipeline.helpers import add_subscribers, api_token
-from tests.web.test_desk_login import EMAIL, log_in
-from tests.web.test_desk_releases import form
-from workers.tasks import sweep
+from tests.web.helpers import dead_redis_url, form, run_sweep
 
 READERS = ["one@mail.example", "two@mail.example"]
 RELEASE = {"title": "Tittel", "summary": "Sammendrag", "body": "Tekst.", "language": "nb"}
-
-
-def dead_redis_url() -> str:
-    return f"redis://127.0.0.1:{free_port()}/0"
 
 
 @pytest.fixture
@@ -46,15 +39,6 @@ def redis_stopped(app: Flask, database_url: str, sink: MailSink) -> Iterator[Fla
     yield dead
     with dead.app_context():
         get_database().dispose()
-
-
-@pytest.fixture
-def broker_down(app: Flask) -> Iterator[None]:
-    """This app's task queue unreachable (a stopped broker); Redis for limits still up."""
-    kept = app.extensions["pressroom.dispatch"]
-    dispatch.init_app(app, dead_redis_url(), app.extensions["pressroom.settings"].task_queue)
-    yield
-    app.extensions["pressroom.dispatch"] = kept
 
 
 def time_passes(app: Flask, minutes: int = 2) -> None:
@@ -67,11 +51,6 @@ def time_passes(app: Flask, minutes: int = 2) -> None:
             select(Subscriber).where(Subscriber.notice_owed_at.is_not(None))
         ):
             row.notice_owed_at -= back
-
-
-def run_sweep(app: Flask) -> dict[str, int]:
-    with app.app_context():
-        return sweep.run()
 
 
 def release_row(app: Flask, release_id: int) -> Release:

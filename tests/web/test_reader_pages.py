@@ -19,6 +19,7 @@ from service.domain.tokens import TokenSigner
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression
 from tests.conftest import csrf_token, make_settings
+from tests.web.helpers import load, subscribe_form, token_for
 
 EMAIL = "reader@mail.example"
 
@@ -36,30 +37,6 @@ def make_subscriber(app: Flask, status: SubscriberStatus = SubscriberStatus.CONF
         session.add(row)
         session.flush()
         return row.uid
-
-
-def load(app: Flask, uid: str) -> Subscriber | None:
-    with app.app_context(), get_database().session_scope() as session:
-        return session.scalar(select(Subscriber).where(Subscriber.uid == uid))
-
-
-def token_for(app: Flask, uid: str, kind: str) -> str:
-    signer: TokenSigner = app.extensions["pressroom.signer"]
-    row = load(app, uid)
-    assert row is not None
-    return {
-        "confirm": subscriptions.confirm_token,
-        "unsubscribe": subscriptions.unsubscribe_token,
-        "preferences": subscriptions.preferences_token,
-    }[kind](signer, row)
-
-
-def subscribe_form(client: FlaskClient, email: str, **extra: str) -> tuple[int, str]:
-    page = client.get("/")
-    answer = client.post(
-        "/subscribe", data={"csrf_token": csrf_token(page.text), "email": email, **extra}
-    )
-    return answer.status_code, answer.text
 
 
 def test_front_page_has_the_subscribe_box_and_its_promise(client: FlaskClient) -> None:

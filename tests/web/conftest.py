@@ -8,6 +8,8 @@ import pytest
 from flask import Flask
 
 from service import dispatch
+from tests.conftest import EMAIL
+from tests.pipeline.helpers import api_token
 from tests.web.helpers import dead_redis_url
 
 
@@ -18,3 +20,10 @@ def broker_down(app: Flask) -> Iterator[None]:
     dispatch.init_app(app, dead_redis_url(), app.extensions["pressroom.settings"].task_queue)
     yield
     app.extensions["pressroom.dispatch"] = kept
+
+
+@pytest.fixture
+def publisher(app: Flask) -> str:
+    """The desk's publisher, EMAIL, created; its address."""
+    api_token(app, EMAIL)  # creates the publisher with PASSWORD
+    return EMAIL

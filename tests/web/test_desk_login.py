@@ -20,12 +20,6 @@ from tests.conftest import EMAIL, PASSWORD, csrf_token, log_in
 from tests.pipeline.helpers import NOW, add_subscribers, api_token, publish
 
 
-@pytest.fixture
-def publisher(app: Flask) -> str:
-    api_token(app, EMAIL)  # creates the publisher with PASSWORD
-    return EMAIL
-
-
 def test_the_desk_needs_a_login_and_comes_back_after_it(
     client: FlaskClient, publisher: str
 ) -> None:

@@ -19,14 +19,6 @@ from tests.pipeline.helpers import add_subscribers, api_token, wait_until
 from tests.web.helpers import GAGARIN, form, stored
 
 
-@pytest.fixture
-def publisher(app: Flask) -> str:
-    from tests.pipeline.helpers import api_token
-
-    api_token(app, EMAIL)
-    return EMAIL
-
-
 def create(desk: FlaskClient, **fields: object) -> int:
     page = desk.get("/admin/releases/new")
     answer = desk.post("/admin/releases/new", data=form(page.text, **fields))

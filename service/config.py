@@ -61,6 +61,7 @@ class Settings:
     task_queue: str = "pressroom"
     topics: tuple[str, ...] = ()
     send_lease_seconds: int = 60
+    send_chains: int = 4  # send_batch chains per release, each one batch at a time
     retry_seconds: float = 30.0
     sweep_seconds: float = 30.0
     trusted_proxy_count: int = 0
@@ -102,6 +103,7 @@ class Settings:
                 t.strip().lower() for t in env.get("TOPICS", "").split(",") if t.strip()
             ),
             "send_lease_seconds": _int("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS")) or 60,
+            "send_chains": _int("SEND_CHAINS", env.get("SEND_CHAINS")) or 4,
             "retry_seconds": _optional_float("SMTP_RETRY_SECONDS", env.get("SMTP_RETRY_SECONDS"))
             or 30.0,
             "sweep_seconds": _optional_float("SWEEP_SECONDS", env.get("SWEEP_SECONDS")) or 30.0,
@@ -182,6 +184,8 @@ class Settings:
             ) from None
         if self.worker_concurrency < 0:
             raise ConfigError("WORKER_CONCURRENCY must be a positive number of processes.")
+        if self.send_chains < 1:
+            raise ConfigError("SEND_CHAINS must be a positive number of chains.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
         try:

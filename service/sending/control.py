@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 
 Action = Literal["publish", "pause", "resume", "cancel"]
 ACTIONS: tuple[Action, ...] = ("publish", "pause", "resume", "cancel")
-# send_batch chains per release: each claims a batch, sends it and rings the next. A constant
-# here, not a setting: service/config.py is changed by a parallel piece of work (issue 11).
-SEND_CHAINS = 4
 
 
 class Ring(Protocol):
@@ -62,9 +59,10 @@ def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Releas
 
 
 def change(
-    session: Session, release_id: int, action: Action, *, now: datetime
+    session: Session, release_id: int, action: Action, *, now: datetime, chains: int
 ) -> tuple[Release, FollowUp]:
-    """Raises what releases.publish/pause/resume/cancel raise (NotFound, InvalidState)."""
+    """`chains` is SEND_CHAINS (a resume restarts that many). Raises what
+    releases.publish/pause/resume/cancel raise (NotFound, InvalidState)."""
     if action == "publish":
         return publish(session, release_id, now=now)
     follow_up = FollowUp()
@@ -76,15 +74,17 @@ def change(
         if was_paused:
             # Planning picks up at its checkpoint; sending at the rows still owed. Never from 0.
             follow_up.tasks.append((TaskName.START_RELEASE, release_id))
-            follow_up.tasks += sending_chains(release_id).tasks
+            follow_up.tasks += sending_chains(release_id, chains).tasks
     else:
         release = releases.cancel(session, release_id, now=now)
     return release, follow_up
 
 
-def sending_chains(release_id: int, chains: int = SEND_CHAINS) -> FollowUp:
-    """The send_batch chains that carry a send: SEND_CHAINS, or fewer when little is owed."""
-    return FollowUp([(TaskName.SEND_BATCH, release_id)] * min(chains, SEND_CHAINS))
+def sending_chains(release_id: int, chains: int, *, owed_batches: int | None = None) -> FollowUp:
+    """The send_batch chains that carry a send: each claims a batch, sends it and rings the
+    next. `chains` is SEND_CHAINS; fewer when fewer batches are owed (`owed_batches`)."""
+    count = chains if owed_batches is None else min(chains, owed_batches)
+    return FollowUp([(TaskName.SEND_BATCH, release_id)] * count)
 
 
 def start_release(
@@ -94,6 +94,7 @@ def start_release(
     ring: Ring,
     stop_requested: Callable[[], bool],
     now: Callable[[], datetime],
+    chains: int,
 ) -> int:
     """START_RELEASE's work: plan the recipients chunk by chunk (ledger.plan_chunk, each in a
     transaction of its own), starting the chains as soon as there is work. Returns the rows
@@ -117,7 +118,7 @@ def start_release(
             planned += ledger.plan_chunk(session, release, now=now())
             sending = release.status is ReleaseStatus.SENDING
         if planned and sending and not started:
-            sending_chains(release_id).ring(ring)
+            sending_chains(release_id, chains).ring(ring)
             started = True
     log.info("release %s: planned %s deliveries", release_id, planned)
     return planned

@@ -39,6 +39,7 @@ def start_release(box: Outbox, release_id: int) -> int:
         ring=box.ring,
         stop_requested=box.stop_requested,
         now=box.now,
+        chains=box.settings.send_chains,
     )
 
 

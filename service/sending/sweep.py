@@ -55,7 +55,10 @@ def sweep(box: Outbox) -> dict[str, int]:
             elif not ledger.in_progress(session, release.id, now=now):
                 waiting = ledger.due_count(session, release.id, now=now)
                 if waiting:
-                    control.sending_chains(release.id, -(-waiting // BATCH_SIZE)).ring(box.ring)
+                    chains = control.sending_chains(
+                        release.id, box.settings.send_chains, owed_batches=-(-waiting // BATCH_SIZE)
+                    )
+                    chains.ring(box.ring)
                     report["restarted"] += 1
     report["notices"] = ring_owed_notices(box, now)
     report["invitations"] = ring_waiting_invitations(box, now)

@@ -176,7 +176,7 @@ def create_release() -> Response:
             release = releases.create_release(session, draft, publisher_id=g.publisher_id, now=now)
             follow_up = control.FollowUp()
             if draft.publish:
-                release, follow_up = control.change(session, release.id, "publish", now=now)
+                release, follow_up = control.publish(session, release.id, now=now)
             location = url_for("api.get_release", release_id=release.id)
             response = key.respond(session, release_answer(session, release), 201, location)
         follow_up.ring(dispatch.ring)
@@ -241,7 +241,9 @@ def edit_release(release_id: int) -> Response:
 @require_token
 def change_release(release_id: int, action: control.Action) -> tuple[Response, int]:
     with session_scope() as session:
-        release, follow_up = control.change(session, release_id, action, now=utcnow())
+        release, follow_up = control.change(
+            session, release_id, action, now=utcnow(), chains=settings().send_chains
+        )
         answer = release_answer(session, release)
     follow_up.ring(dispatch.ring)
     return jsonify(answer), 202

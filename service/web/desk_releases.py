@@ -346,7 +346,9 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
 @bp.post("/<int:release_id>/<any(publish, pause, resume, cancel):action>")
 def change(release_id: int, action: control.Action) -> BaseResponse:
     with session_scope() as session:
-        release, follow_up = control.change(session, release_id, action, now=utcnow())
+        release, follow_up = control.change(
+            session, release_id, action, now=utcnow(), chains=settings().send_chains
+        )
         state = release.status
     follow_up.ring(dispatch.ring)
     messages = {

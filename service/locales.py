@@ -23,9 +23,8 @@ class Language:
 
 TABLE = (
     Language("nb", N_("Norwegian"), "Norsk", "nb_NO"),
-    # British English dates ("28 March 2027"), as the desk's charts and clock write them and,
-    # since issue 11, the English emails (before, CLDR "en": "March 28, 2027"). The pages'
-    # own format_date follows Flask-Babel's locale, the bare code "en".
+    # British English dates ("28 March 2027") on pages, the desk and in emails alike
+    # (service/web/l10n.py, domain/release_messages.py), not CLDR "en"'s "March 28, 2027".
     Language("en", N_("English"), "English", "en_GB"),
 )
 BY_CODE = {language.code: language for language in TABLE}

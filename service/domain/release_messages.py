@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -23,6 +24,7 @@ from service.locales import babel_locale
 from service.models import Release
 
 CRLF = b"\r\n"
+DEFAULT_ZONE = ZoneInfo("Europe/Oslo")  # config.Settings.timezone's default
 _UNSUBSCRIBE = "PRESSROOM-UNSUBSCRIBE-URL-9f2c"
 _PREFERENCES = "PRESSROOM-PREFERENCES-URL-9f2c"
 
@@ -41,6 +43,7 @@ class MailSite:
     site_name: str
     list_id: str
     dkim: Dkim | None = None
+    zone: ZoneInfo = DEFAULT_ZONE  # TIMEZONE: the day a release is dated by
 
     @cached_property
     def sender(self) -> mail_headers.Mailbox:
@@ -59,6 +62,7 @@ class MailSite:
             site_name=settings.site_name,
             list_id=settings.list_id,
             dkim=dkim,
+            zone=settings.zone,
         )
 
 
@@ -121,7 +125,8 @@ class ReleaseMessage:
         self._test = test
         self._signer = signer
         self._site = site
-        published = release.published_at or now
+        # The day in TIMEZONE, as the release's page dates it (web/l10n.format_date).
+        published = (release.published_at or now).astimezone(site.zone).date()
         rendered = renderer.render(
             "release/release",
             language,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, render_template
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale
 
 from service import locales
 from service.app_state import session_scope, settings
@@ -38,7 +38,6 @@ def page_language() -> str:
 def archive_helpers() -> dict[str, object]:
     return {
         "release_version": lambda release: archive.readable_version(release, page_language()),
-        "format_date": format_date,
         "machine_time": _timestamp,
         # A language's name in the reader's language ("på engelsk", "in Norwegian").
         "language_name": lambda code: _(locales.name(code)),

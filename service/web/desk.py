@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -40,7 +39,6 @@ class LoginForm(FlaskForm):
 def desk_helpers() -> dict[str, object]:
     return {
         "release_state_label": lambda state: str(STATE_LABELS.get(state, state)),
-        "format_datetime": format_datetime,
     }
 
 

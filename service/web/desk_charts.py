@@ -9,16 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_skeleton
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from service.app_state import session_scope, settings
 from service.db import utcnow
 from service.domain import stats
-from service.locales import PRIMARY_LANGUAGE, babel_locale
 from service.web.desk_login import guard
+from service.web.l10n import date_locale, format_date
 
 bp = Blueprint("desk_charts", __name__, url_prefix="/admin/charts")
 guard(bp)
@@ -31,16 +30,12 @@ def _numbers(days: int) -> tuple[stats.SubscriberHistory, list[stats.ReleaseOutc
     return history, outcomes
 
 
-def _locale() -> str:
-    return babel_locale(str(get_locale() or PRIMARY_LANGUAGE))
-
-
 def short_date(day: date) -> str:
-    return format_skeleton("MMMd", day, locale=_locale())
+    return format_skeleton("MMMd", day, locale=date_locale())
 
 
 def long_date(day: date) -> str:
-    return format_date(day, format="long", locale=_locale())
+    return format_date(day, "long")
 
 
 def local_date(moment: datetime) -> str:

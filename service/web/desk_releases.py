@@ -18,7 +18,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -42,6 +41,7 @@ from service.web.body_limits import allow_body
 from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
 from service.web.desk_login import guard
 from service.web.errors import status_of
+from service.web.l10n import format_datetime
 from service.web.l10n import gettext as _
 
 bp = Blueprint("desk_releases", __name__, url_prefix="/admin/releases")

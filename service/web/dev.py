@@ -19,9 +19,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template
-from flask_babel import format_datetime
 
 from service.app_state import settings
+from service.web.l10n import format_datetime
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 

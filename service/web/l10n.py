@@ -1,34 +1,56 @@
-"""Numbers, percentages and durations written the way the page's language writes them.
+"""Numbers, percentages, durations and dates written the way the page's language writes them.
 
 Every number a person reads on a page goes through Babel for the request's locale (CLDR data):
 "37,5" and "1 200" in bokmål, "37.5" and "1,200" in English. Templates get `number`, `signed`,
 `percent` and `duration`; the Jinja `_()` and `ngettext()` write the numbers they are given
 the same way, so "%(num)s subscribers" reads "1 200 abonnenter". The desk's scripts format with
 `Intl.NumberFormat` for the page's `<html lang>`, which follows the same CLDR rules.
+
+Dates use the language's CLDR locale from service/locales.py (nb_NO, en_GB), the one the emails
+use, so a release dated "28 March 2027" in its English email is dated so on its page too.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import babel.dates
 from babel import Locale
 from babel.numbers import get_minus_sign_symbol, get_plus_sign_symbol
 from babel.units import format_unit
 from flask import Flask
-from flask_babel import get_locale, get_translations
+from flask_babel import get_locale, get_timezone, get_translations, to_user_timezone
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from service.locales import PRIMARY_LANGUAGE
+from service.locales import PRIMARY_LANGUAGE, babel_locale
 
 Number = int | float | Decimal
 
 
 def _locale() -> Locale:
     return get_locale() or Locale.parse(PRIMARY_LANGUAGE)
+
+
+def date_locale() -> Locale:
+    """The CLDR locale dates are written in: the page's language's from locales.TABLE."""
+    return Locale.parse(babel_locale(str(get_locale() or PRIMARY_LANGUAGE)))
+
+
+def format_date(value: date | datetime, format: str = "medium") -> str:
+    """A day ("28. mars 2027", "28 March 2027" for "long"); a datetime's day in TIMEZONE."""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value).date()
+    return babel.dates.format_date(value, format, locale=date_locale())
+
+
+def format_datetime(value: datetime, format: str = "medium") -> str:
+    """A moment as read on the desk's clock (TIMEZONE): "28 Mar 2027, 14:00:00" for "medium"."""
+    return babel.dates.format_datetime(value, format, tzinfo=get_timezone(), locale=date_locale())
 
 
 def _with_signs(text: str, value: Number, locale: Locale) -> str:
@@ -138,4 +160,6 @@ def init_app(app: Flask) -> None:
         signed=signed,
         percent=percent,
         duration=duration,
+        format_date=format_date,
+        format_datetime=format_datetime,
     )

@@ -16,6 +16,7 @@ from service.db import utcnow
 from service.domain import archive
 from service.domain.content import render_markdown
 from service.models import Release, ReleaseStatus
+from service.sending.messages import Composer
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MAY_3 = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
@@ -107,7 +108,7 @@ def test_front_page_lists_public_releases_newest_first(app: Flask, client: Flask
     assert "No releases have been published yet." not in page
     assert "Ingen pressemeldinger" not in page
     assert 'name="email"' in page, "the subscribe form stays on the press room"
-    assert "May 3, 2024" in client.get("/?lang=en").text
+    assert "3 May 2024" in client.get("/?lang=en").text
 
 
 def test_front_page_without_releases_says_so(client: FlaskClient) -> None:
@@ -216,7 +217,7 @@ def test_release_page_shows_the_version_in_the_page_language(
     assert "Works start in June." in english
     assert "Much <em>bigger</em>." in english
     assert "Ny havn" not in english
-    assert "May 3, 2024" in english
+    assert "3 May 2024" in english
     assert re.search(r'<a href="/releases/harbour\?lang=nb" hreflang="nb" lang="nb">', english)
     assert "not available in" not in english
 
@@ -408,3 +409,25 @@ def test_keyset_pages_cover_every_public_release_once(session: Session) -> None:
     assert archive.public_release(session, "k3", now=utcnow()) is not None
     assert archive.public_release(session, "hidden", now=utcnow()) is None
     assert archive.public_release(session, "k6", now=MAY_3) is None, "not yet published then"
+
+
+def test_a_release_is_dated_the_same_day_on_its_page_and_in_its_email(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Published at 23:30 UTC on 2 May, 01:30 on 3 May in Oslo (TIMEZONE): both say 3 May, both
+    as the language's CLDR locale writes a date (en_GB: "3 May 2024", not "May 3, 2024")."""
+    late = datetime(2024, 5, 2, 23, 30, tzinfo=UTC)
+    add_release(app, "late", translations={"en": translation("Late")}, published_at=late)
+    with app.app_context(), get_database().session_scope() as session:
+        release = session.query(Release).filter_by(slug="late").one()
+        composer = Composer.from_extensions(app.extensions)
+        emails = {
+            language: composer.release_message(release, language, now=late)
+            .for_recipient("r@mail.example", "uid")
+            .decode()
+            for language in ("nb", "en")
+        }
+    assert "3 May 2024" in client.get("/releases/late?lang=en").text
+    assert "3 May 2024" in emails["en"]
+    assert "3. mai 2024" in client.get("/releases/late?lang=nb").text
+    assert "3. mai 2024" in emails["nb"]

@@ -137,9 +137,10 @@ def prebuilt_messages(n: int) -> list[tuple[str, bytes]]:
     template, body and size), built before the clock starts."""
     from service.domain.content import render_markdown
     from service.domain.emails import EmailRenderer
-    from service.domain.release_messages import MailSite, ReleaseMessage
+    from service.domain.mail_site import MailSite
     from service.domain.tokens import TokenSigner
     from service.models import Release
+    from service.sending.messages import Composer
 
     now = datetime.now(UTC)
     release = Release(
@@ -154,9 +155,8 @@ def prebuilt_messages(n: int) -> list[tuple[str, bytes]]:
         published_at=now,
     )
     site = MailSite("https://press.example", MAIL_FROM, "Pressroom", "releases.press.example")
-    message = ReleaseMessage(
-        EmailRenderer(), TokenSigner("bench-secret"), site, release, "nb", now=now
-    )
+    composer = Composer(EmailRenderer(), TokenSigner("bench-secret"), site)
+    message = composer.release_message(release, "nb", now=now)
     return [
         (to, message.for_recipient(to, uuid.uuid4().hex))
         for to in (f"reader{i:06d}@bench.example" for i in range(n))

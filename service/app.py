@@ -16,7 +16,7 @@ from service.config import ConfigError, Settings
 from service.db import Database
 from service.domain.addresses import display_address
 from service.domain.emails import EmailRenderer
-from service.domain.release_messages import Dkim
+from service.domain.mail_site import Dkim
 from service.domain.tokens import TokenSigner
 from service.extensions import babel, csrf, migrate, select_locale
 from service.locales import PRIMARY_LANGUAGE

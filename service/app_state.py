@@ -16,7 +16,7 @@ from service.db import Database
 
 if TYPE_CHECKING:
     from service.domain.emails import EmailRenderer
-    from service.domain.release_messages import Dkim
+    from service.domain.mail_site import Dkim
     from service.domain.tokens import TokenSigner
 
 SETTINGS = "pressroom.settings"

@@ -12,7 +12,6 @@ from flask import current_app
 
 from service.app_state import session_scope
 from service.db import utcnow
-from service.domain import notices
 from service.redis_clients import app_redis
 from service.sending.messages import Composer, MessageCache
 from service.sending.outbox import Outbox
@@ -37,16 +36,6 @@ def outbox() -> Outbox:
         settings=settings,
         composer=composer,
         messages=functools.partial(_messages.get, composer, now=utcnow),
-        notices=notices.NoticeContext(
-            renderer=extensions["pressroom.emails"],
-            signer=extensions["pressroom.signer"],
-            site=notices.SiteIdentity(
-                base_url=settings.public_base_url,
-                mail_from=settings.mail_from,
-                site_name=settings.site_name,
-                list_id=settings.list_id,
-            ),
-        ),
         ring=ring,
         stop_requested=shutdown.requested,
     )

@@ -6,32 +6,25 @@ delivery passes the ID its first try had (mail_headers.new_msg_id with a key).""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from service.domain import mail_headers, subscriptions
 from service.domain.emails import EmailRenderer, OutgoingMail, compose
+from service.domain.mail_site import MailSite
 from service.domain.tokens import CONFIRM_TTL, TokenSigner
 from service.models import Subscriber
-
-
-@dataclass(frozen=True)
-class SiteIdentity:
-    base_url: str
-    mail_from: str
-    site_name: str
-    list_id: str
 
 
 @dataclass(frozen=True)
 class NoticeContext:
     renderer: EmailRenderer
     signer: TokenSigner
-    site: SiteIdentity
+    site: MailSite
 
 
-def unsubscribe_headers(site: SiteIdentity, unsubscribe_url: str) -> list[bytes]:
+def unsubscribe_headers(site: MailSite, unsubscribe_url: str) -> list[bytes]:
     """RFC 2919 List-Id and the RFC 2369 / RFC 8058 headers: one click in the mail client
     ends the subscription."""
     return [
@@ -54,7 +47,7 @@ def _notice(
     rendered = ctx.renderer.render(
         f"subscriber/{template}", subscriber.language, site_name=ctx.site.site_name, **links
     )
-    return compose(
+    mail = compose(
         rendered,
         sender=ctx.site.mail_from,
         recipient=subscriber.email,
@@ -63,6 +56,7 @@ def _notice(
         # RFC 3834 §5: an automatic reply must not answer this one.
         headers=[mail_headers.structured("Auto-Submitted", "auto-generated"), *headers],
     )
+    return replace(mail, data=ctx.site.signed(mail.data))
 
 
 def confirmation_email(

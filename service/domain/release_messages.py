@@ -8,68 +8,21 @@ and each message is assembled by filling those in and quoted-printable encoding 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from service.config import Settings
 from service.domain import mail_headers, mime, plain_text
 from service.domain.emails import EmailRenderer
+from service.domain.mail_site import MailSite
 from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
 from service.locales import babel_locale
 from service.models import Release
 
 CRLF = b"\r\n"
-DEFAULT_ZONE = ZoneInfo("Europe/Oslo")  # config.Settings.timezone's default
 _UNSUBSCRIBE = "PRESSROOM-UNSUBSCRIBE-URL-9f2c"
 _PREFERENCES = "PRESSROOM-PREFERENCES-URL-9f2c"
-
-
-@dataclass(frozen=True)
-class Dkim:
-    selector: bytes
-    domain: bytes
-    private_key: bytes
-
-
-@dataclass(frozen=True)
-class MailSite:
-    base_url: str
-    mail_from: str
-    site_name: str
-    list_id: str
-    dkim: Dkim | None = None
-    zone: ZoneInfo = DEFAULT_ZONE  # TIMEZONE: the day a release is dated by
-
-    @cached_property
-    def sender(self) -> mail_headers.Mailbox:
-        """MAIL_FROM, checked (config.validate checked it at start already)."""
-        return mail_headers.parse_mailbox(self.mail_from)
-
-    @property
-    def domain(self) -> str:
-        return self.sender.domain
-
-    @classmethod
-    def from_settings(cls, settings: Settings, dkim: Dkim | None = None) -> MailSite:
-        return cls(
-            base_url=settings.public_base_url,
-            mail_from=settings.mail_from,
-            site_name=settings.site_name,
-            list_id=settings.list_id,
-            dkim=dkim,
-            zone=settings.zone,
-        )
-
-
-DKIM_HEADERS = [
-    b"from", b"to", b"subject", b"date", b"message-id",
-    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post",
-]  # fmt: skip
 
 
 class _EncodedBody:
@@ -213,19 +166,4 @@ class ReleaseMessage:
                 self._close,
             ]
         )
-        if self._site.dkim is not None:
-            message = _dkim_sign(message, self._site.dkim) + message
-        return message
-
-
-def _dkim_sign(message: bytes, key: Dkim) -> bytes:
-    import dkim
-
-    return dkim.sign(
-        message,
-        key.selector,
-        key.domain,
-        key.private_key,
-        include_headers=DKIM_HEADERS,
-        linesep=CRLF,
-    )
+        return self._site.signed(message)

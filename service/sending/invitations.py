@@ -82,7 +82,7 @@ def _send_one(box: Outbox, subscriber_uid: str) -> str:
         if subscriber is None or not invitations.still_wanted(session, subscriber):
             return "skipped"
         try:
-            message = notices.confirmation_email(box.notices, subscriber, now=box.now())
+            message = notices.confirmation_email(box.composer.notices, subscriber, now=box.now())
         except HeaderError as error:
             log.warning("invitation to subscriber %s not written: %s", subscriber_uid, error)
             invitations.mark_sent(subscriber, now=box.now())

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from service.domain import notices, owed_notices
-from service.domain.mail_headers import HeaderError, new_msg_id, parse_mailbox
+from service.domain.mail_headers import HeaderError, new_msg_id
 from service.models import OwedNotice, Publisher, Release, Subscriber
 from service.sending import control
 from service.sending.batch import SHUTTING_DOWN, BatchSender
@@ -83,9 +83,11 @@ def send_notice(box: Outbox, notice: OwedNotice, subscriber_uid: str, *, key: st
         if subscriber is None or not owed_notices.still_owed(notice, subscriber):
             return "skipped"
         try:
-            domain = parse_mailbox(box.notices.site.mail_from).domain
             message = NOTICES[notice](
-                box.notices, subscriber, now=now, message_id=new_msg_id(domain, key=key)
+                box.composer.notices,
+                subscriber,
+                now=now,
+                message_id=new_msg_id(box.composer.site.domain, key=key),
             )
         except HeaderError as error:
             # Only a row written by other means than signup can hold such an address.

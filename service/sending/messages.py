@@ -16,7 +16,9 @@ from typing import Any
 
 from service.domain.emails import EmailRenderer
 from service.domain.mail_headers import new_msg_id
-from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.mail_site import MailSite
+from service.domain.notices import NoticeContext
+from service.domain.release_messages import ReleaseMessage
 from service.domain.tokens import TokenSigner
 from service.models import Release
 
@@ -39,6 +41,12 @@ class Composer:
                 extensions["pressroom.settings"], extensions.get("pressroom.dkim")
             ),
         )
+
+    @property
+    def notices(self) -> NoticeContext:
+        """What the notices (confirmation, welcome, invitations) are made of: the same
+        templates, signer and site (and so the same DKIM key) as the releases."""
+        return NoticeContext(self.renderer, self.signer, self.site)
 
     def release_message(
         self, release: Release, language: str, *, now: datetime, test: bool = False

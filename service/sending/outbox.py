@@ -14,7 +14,6 @@ import redis
 
 from service.config import Settings
 from service.db import utcnow
-from service.domain.notices import NoticeContext
 from service.domain.release_messages import ReleaseMessage
 from service.models import Release
 from service.sending.control import Ring
@@ -31,7 +30,6 @@ class Outbox:
     settings: Settings
     composer: Composer
     messages: Callable[[Release, str], ReleaseMessage]  # composed once, then cached
-    notices: NoticeContext
     ring: Ring  # enqueue a task by name (the tasks each step owes)
     stop_requested: Callable[[], bool] = lambda: False  # a warm shutdown: stop at a safe point
     now: Callable[[], datetime] = utcnow

@@ -21,7 +21,8 @@ from service.config import ConfigError, Settings
 from service.domain import notices, releases
 from service.domain.emails import EmailRenderer
 from service.domain.errors import InvalidInput
-from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.mail_site import MailSite
+from service.domain.release_messages import ReleaseMessage
 from service.domain.tokens import TokenSigner
 from service.models import Subscriber, SubscriberStatus
 
@@ -132,16 +133,7 @@ def build(kind: str, config: Settings, title: str) -> bytes:
             test=kind == "test",
         )  # fmt: skip
         return message.for_recipient(READER, "uid-1")
-    ctx = notices.NoticeContext(
-        renderer=RENDERER,
-        signer=SIGNER,
-        site=notices.SiteIdentity(
-            base_url=config.public_base_url,
-            mail_from=config.mail_from,
-            site_name=config.site_name,
-            list_id=config.list_id,
-        ),
-    )
+    ctx = notices.NoticeContext(RENDERER, SIGNER, MailSite.from_settings(config))
     subscriber = Subscriber(
         id=3, uid="uid-3", email=READER, language="en", token_version=1,
         status=SubscriberStatus.CONFIRMED,

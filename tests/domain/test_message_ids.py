@@ -16,7 +16,8 @@ import pytest
 from service.config import Settings
 from service.domain import mail_headers, notices, releases
 from service.domain.emails import EmailRenderer
-from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.mail_site import MailSite
+from service.domain.release_messages import ReleaseMessage
 from service.domain.tokens import TokenSigner
 from service.models import Subscriber, SubscriberStatus
 
@@ -53,16 +54,7 @@ def release_message(config: Settings, *, test: bool = False) -> ReleaseMessage:
 
 
 def notice(config: Settings, kind: str, **kwargs: object) -> bytes:
-    ctx = notices.NoticeContext(
-        renderer=RENDERER,
-        signer=SIGNER,
-        site=notices.SiteIdentity(
-            base_url=config.public_base_url,
-            mail_from=config.mail_from,
-            site_name=config.site_name,
-            list_id=config.list_id,
-        ),
-    )
+    ctx = notices.NoticeContext(RENDERER, SIGNER, MailSite.from_settings(config))
     subscriber = Subscriber(
         id=1, uid="uid-1", email="reader@mail.example", language="nb", token_version=1,
         status=SubscriberStatus.CONFIRMED,

@@ -12,8 +12,9 @@ import pytest
 from service.config import Settings
 from service.domain import releases
 from service.domain.emails import EmailRenderer
+from service.domain.mail_site import MailSite
 from service.domain.plain_text import WIDTH, markdown_to_text, wrap_text
-from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.release_messages import ReleaseMessage
 from service.domain.tokens import TokenSigner
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from service.domain import imports, releases, stats, subscriptions
 from service.domain.errors import InvalidInput
-from service.domain.release_messages import MailSite, ReleaseMessage
+from service.domain.mail_site import MailSite
+from service.domain.release_messages import ReleaseMessage
 from service.domain.tokens import Purpose, TokenSigner
 from service.models import (
     ConsentSource,

@@ -18,7 +18,7 @@ import service.models  # noqa: F401  (registers every table)
 from service.config import normalize_database_url
 from service.db import Base, Database
 from service.domain.emails import EmailRenderer
-from service.domain.release_messages import MailSite
+from service.domain.mail_site import MailSite
 from service.domain.tokens import TokenSigner
 from service.sending.messages import Composer
 from tests.sending.parts import BACKENDS, RecordingTransport

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from service.db import Database
-from service.domain import notices
 from service.models import OwedNotice, Subscriber, SubscriberStatus
 from service.sending import jobs
 from service.sending.messages import Composer
@@ -26,7 +25,6 @@ def outbox(
     db: Database, transport: RecordingTransport, composer: Composer
 ) -> Callable[..., Outbox]:
     def build() -> Outbox:
-        site = composer.site
         return Outbox(
             open_session=db.session_scope,
             redis=None,  # type: ignore[arg-type]  (a notice needs none)
@@ -34,16 +32,6 @@ def outbox(
             settings=None,  # type: ignore[arg-type]
             composer=composer,
             messages=lambda release, language: composer.release_message(release, language, now=NOW),
-            notices=notices.NoticeContext(
-                renderer=composer.renderer,
-                signer=composer.signer,
-                site=notices.SiteIdentity(
-                    base_url=site.base_url,
-                    mail_from=site.mail_from,
-                    site_name=site.site_name,
-                    list_id=site.list_id,
-                ),
-            ),
             ring=lambda task, *args: True,
         )
 

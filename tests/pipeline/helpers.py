@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -15,7 +14,8 @@ from sqlalchemy import insert
 from service.app_state import get_database
 from service.domain import publishers
 from service.mailsink import MailSink
-from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriberTopic
+from service.models import Subscriber, SubscriberStatus, SubscriberTopic
+from tests.rows import subscriber_rows
 
 if TYPE_CHECKING:  # deployment.py imports tests.conftest, which imports this module
     from tests.pipeline.deployment import Deployment
@@ -40,23 +40,7 @@ def add_subscribers(
     topics: tuple[str, ...] = (),
 ) -> list[int]:
     """Insert readers in bulk, as an import would; returns their ids."""
-    rows = [
-        {
-            "uid": uuid.uuid4().hex,
-            "email": email,
-            "status": status,
-            "language": language,
-            "token_version": 1,
-            "bounce_score": 0,
-            "consent_at": NOW,
-            "consent_source": ConsentSource.IMPORT,
-            "consent_text_version": "test",
-            "created_at": NOW,
-            "updated_at": NOW,
-            "confirmed_at": NOW if status is SubscriberStatus.CONFIRMED else None,
-        }
-        for email in emails
-    ]
+    rows = subscriber_rows(emails, status=status, language=language, now=NOW)
     with app.app_context(), get_database().session_scope() as session:
         ids = list(session.scalars(insert(Subscriber).returning(Subscriber.id), rows))
         if topics:

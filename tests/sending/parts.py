@@ -14,7 +14,6 @@ from sqlalchemy import insert
 from service.db import Database
 from service.domain.refusals import Stage
 from service.models import (
-    ConsentSource,
     Delivery,
     DeliveryStatus,
     Release,
@@ -23,6 +22,7 @@ from service.models import (
     SubscriberStatus,
 )
 from service.sending.transport import SENT, Outcome, TransientSendError, error_for
+from tests.rows import subscriber_rows
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -114,23 +114,7 @@ def add_readers(
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     language: str = "nb",
 ) -> list[int]:
-    rows = [
-        {
-            "uid": uuid.uuid4().hex,
-            "email": email,
-            "status": status,
-            "language": language,
-            "token_version": 1,
-            "bounce_score": 0,
-            "consent_at": NOW,
-            "consent_source": ConsentSource.IMPORT,
-            "consent_text_version": "test",
-            "created_at": NOW,
-            "updated_at": NOW,
-            "confirmed_at": NOW if status is SubscriberStatus.CONFIRMED else None,
-        }
-        for email in emails
-    ]
+    rows = subscriber_rows(emails, status=status, language=language, now=NOW)
     with db.session_scope() as session:
         return list(session.scalars(insert(Subscriber).returning(Subscriber.id), rows))
 

@@ -16,13 +16,13 @@ from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from service import smtp_relays
 from service.domain import mail_headers
 
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
 DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
 DEFAULT_MAIL_FROM = "Pressroom <noreply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
@@ -62,10 +62,12 @@ class Settings:
     topics: tuple[str, ...] = ()
     send_lease_seconds: int = 60
     send_chains: int = 4  # send_batch chains per release, each one batch at a time
+    smtp_connections: int = 32  # concurrent SMTP connections per worker process, all relays
+    smtp_messages_per_connection: int = 100  # then the connection is renewed
     retry_seconds: float = 30.0
     sweep_seconds: float = 30.0
     trusted_proxy_count: int = 0
-    worker_concurrency: int = 0  # 0: twice the CPUs (sending mostly waits on the mail server)
+    worker_concurrency: int = 8  # tasks a worker process runs at once, each in a thread
     timezone: str = "Europe/Oslo"  # the desk's clock: schedules are typed and shown in it
     debug: bool = False
     testing: bool = False
@@ -103,12 +105,20 @@ class Settings:
                 t.strip().lower() for t in env.get("TOPICS", "").split(",") if t.strip()
             ),
             "send_lease_seconds": _int("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS")) or 60,
-            "send_chains": _int("SEND_CHAINS", env.get("SEND_CHAINS")) or 4,
+            "send_chains": _int("SEND_CHAINS", env.get("SEND_CHAINS"), default=4),
+            "smtp_connections": _int("SMTP_CONNECTIONS", env.get("SMTP_CONNECTIONS"), default=32),
+            "smtp_messages_per_connection": _int(
+                "SMTP_MESSAGES_PER_CONNECTION",
+                env.get("SMTP_MESSAGES_PER_CONNECTION"),
+                default=100,
+            ),
             "retry_seconds": _optional_float("SMTP_RETRY_SECONDS", env.get("SMTP_RETRY_SECONDS"))
             or 30.0,
             "sweep_seconds": _optional_float("SWEEP_SECONDS", env.get("SWEEP_SECONDS")) or 30.0,
             "trusted_proxy_count": _int("TRUSTED_PROXY_COUNT", env.get("TRUSTED_PROXY_COUNT")),
-            "worker_concurrency": _int("WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY")),
+            "worker_concurrency": _int(
+                "WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY"), default=8
+            ),
             "timezone": env.get("TIMEZONE", "Europe/Oslo").strip() or "Europe/Oslo",
             "debug": debug,
             "testing": testing,
@@ -147,10 +157,10 @@ class Settings:
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
         self._validate_mail_identity()
-        if urlsplit(self.smtp_url).scheme not in SMTP_SCHEMES:
-            raise ConfigError(
-                f"SMTP_URL must start with one of {', '.join(s + '://' for s in SMTP_SCHEMES)}."
-            )
+        try:
+            smtp_relays.parse_relays(self.smtp_url)
+        except smtp_relays.RelayUrlError as error:
+            raise ConfigError(f"SMTP_URL {error}.") from None
         dkim = (self.dkim_private_key_file, self.dkim_selector, self.dkim_domain)
         if any(dkim) and not all(dkim):
             raise ConfigError(
@@ -182,10 +192,14 @@ class Settings:
             raise ConfigError(
                 "DATABASE_URL is not a database URL (sqlite:///… or postgresql://…)."
             ) from None
-        if self.worker_concurrency < 0:
-            raise ConfigError("WORKER_CONCURRENCY must be a positive number of processes.")
-        if self.send_chains < 1:
-            raise ConfigError("SEND_CHAINS must be a positive number of chains.")
+        for name, value in (
+            ("WORKER_CONCURRENCY", self.worker_concurrency),
+            ("SEND_CHAINS", self.send_chains),
+            ("SMTP_CONNECTIONS", self.smtp_connections),
+            ("SMTP_MESSAGES_PER_CONNECTION", self.smtp_messages_per_connection),
+        ):
+            if value < 1:
+                raise ConfigError(f"{name} must be a whole number of at least 1, not {value}.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
         try:
@@ -217,8 +231,9 @@ class Settings:
                 raise ConfigError(f"{name} must be {shape}: {error}.") from None
 
     @property
-    def worker_processes(self) -> int:
-        return self.worker_concurrency or 2 * (os.cpu_count() or 1)
+    def relays(self) -> tuple[smtp_relays.SmtpSettings, ...]:
+        """SMTP_URL's relays, in order (checked at start by validate)."""
+        return smtp_relays.parse_relays(self.smtp_url)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -246,9 +261,9 @@ def _optional_float(name: str, value: str | None) -> float | None:
         raise ConfigError(f"{name} must be a number, not {value!r}.") from None
 
 
-def _int(name: str, value: str | None) -> int:
+def _int(name: str, value: str | None, *, default: int = 0) -> int:
     if value is None or not value.strip():
-        return 0
+        return default
     try:
         return int(value)
     except ValueError:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
@@ -22,12 +21,13 @@ from sqlalchemy.orm import Session
 
 from service import create_app
 from service.app_state import get_database
-from service.config import Settings, normalize_database_url
+from service.config import Settings
 from service.db import Base, utcnow
 from service.domain import subscriptions
 from service.embedded_redis import EmbeddedRedis
 from service.mailsink import MailSink, SinkHandler
 from service.models import ConsentSource, SubscriberStatus, SuppressionReason
+from tests.databases import postgres_schema
 from tests.pipeline.helpers import add_subscribers, api_token
 from workers import create_celery
 
@@ -58,15 +58,8 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'pressroom.db'}"
         return
-    base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
-    schema = f"pressroom_test_{uuid.uuid4().hex[:12]}"
-    plain = re.sub(r"^postgresql\+psycopg://", "postgresql://", base)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema("pressroom_test") as url:
+        yield url
 
 
 def make_settings(database_url: str, redis_url: str, smtp_url: str, **changes: object) -> Settings:

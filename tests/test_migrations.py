@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,12 +18,12 @@ from sqlalchemy import insert, inspect, select
 
 from service import create_app
 from service.app_state import get_database
-from service.config import normalize_database_url
 from service.db import Base
 from service.domain import stats
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus, SubscriptionEvent
 from tests.conftest import DATABASES, make_settings
+from tests.databases import postgres_schema
 
 
 def test_migrated_database_matches_the_models(app: Flask) -> None:
@@ -39,25 +37,15 @@ def empty_database(
     request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, sink: MailSink
 ) -> Iterator[Flask]:
     """An app on a database of its own, with no tables yet."""
-    if request.param == "sqlite":
-        url, schema = f"sqlite:///{tmp_path / 'fresh.db'}", None
-    else:
-        base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
-        schema = f"pressroom_migration_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_plain(base), autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    application = create_app(make_settings(url, redis_url, sink.url))
-    yield application
-    with application.app_context():
-        get_database().dispose()
-    if schema is not None:
-        with psycopg.connect(_plain(base), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def _plain(url: str) -> str:
-    return re.sub(r"^postgresql\+psycopg://", "postgresql://", url)
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        else:
+            url = stack.enter_context(postgres_schema("pressroom_migration"))
+        application = create_app(make_settings(url, redis_url, sink.url))
+        yield application
+        with application.app_context():
+            get_database().dispose()
 
 
 def test_the_subscription_event_log_is_backfilled_from_the_subscribers(

@@ -31,8 +31,11 @@ def create_celery(flask_app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # A sending process mostly waits for the mail server: two per CPU keep the CPUs busy.
-        worker_concurrency=settings.worker_processes,
+        # One process, its tasks in threads: a send waits on the mail server, not the CPU, and
+        # its SMTP_CONNECTIONS connections are threads of the process too (sending.relay_pool).
+        # A process costs tens of MiB; scale out with more worker processes or machines.
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,

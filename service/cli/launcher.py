@@ -67,7 +67,7 @@ class _StopRequest:
         signal.signal(signal.SIGTERM, self)
 
 
-def run(host: str, port: int, worker_concurrency: int) -> int:
+def run(host: str, port: int, worker_concurrency: int | None) -> int:
     from service.embedded_redis import EmbeddedRedis
     from service.mailsink import MailSink, SinkHandler
 
@@ -114,7 +114,7 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     "workers",
                     "worker",
                     "--loglevel=INFO",
-                    f"--concurrency={worker_concurrency}",
+                    *([f"--concurrency={worker_concurrency}"] if worker_concurrency else []),
                     f"--hostname={worker_name}",
                 ],
                 env=env,
@@ -139,9 +139,11 @@ def run(host: str, port: int, worker_concurrency: int) -> int:
                     str(bin_dir / "gunicorn"),
                     "service:create_app()",
                     f"--bind={host}:{port}",
-                    "--workers=2",
+                    # One process of threads: pages wait on the database, not the CPU, and
+                    # a process costs tens of MiB on a small machine.
+                    "--workers=1",
                     "--graceful-timeout=10",
-                    "--threads=4",
+                    "--threads=8",
                     "--access-logfile=-",
                     "--logger-class=service.logs.RedactingGunicornLogger",
                     "--no-control-socket",  # one per user at ~/.gunicorn: instances collide
@@ -316,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="run everything locally (what `make run` does)")
     run_parser.add_argument("--host", default="127.0.0.1")
     run_parser.add_argument("--port", type=int, default=8000)
-    run_parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    run_parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="tasks the Celery worker runs at once, in threads (default: WORKER_CONCURRENCY, 8)",
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.host, args.port, args.concurrency)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -27,6 +28,7 @@ from service.models import DeliveryStatus, Release, ReleaseStatus
 from service.sending.ledger import Claim, Recipient
 from service.sending.transport import (
     NoSmtpUtf8Error,
+    Outcome,
     PermanentSendError,
     SendError,
     Sent,
@@ -42,6 +44,7 @@ READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during t
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
 SHUTTING_DOWN = "shutting down"
+REORDER_LIMIT = 4  # windows of answers that may wait behind one slow message
 # Marks the rows a relay-wide refusal gave back: after a resume, they do not count towards a
 # new pattern (else a run of genuinely dead addresses would pause the send at every resume).
 GIVEN_BACK = "given back unblamed: "
@@ -150,12 +153,16 @@ class BatchSender:
         retry_seconds: float = 30.0,
         batch_size: int = BATCH_SIZE,
         stop_requested: Callable[[], bool] = lambda: False,
+        executor: Executor | None = None,
+        window: int = 1,
     ) -> None:
         """`messages(release, language)`: the release's message in that language (built
         once, messages.Composer). `send_rate` (messages a second, or None) only sizes the
         batch; `limiter` enforces it. `retry_seconds`: the first wait after a 4xx or an
         outage, growing with each attempt. `stop_requested`: looked at before each message; once
-        true, the batch gives its unsent rows back and returns (a warm shutdown)."""
+        true, the batch gives its unsent rows back and returns (a warm shutdown). `executor`
+        runs `transport.deliver` for up to `window` messages at once (SMTP_CONNECTIONS);
+        without one, each message is sent in this thread, one after the other."""
         self.ledger = ledger
         self.transport = transport
         self.journal = journal
@@ -164,6 +171,9 @@ class BatchSender:
         self.mail_from = mail_from
         self.retry_seconds = retry_seconds
         self.stop_requested = stop_requested
+        self.executor = executor
+        self.window = window if executor is not None else 1
+        self._halting: str | None = None  # a refusal of everyone, waiting for those in flight
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -199,24 +209,33 @@ class BatchSender:
         messages: dict[str, ReleaseMessage],
         result: BatchResult,
     ) -> None:
+        """Up to `window` messages in flight at once; their outcomes are judged in the order
+        the messages went out. Whatever ends the batch early (a warm shutdown, a
+        pause, an outage, a refusal of everyone) first waits for the messages in flight:
+        those sent are recorded as sent, the rest go back with the untried."""
         sent: list[int] = []
         judge: RefusalJudge[Recipient] = RefusalJudge()
+        in_flight: dict[Future[Outcome], Recipient] = {}
+        self._halting = None
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.ledger.lease.total_seconds() / 3
         try:
-            while queue:
-                if self.stop_requested():
-                    self._give_back(judge.holding, list(queue), result, SHUTTING_DOWN)
+            while queue or in_flight:
+                if queue and self.stop_requested():
+                    held = [*judge.holding, *self._drain(in_flight, sent, result)]
+                    self._give_back(held, list(queue), result, SHUTTING_DOWN)
                     judge.release_held()
                     queue.clear()
                     return
                 now_mono = time.monotonic()
-                if now_mono - last_check >= CHECK_EVERY:
+                if queue and now_mono - last_check >= CHECK_EVERY:
                     last_check = now_mono
                     readers = now_mono - last_readers_check >= READERS_CHECK_EVERY
                     if readers:
                         last_readers_check = now_mono
-                    if self._interrupted(release_id, queue, judge, result, check_readers=readers):
+                    if self._interrupted(
+                        release_id, queue, judge, in_flight, sent, result, check_readers=readers
+                    ):
                         return
                 renew = now_mono - leased >= renew_every
                 if renew or (
@@ -224,65 +243,175 @@ class BatchSender:
                 ):
                     last_flush = now_mono
                     # The lease is renewed now and then, not at every flush: it is long.
-                    mine = [r.delivery_id for r in (*judge.holding, *queue)] if renew else []
+                    mine = (
+                        [r.delivery_id for r in (*judge.holding, *queue, *in_flight.values())]
+                        if renew
+                        else []
+                    )
                     self.ledger.record_sent(sent, renew=mine)
                     if renew:
                         leased = now_mono
                     sent = []
-                recipient = queue.popleft()
-                try:
-                    data = messages[recipient.language].for_recipient(
-                        recipient.email, recipient.uid
-                    )
-                except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
-                    self._fail([(recipient, MALFORMED.reply)], result)
+                self._fill(queue, messages, in_flight, result, until=last_check + CHECK_EVERY)
+                if not in_flight:
                     continue
-                if not self.limiter.acquire(self.stop_requested):
-                    queue.appendleft(recipient)
-                    continue  # asked to stop while waiting for the rate: the loop gives back
-                outcome = self.transport.deliver(self.mail_from, [recipient.email], data)
-                if isinstance(outcome, Sent):
-                    # Counted first: should the journal write fail, the flush still records it.
-                    sent.append(recipient.delivery_id)
-                    result.sent += 1
-                    self.journal.add(recipient.delivery_id)
-                    blamed = judge.delivered()
-                    if blamed:  # others get through: those refusals were about the readers
-                        self._fail(blamed, result)
-                elif isinstance(outcome, NoSmtpUtf8Error):
-                    # The relay lacks SMTPUTF8 for this valid address: this delivery fails
-                    # with the reason, unblamed, and says nothing to the judge about others.
-                    self._fail_unblamed(recipient, outcome.detail, result)
-                elif isinstance(outcome, TransientSendError):
-                    if outcome.systemic:
-                        tried = [*judge.holding, recipient]
-                        untried = list(queue)
-                        judge.release_held()
-                        queue.clear()
-                        self._outage(release_id, tried, untried, outcome, result)
-                        return
-                    self._defer(recipient, outcome, result)
-                elif isinstance(outcome, PermanentSendError):
-                    given_back = (recipient.last_error or "").startswith(GIVEN_BACK)
-                    if judge.refused(
-                        recipient, recipient.email, outcome.reply, given_back_before=given_back
-                    ):
-                        refused = judge.holding
-                        untried = list(queue)
-                        judge.release_held()
-                        queue.clear()
-                        self._halt(release_id, refused, untried, str(outcome), result)
+                # Outcomes are judged in the order the messages went out, as one connection
+                # would have met them (the RefusalJudge weighs refusals "in a row"); a message
+                # answered early waits for those before it, without holding its slot.
+                head = next(iter(in_flight))
+                if not head.done():
+                    busy = [f for f in in_flight if not f.done()]
+                    wait(busy, timeout=CHECK_EVERY, return_when=FIRST_COMPLETED)
+                while in_flight and (head := next(iter(in_flight))).done():
+                    recipient = in_flight.pop(head)
+                    ended = self._settle(
+                        release_id, recipient, head.result(), queue, judge, in_flight, sent,
+                        result,
+                    )  # fmt: skip
+                    if ended:
                         return
         finally:
+            lost = self._drain(in_flight, sent, result)  # only when something raised
+            if lost:
+                log.error("release %s: %s rows left to the sweep", release_id, len(lost))
             self._settle_unjudged(release_id, judge, result)
             self.ledger.record_sent(sent, renew=[])
             self.journal.close()  # everything sent is now in the database
+
+    def _fill(
+        self,
+        queue: deque[Recipient],
+        messages: dict[str, ReleaseMessage],
+        in_flight: dict[Future[Outcome], Recipient],
+        result: BatchResult,
+        *,
+        until: float,
+    ) -> None:
+        """Hand messages to the transport until `window` are in flight, SEND_RATE allowing;
+        back by `until` (monotonic seconds) at the latest, so that a pause or a cancel is seen
+        while the rate holds the window back. At least one message goes each time."""
+        while queue and self._halting is None and self._room(in_flight):
+            if in_flight and time.monotonic() >= until:
+                return
+            recipient = queue.popleft()
+            try:
+                data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
+            except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
+                self._fail([(recipient, MALFORMED.reply)], result)
+                continue
+            if not self.limiter.acquire(self.stop_requested):
+                queue.appendleft(recipient)  # asked to stop while waiting: the loop gives back
+                return
+            in_flight[self._submit(recipient.email, data)] = recipient
+
+    def _room(self, in_flight: dict[Future[Outcome], Recipient]) -> bool:
+        """Whether another message may go: fewer than `window` unanswered, and fewer than
+        REORDER_LIMIT windows answered but waiting to be judged behind a slow one. Sending in
+        this thread, a message is answered as it is handed over: one at a time."""
+        if self.executor is None:
+            return not in_flight
+        if len(in_flight) >= self.window * REORDER_LIMIT:
+            return False
+        return sum(not future.done() for future in in_flight) < self.window
+
+    def _submit(self, email: str, data: bytes) -> Future[Outcome]:
+        if self.executor is None:
+            done: Future[Outcome] = Future()
+            done.set_result(self.transport.deliver(self.mail_from, [email], data))
+            return done
+        return self.executor.submit(self.transport.deliver, self.mail_from, [email], data)
+
+    def _drain(
+        self, in_flight: dict[Future[Outcome], Recipient], sent: list[int], result: BatchResult
+    ) -> list[Recipient]:
+        """Wait for every message in flight: those the server took are recorded as sent;
+        the others come back, to be given back with the rest (their answers judge nobody)."""
+        unsent: list[Recipient] = []
+        for future, recipient in list(in_flight.items()):
+            try:
+                outcome = future.result()
+            except Exception:
+                log.exception("sending to delivery %s failed", recipient.delivery_id)
+                unsent.append(recipient)
+                continue
+            if isinstance(outcome, Sent):
+                self._sent(recipient, sent, result)
+            else:
+                unsent.append(recipient)
+        in_flight.clear()
+        return unsent
+
+    def _sent(self, recipient: Recipient, sent: list[int], result: BatchResult) -> None:
+        # Counted first: should the journal write fail, the flush still records it.
+        sent.append(recipient.delivery_id)
+        result.sent += 1
+        self.journal.add(recipient.delivery_id)
+
+    def _settle(
+        self,
+        release_id: int,
+        recipient: Recipient,
+        outcome: Outcome,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
+        result: BatchResult,
+    ) -> bool:
+        """What one message's outcome means; True when it ends the batch."""
+        if isinstance(outcome, Sent):
+            self._sent(recipient, sent, result)
+            blamed = judge.delivered()
+            if blamed:  # others get through: those refusals were about the readers
+                self._fail(blamed, result)
+        elif isinstance(outcome, NoSmtpUtf8Error):
+            # The relay lacks SMTPUTF8 for this valid address: this delivery fails with the
+            # reason, unblamed, and says nothing to the judge about others.
+            self._fail_unblamed(recipient, outcome.detail, result)
+        elif isinstance(outcome, TransientSendError):
+            if not outcome.systemic:
+                self._defer(recipient, outcome, result)
+                return False
+            tried = [*judge.holding, recipient, *self._drain(in_flight, sent, result)]
+            untried = list(queue)
+            judge.release_held()
+            queue.clear()
+            self._outage(release_id, tried, untried, outcome, result)
+            return True
+        elif isinstance(outcome, PermanentSendError):
+            given_back = (recipient.last_error or "").startswith(GIVEN_BACK)
+            if judge.refused(
+                recipient, recipient.email, outcome.reply, given_back_before=given_back
+            ):
+                if outcome.reply.about_the_message:  # about us (relay, sender, content)
+                    refused = [*judge.holding, *self._drain(in_flight, sent, result)]
+                    untried = list(queue)
+                    judge.release_held()
+                    queue.clear()
+                    self._halt(release_id, refused, untried, str(outcome), result)
+                    return True
+                # A run of the same refusal looks like the relay's answer to everyone.
+                # Nothing more goes out; the messages already in flight are judged first, in
+                # order: one that gets through shows the refusals were about their readers.
+                self._halting = str(outcome)
+        if self._halting is not None and isinstance(outcome, Sent):
+            self._halting = None  # judge.delivered() has blamed the refusals held
+        if self._halting is not None and not in_flight:
+            refused = judge.holding
+            untried = list(queue)
+            judge.release_held()
+            queue.clear()
+            self._halt(release_id, refused, untried, self._halting, result)
+            return True
+        return False
 
     def _interrupted(
         self,
         release_id: int,
         queue: deque[Recipient],
         judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
         result: BatchResult,
         *,
         check_readers: bool,
@@ -291,7 +420,8 @@ class BatchSender:
         status = self.ledger.status(release_id)
         if status is not ReleaseStatus.SENDING:
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            held, untried = judge.holding, list(queue)
+            held = [*judge.holding, *self._drain(in_flight, sent, result)]
+            untried = list(queue)
             judge.release_held()
             queue.clear()
             if status is ReleaseStatus.PAUSED:

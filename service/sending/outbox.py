@@ -7,6 +7,7 @@ one from its own parts. Nothing here reaches for an app, a Celery task or a glob
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,12 +27,13 @@ from service.sending.transport import SendError, Transport
 class Outbox:
     open_session: SessionFactory  # a transaction per use: commits on success, else rolls back
     redis: redis.Redis  # journals, the SEND_RATE bucket, the invitations' lock
-    transport: Transport  # this thread's kept connection
+    transport: Transport  # the process's relay pool: kept connections, shared by threads
     settings: Settings
     composer: Composer
     messages: Callable[[Release, str], ReleaseMessage]  # composed once, then cached
     ring: Ring  # enqueue a task by name (the tasks each step owes)
     stop_requested: Callable[[], bool] = lambda: False  # a warm shutdown: stop at a safe point
+    executor: Executor | None = None  # sends SMTP_CONNECTIONS messages at once; None: one by one
     now: Callable[[], datetime] = utcnow
 
 

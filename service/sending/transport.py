@@ -9,18 +9,17 @@ message (auth, sender, a 421 or a dropped connection) rather than this recipient
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 import smtplib
 import ssl
-from dataclasses import dataclass
 from typing import Final, Protocol
-from urllib.parse import unquote, urlsplit
 
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import parse_mailbox
 from service.domain.refusals import NO_SMTPUTF8, Reply, Stage
-
-DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+from service.smtp_relays import SmtpSettings
 
 
 class SendError(Exception):
@@ -99,36 +98,13 @@ def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    scheme: str
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
-
-    @classmethod
-    def from_url(cls, url: str) -> SmtpSettings:
-        parts = urlsplit(url)
-        if parts.scheme not in DEFAULT_PORTS:
-            raise ValueError(f"unsupported SMTP_URL scheme {parts.scheme!r}")
-        return cls(
-            scheme=parts.scheme,
-            host=parts.hostname or "localhost",
-            port=parts.port or DEFAULT_PORTS[parts.scheme],
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-        )
-
-    def __repr__(self) -> str:  # never show the password
-        return f"SmtpSettings({self.scheme}://{self.host}:{self.port}, user={self.username!r})"
-
-
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     # Loading the system's CA certificates takes tens of milliseconds: do it once per process.
     return ssl.create_default_context()
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,22 +145,49 @@ class SmtpMailer:
             return error
         return SENT
 
+    @property
+    def is_open(self) -> bool:
+        """Whether a connection is held (the server may still have dropped it unseen)."""
+        return self._connection is not None
+
+    def open(self) -> None:
+        """Connect now unless connected: TCP, TLS, the greeting, EHLO and AUTH. Raises a
+        systemic SendError: TransientSendError when the relay cannot be reached or answers
+        4xx (a 421 "too many connections" among them), PermanentSendError for settings that
+        cannot work (AUTH or STARTTLS not offered, a certificate that does not verify)."""
+        if self._connection is not None:
+            return
+        try:
+            self._connection = self._connect()
+            self._connection.ehlo_or_helo_if_needed()
+        except smtplib.SMTPServerDisconnected:
+            self.close()
+            raise TransientSendError(0, "the server closed the connection", systemic=True) from None
+        except Exception as error:
+            raise self._session_error(error) from None
+
     def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
         """Send one message over the kept connection; raises a SendError subclass.
 
         `sender`: MAIL_FROM as configured (`Name <addr>`) or the bare address; the envelope
         takes the same address as the From header (parseaddr read "Acme, Inc. <a@b>" as
-        "Acme")."""
+        "Acme"). MAIL, RCPT and DATA go in one round trip where the server offers PIPELINING
+        (RFC 2920), one by one otherwise; the bytes on the wire after DATA are the same."""
         envelope_from = _envelope_from(sender)
         kept = self._connection is not None
         international = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
         try:
             if self._connection is None:
                 self._connection = self._connect()
+            connection = self._connection
+            connection.ehlo_or_helo_if_needed()
             options: list[str] = []
             if international:
-                options = self._utf8_options(self._connection)
-            self._connection.sendmail(envelope_from, recipients, data, mail_options=options)
+                options = self._utf8_options(connection)
+            if connection.has_extn("pipelining"):
+                _pipelined_transaction(connection, envelope_from, recipients, data, options)
+            else:
+                connection.sendmail(envelope_from, recipients, data, mail_options=options)
         except smtplib.SMTPServerDisconnected:
             # No "250" came back. Mostly a kept connection the server closed while it sat idle
             # (the first command fails): renew it once and send. Should the line have dropped
@@ -203,32 +206,33 @@ class SmtpMailer:
             raise error_for(
                 error.smtp_code, _text(error.smtp_error), Stage.MAIL, systemic=True
             ) from None
-        except smtplib.SMTPAuthenticationError as error:
-            self.close()
-            raise error_for(
-                error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
-            ) from None
         except smtplib.SMTPDataError as error:
             self._close_after(error.smtp_code)
             raise error_for(error.smtp_code, _text(error.smtp_error), Stage.DATA) from None
-        except smtplib.SMTPResponseException as error:
-            # Greeting, EHLO, STARTTLS: the session itself was refused, whoever the recipient.
-            self.close()
-            raise error_for(
-                error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True
-            ) from None
-        except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as error:
+        except NoSmtpUtf8Error:
+            raise
+        except Exception as error:
+            raise self._session_error(error) from None
+
+    def _session_error(self, error: Exception) -> SendError:
+        """The SendError for a failure of the session itself (connect, greeting, EHLO,
+        STARTTLS, AUTH, the line): systemic, whoever the recipient. Closes the connection.
+        Re-raises what is no SMTP or network failure (a bug)."""
+        self.close()
+        if isinstance(error, smtplib.SMTPResponseException):
+            # The greeting (a 421 "too many connections" among them), EHLO, STARTTLS, AUTH.
+            return error_for(error.smtp_code, _text(error.smtp_error), Stage.SESSION, systemic=True)
+        if isinstance(error, smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError):
             # AUTH or STARTTLS the server does not offer, a certificate that does not verify:
             # the settings, not the moment. Retrying changes nothing; the send pauses and says so.
-            self.close()
-            raise PermanentSendError(
+            return PermanentSendError(
                 0, f"{error.__class__.__name__}: {error}"[:200], systemic=True, stage=Stage.SESSION
-            ) from None
-        except (smtplib.SMTPException, OSError) as error:
-            self.close()
-            raise TransientSendError(
+            )
+        if isinstance(error, smtplib.SMTPException | OSError):
+            return TransientSendError(
                 0, f"connection failed: {error.__class__.__name__}", systemic=True
-            ) from None
+            )
+        raise error
 
     @staticmethod
     def _utf8_options(connection: smtplib.SMTP) -> list[str]:
@@ -260,3 +264,62 @@ class SmtpMailer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pipelined_transaction(
+    connection: smtplib.SMTP,
+    envelope_from: str,
+    recipients: list[str],
+    data: bytes,
+    options: list[str],
+) -> None:
+    """MAIL, every RCPT and DATA written at once, their replies read in order (RFC 2920 §3.1),
+    then the message. Raises what smtplib.SMTP.sendmail raises for the same replies, so that
+    one mapping reads both; a transaction refused midway is reset (RSET) as sendmail does."""
+    if connection.has_extn("size"):
+        options = [*options, f"SIZE={len(data)}"]
+    encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+    parameters = "".join(f" {option}" for option in options)
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{parameters}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
+    commands.append("DATA")
+    connection.send("".join(f"{c}\r\n" for c in commands).encode(encoding))
+    mail = connection.getreply()
+    rcpts = [connection.getreply() for _ in recipients]
+    data_reply = connection.getreply()
+    refused = {
+        r: reply for r, reply in zip(recipients, rcpts, strict=True) if reply[0] not in (250, 251)
+    }
+    if data_reply[0] == 354 and (mail[0] != 250 or len(refused) == len(recipients)):
+        # A server that took DATA after all: end the empty message, then reset.
+        connection.send(b".\r\n")
+        connection.getreply()
+    if mail[0] != 250:
+        _reset(connection)
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], envelope_from)
+    if len(refused) == len(recipients):
+        _reset(connection)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if data_reply[0] != 354:
+        _reset(connection)
+        raise smtplib.SMTPDataError(*data_reply)
+    connection.send(_dot_stuffed(data))
+    code, reply = connection.getreply()
+    if code != 250:
+        _reset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it (RFC 5321 §4.5.2), as smtplib.SMTP.data writes it:
+    a leading dot doubled on every line, a final CRLF, then the lone dot."""
+    quoted = _LEADING_DOT.sub(b"..", data)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    return quoted + b".\r\n"
+
+
+def _reset(connection: smtplib.SMTP) -> None:
+    """RSET after a refusal, ignoring a server that is gone (the next send finds out)."""
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        connection.rset()

@@ -121,6 +121,9 @@ class Deployment:
             "SEND_LEASE_SECONDS": str(s.send_lease_seconds),
             "SMTP_RETRY_SECONDS": str(s.retry_seconds),
             "SWEEP_SECONDS": str(s.sweep_seconds),
+            "SMTP_CONNECTIONS": str(s.smtp_connections),
+            "SMTP_MESSAGES_PER_CONNECTION": str(s.smtp_messages_per_connection),
+            "SEND_CHAINS": str(s.send_chains),
         }
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)

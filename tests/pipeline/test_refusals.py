@@ -128,12 +128,14 @@ def test_refusals_that_differ_from_what_others_get_count_against_those_readers(
     assert rows[policy] == 0  # a policy refusal says nothing about the mailbox
 
 
+@pytest.mark.deployment_settings(smtp_connections=1)
 def test_a_run_of_dead_addresses_pauses_once_and_resume_then_blames_them(
     deployment: Deployment,
 ) -> None:
-    """Three readers in a row refused alike look like the relay's answer to everyone; after
-    the resume they do not count towards a new pattern, others get through, and they are
-    judged as what they are (Microsoft 365's 5.4.1 for an address its directory lacks)."""
+    """Over one connection, three readers in a row refused alike look like the relay's answer
+    to everyone; after the resume they do not count towards a new pattern, others get through,
+    and they are judged as what they are (Microsoft 365's 5.4.1 for an address its directory
+    lacks)."""
     d = deployment
     token = api_token(d.app)
     everyone = spread(40)
@@ -165,6 +167,32 @@ def test_a_run_of_dead_addresses_pauses_once_and_resume_then_blames_them(
     assert_each_once(d, [a for a in everyone if a not in dead])
     state = delivery(d, token, release["id"])
     assert state["failed"] == len(dead)
+    with d.app.app_context(), get_database().session_scope() as session:
+        scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
+    assert [scores[a] for a in dead] == [1, 1, 1]
+
+
+def test_a_run_of_dead_addresses_among_messages_in_flight_is_blamed_without_a_pause(
+    deployment: Deployment,
+) -> None:
+    """Over many connections the messages after the run are already out when it is judged:
+    they get through, so the three refusals were about their readers, and the send goes on."""
+    d = deployment
+    token = api_token(d.app)
+    everyone = spread(40)
+    add_subscribers(d.app, everyone)
+    dead = everyone[11:14]
+    for address in dead:
+        d.handler.refusals[address] = [
+            "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)"
+        ] * 5
+    d.worker("w", concurrency=2)
+    d.beat()
+    release = publish(d.app.test_client(), token)
+    wait_until(lambda: finished(d, token, release["id"]), timeout=60, what=d.logs)
+    assert_each_once(d, [a for a in everyone if a not in dead])
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == len(dead) and state["pause_reason"] is None
     with d.app.app_context(), get_database().session_scope() as session:
         scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
     assert [scores[a] for a in dead] == [1, 1, 1]

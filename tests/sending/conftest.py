@@ -5,22 +5,19 @@ integration tests (tests/pipeline, tests/workers/test_smtp.py)."""
 
 from __future__ import annotations
 
-import os
-import re
-import uuid
+import contextlib
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 import redis
 
 import service.models  # noqa: F401  (registers every table)
-from service.config import normalize_database_url
 from service.db import Base, Database
 from service.domain.emails import EmailRenderer
 from service.domain.mail_site import MailSite
 from service.domain.tokens import TokenSigner
 from service.sending.messages import Composer
+from tests.databases import postgres_schema
 from tests.sending.parts import BACKENDS, RecordingTransport
 
 
@@ -35,24 +32,15 @@ def database(
 ) -> Iterator[Database]:
     """A database of these specs' own, its tables made from the models (the migrations are
     tested in tests/test_migrations.py)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sending') / 'ledger.db'}"
-        schema = None
-    else:
-        base = normalize_database_url(os.environ["TEST_DATABASE_URL"])
-        schema = f"pressroom_sending_{uuid.uuid4().hex[:12]}"
-        plain = re.sub(r"^postgresql\+psycopg://", "postgresql://", base)
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        separator = "&" if "?" in base else "?"
-        url = f"{base}{separator}options=-csearch_path%3D{schema}"
-    db = Database(url)
-    Base.metadata.create_all(db.engine)
-    yield db
-    db.dispose()
-    if schema is not None:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sending') / 'ledger.db'}"
+        else:
+            url = stack.enter_context(postgres_schema("pressroom_sending"))
+        db = Database(url)
+        Base.metadata.create_all(db.engine)
+        yield db
+        db.dispose()
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ that records every message and answers as told, and rows written as planning lea
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,17 +62,23 @@ class RecordingTransport:
     calls: list[Call] = field(default_factory=list)
     closed: int = 0
     on_call: dict[int, object] = field(default_factory=dict)
+    delay: float = 0.0  # seconds each message takes, as a far relay's round trips would
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def answer(self, address: str, *answers: int | str | tuple[int, str]) -> None:
         self.answers.setdefault(address, []).extend(answers)
 
     def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
-        self.calls.append(Call(sender, list(recipients), data))
-        hook = self.on_call.get(len(self.calls))
+        """Thread-safe: a batch with a window of several calls it from many threads."""
+        with self._lock:
+            self.calls.append(Call(sender, list(recipients), data))
+            hook = self.on_call.get(len(self.calls))
+            queue = self.answers.get(recipients[0], [])
+            answer = queue.pop(0) if queue else 250
         if callable(hook):
             hook()
-        queue = self.answers.get(recipients[0], [])
-        answer = queue.pop(0) if queue else 250
+        if self.delay:
+            time.sleep(self.delay)
         if answer == 250:
             return SENT
         if answer == DROP:

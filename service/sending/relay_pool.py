@@ -1,0 +1,276 @@
+"""The Transport a worker process sends through: kept SMTP connections to SMTP_URL's relays.
+
+Up to SMTP_CONNECTIONS connections per process, shared by its threads: each `deliver` checks one
+out, sends, and hands it back for the next message. Messages spread over the relays by weight
+(smooth weighted round robin, as nginx balances upstreams); a relay that cannot be reached or
+answers 421 is rested with a growing pause while the others carry the send, and the message goes
+to another relay at once, so nobody waits on a relay that is down (listmonk's SMTP pools do the
+same). A relay that answers 421 to a new connection while others to it are open is taken to limit
+connections per client: the pool keeps to what it accepts, and tries one more now and then.
+Connections are renewed after SMTP_MESSAGES_PER_CONNECTION messages (relays close long sessions).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from service.sending.transport import (
+    Outcome,
+    SendError,
+    SmtpMailer,
+    TransientSendError,
+)
+from service.smtp_relays import SmtpSettings
+
+log = logging.getLogger(__name__)
+
+REST_FIRST = 1.0  # seconds a relay rests after its first failure; doubles, with jitter
+REST_LONGEST = 300.0
+GROW_AFTER = 30.0  # seconds without a "too many connections" before trying one more
+WAIT_SLICE = 0.5  # seconds between looks while every usable relay is at its limit
+PATIENCE = 5.0  # seconds a message waits for a resting relay before its batch gives it back
+
+
+@dataclass(eq=False)
+class _Relay:
+    settings: SmtpSettings
+    cap: int  # max_connections, or the whole pool
+    limit: int  # what the relay is taken to accept: cap, or less after a 421 at connect
+    idle: list[SmtpMailer] = field(default_factory=list)
+    open: int = 0  # connections open or being opened, idle or in use
+    opening: int = 0  # of which being opened
+    rested_until: float = 0.0
+    failures: int = 0  # in a row; sets the length of the next rest
+    limited_at: float = 0.0
+    current_weight: float = 0.0  # smooth weighted round robin's running score
+
+    def usable(self, now: float) -> bool:
+        return self.rested_until <= now
+
+
+class AllRelaysResting(TransientSendError):
+    """Every relay failed and rests: the batch gives its rows back and tries later."""
+
+
+class RelayPool:
+    """Transport over several relays; thread-safe. `connect(settings)` makes a connection
+    (SmtpMailer, or a test's own); `clock` is monotonic seconds."""
+
+    def __init__(
+        self,
+        relays: Sequence[SmtpSettings],
+        *,
+        connections: int,
+        messages_per_connection: int,
+        connect: Callable[[SmtpSettings], SmtpMailer] = SmtpMailer,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not relays or connections < 1 or messages_per_connection < 1:
+            raise ValueError("a relay pool needs relays, connections and messages >= 1")
+        caps = [min(r.max_connections or connections, connections) for r in relays]
+        self.relays = [_Relay(r, cap=cap, limit=cap) for r, cap in zip(relays, caps, strict=True)]
+        self.connections = connections
+        self.messages_per_connection = messages_per_connection
+        self._connect = connect
+        self._clock = clock
+        self._sent_on: dict[int, int] = {}  # id(connection) -> messages sent on it
+        self._lock = threading.Condition()
+        self._closed = False
+
+    # -- the Transport ---------------------------------------------------------------------
+
+    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+        """Send one message through some relay; never raises for what a relay answers. A
+        relay's failure that is about the relay (unreachable, 421, a dropped connection)
+        rests it and the message goes to another; with every relay resting, the last such
+        error comes back (systemic: the batch gives its rows back and tries later)."""
+        tried: set[int] = set()
+        errors: list[SendError] = []
+        deadline = self._clock() + PATIENCE
+        while True:
+            checked_out = self._check_out(tried, errors)
+            if checked_out is None:
+                if self._wait_for_a_relay(deadline):
+                    tried.clear()  # each of them rested since: try them again
+                    continue
+                if errors:
+                    return errors[-1]
+                return AllRelaysResting(0, "every SMTP relay is resting", systemic=True)
+            relay, connection, used = checked_out
+            outcome = connection.deliver(sender, recipients, data)
+            if isinstance(outcome, TransientSendError) and outcome.systemic:
+                # A connection that carried mail before and now hears 421 or is dropped has
+                # most likely met the relay's limit per session: the message goes again over
+                # another connection, and the relay does not rest for it. A fresh one failing
+                # says the relay itself is in trouble.
+                self._failed(relay, connection, outcome, rest=not used)
+                if not used:
+                    tried.add(id(relay))
+                    errors.append(outcome)
+                continue
+            self._check_in(relay, connection)
+            return outcome
+
+    def close(self) -> None:
+        """Close every idle connection (QUIT); connections in use close as they come back."""
+        with self._lock:
+            self._closed = True
+            idle = [(r, c) for r in self.relays for c in r.idle]
+            for relay in self.relays:
+                relay.open -= len(relay.idle)
+                relay.idle.clear()
+            self._lock.notify_all()
+        for _, connection in idle:
+            connection.close()
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _check_out(
+        self, tried: set[int], errors: list[SendError]
+    ) -> tuple[_Relay, SmtpMailer, bool] | None:
+        """A connection to the relay whose turn it is, and whether it has carried mail: an
+        idle one, else a new one. None when no relay outside `tried` is usable; a relay that
+        fails to connect joins `tried` and its error `errors`."""
+        while True:
+            surplus: SmtpMailer | None = None
+            with self._lock:
+                usable = [r for r in self.relays if id(r) not in tried and r.usable(self._clock())]
+                if not usable:
+                    return None
+                relay = self._turn(usable)
+                if relay is None:
+                    self._lock.wait(WAIT_SLICE)
+                    continue
+                if relay.idle:
+                    connection = relay.idle.pop()
+                    return relay, connection, self._sent_on.get(id(connection), 0) > 0
+                if self._open_total() >= self.connections:
+                    # The pool is full but this relay's turn has come: close another relay's
+                    # idle connection to make room (one is idle, or this thread would hold it).
+                    donor = max(self.relays, key=lambda r: len(r.idle))
+                    if not donor.idle:
+                        self._lock.wait(WAIT_SLICE)
+                        continue
+                    surplus = donor.idle.pop()
+                    donor.open -= 1
+                    self._sent_on.pop(id(surplus), None)
+                relay.open += 1
+                relay.opening += 1
+            if surplus is not None:
+                surplus.close()
+            connection = self._connect(relay.settings)
+            try:
+                connection.open()
+            except SendError as error:
+                if not self._refused_connection(relay, error):
+                    tried.add(id(relay))
+                    errors.append(error)
+                continue
+            with self._lock:
+                relay.opening -= 1
+                self._sent_on[id(connection)] = 0
+                if relay.failures:
+                    log.info("SMTP relay %s is back", relay.settings.name)
+                relay.failures = 0
+            return relay, connection, False
+
+    def _turn(self, usable: list[_Relay]) -> _Relay | None:
+        """Whose turn it is, by smooth weighted round robin over the usable relays. A relay
+        at its own connection limit with none idle passes its turn on; None (wait) when
+        every usable relay is."""
+        now = self._clock()
+        for relay in usable:
+            if relay.limit < relay.cap and now - relay.limited_at >= GROW_AFTER:
+                relay.limit += 1
+                relay.limited_at = now
+        ready = [r for r in usable if r.idle or r.open < r.limit]
+        if not ready:
+            return None
+        chosen = max(ready, key=lambda r: r.current_weight + r.settings.weight)
+        for relay in usable:
+            relay.current_weight += relay.settings.weight
+        chosen.current_weight -= sum(r.settings.weight for r in usable)
+        return chosen
+
+    def _wait_for_a_relay(self, deadline: float) -> bool:
+        """Wait until the first relay's rest ends, if it ends before `deadline`: a hiccup
+        (a relay's limit met at an unlucky moment) costs a second, not a retry of the batch.
+        False when no rest ends in time."""
+        with self._lock:
+            wake = min(r.rested_until for r in self.relays)
+            if self._closed or wake > deadline:
+                return False
+            while (now := self._clock()) < wake:
+                self._lock.wait(wake - now)
+            return True
+
+    def _open_total(self) -> int:
+        return sum(r.open for r in self.relays)
+
+    def _refused_connection(self, relay: _Relay, error: SendError) -> bool:
+        """A new connection failed. A 421 while other connections to the relay are open or
+        opening: it limits connections per client, so keep to what it took (True: try
+        again, an open one will do). Otherwise the relay rests (False)."""
+        with self._lock:
+            relay.open -= 1
+            relay.opening -= 1
+            others = relay.open
+            if error.code == 421 and others > 0:
+                if relay.limit > others:
+                    relay.limit = others
+                    log.info(
+                        "SMTP relay %s takes about %s connections at a time",
+                        relay.settings.name,
+                        others,
+                    )
+                relay.limited_at = self._clock()
+                self._lock.notify_all()
+                return True
+            self._rest(relay, error)
+            return False
+
+    def _failed(
+        self, relay: _Relay, connection: SmtpMailer, error: SendError, *, rest: bool
+    ) -> None:
+        connection.close()
+        with self._lock:
+            relay.open -= 1
+            self._sent_on.pop(id(connection), None)
+            if rest:
+                self._rest(relay, error)
+            else:
+                self._lock.notify_all()
+
+    def _rest(self, relay: _Relay, error: SendError) -> None:
+        """Rest the relay, longer after each failure in a row; failures of connections that
+        were already under way when it began to rest count once."""
+        if not relay.usable(self._clock()):
+            return
+        relay.failures += 1
+        pause = min(REST_LONGEST, REST_FIRST * 2 ** (relay.failures - 1))
+        pause *= random.uniform(0.8, 1.2)
+        relay.rested_until = self._clock() + pause
+        log.warning(
+            "SMTP relay %s rests %.0f s after %s", relay.settings.name, pause, str(error)[:120]
+        )
+        self._lock.notify_all()
+
+    def _check_in(self, relay: _Relay, connection: SmtpMailer) -> None:
+        renew = False
+        with self._lock:
+            count = self._sent_on.get(id(connection), 0) + 1
+            self._sent_on[id(connection)] = count
+            if self._closed or count >= self.messages_per_connection or not connection.is_open:
+                relay.open -= 1
+                self._sent_on.pop(id(connection), None)
+                renew = True
+            else:
+                relay.idle.append(connection)
+            self._lock.notify()
+        if renew:
+            connection.close()

@@ -1,0 +1,147 @@
+"""The batch loop with many messages in flight at once (SMTP_CONNECTIONS): the same contract as
+one at a time (test_batch.py), whatever order the answers come back in. Whatever ends a batch
+early first waits for the messages in flight: each row ends SENT exactly when the server took
+its message, nothing is offered twice, and every other row is owed again."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from service.db import Database, utcnow
+from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
+from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender
+from service.sending.journal import SendJournal
+from service.sending.ledger import SqlLedger
+from service.sending.messages import Composer
+from service.sending.rate import Unlimited
+from tests.sending.parts import DROP, RecordingTransport, add_deliveries, add_readers, add_release
+
+OWNER = "spec-host:1:window"
+MAIL_FROM = "Pressroom <noreply@press.example>"
+WINDOW = 8
+READERS = [f"reader{i}@mail{i % 7}.example" for i in range(60)]
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(WINDOW) as pool:
+        yield pool
+
+
+def run(
+    db: Database,
+    transport: RecordingTransport,
+    redis_client: redis.Redis,
+    composer: Composer,
+    executor: ThreadPoolExecutor,
+    **options: object,
+) -> tuple[int, BatchResult]:
+    release_id = add_release(db)
+    add_deliveries(db, release_id, add_readers(db, READERS))
+    result = BatchSender(
+        ledger=SqlLedger(db.session_scope, owner=OWNER, lease=timedelta(seconds=60)),
+        transport=transport,
+        journal=SendJournal(redis_client, OWNER),
+        limiter=Unlimited(),
+        messages=lambda release, language: composer.release_message(
+            release, language, now=utcnow()
+        ),
+        mail_from=MAIL_FROM,
+        executor=executor,
+        window=WINDOW,
+        **options,  # type: ignore[arg-type]
+    ).run(release_id)
+    return release_id, result
+
+
+def statuses(db: Database) -> dict[str, Delivery]:
+    with db.session_scope() as session:
+        found = session.execute(
+            select(Subscriber.email, Delivery).join(
+                Subscriber, Subscriber.id == Delivery.subscriber_id
+            )
+        ).all()
+        return {email: row for email, row in found}
+
+
+def taken(transport: RecordingTransport, refused: set[str]) -> set[str]:
+    """The addresses whose message the double answered 250."""
+    return {address for address in transport.addressed if address not in refused}
+
+
+def test_every_reader_gets_one_copy_with_many_in_flight(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer,
+    executor: ThreadPoolExecutor,
+) -> None:  # fmt: skip
+    transport.delay = 0.005
+    _, result = run(db, transport, redis_client, composer, executor)
+    assert Counter(transport.addressed) == Counter(READERS)
+    assert (result.sent, result.failed, result.deferred) == (len(READERS), 0, 0)
+    assert {row.status for row in statuses(db).values()} == {DeliveryStatus.SENT}
+
+
+def test_an_outage_waits_for_the_messages_in_flight_and_owes_the_rest(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer,
+    executor: ThreadPoolExecutor,
+) -> None:  # fmt: skip
+    transport.delay = 0.005
+    transport.answer(READERS[20], DROP)
+    _, result = run(db, transport, redis_client, composer, executor, retry_seconds=30.0)
+    assert result.stopped == "smtp unavailable"
+    assert len(transport.addressed) == len(set(transport.addressed)) < len(READERS)
+    sent = taken(transport, {READERS[20]})
+    found = statuses(db)
+    assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == sent
+    assert {e for e, row in found.items() if row.status is DeliveryStatus.PENDING} == (
+        set(READERS) - sent
+    )
+    assert {row.lease_owner for row in found.values()} == {None}
+    assert result.sent == len(sent) and result.deferred == len(READERS) - len(sent)
+
+
+def test_a_warm_shutdown_leaves_no_message_half_sent(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer,
+    executor: ThreadPoolExecutor,
+) -> None:  # fmt: skip
+    stop: list[bool] = []
+    transport.delay = 0.01
+    transport.on_call[15] = lambda: stop.append(True)
+    _, result = run(
+        db, transport, redis_client, composer, executor, stop_requested=lambda: bool(stop)
+    )
+    assert result.stopped == SHUTTING_DOWN
+    assert len(transport.addressed) == len(set(transport.addressed))
+    sent = set(transport.addressed)  # every message offered was answered 250
+    found = statuses(db)
+    assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == sent
+    assert all(found[e].status is DeliveryStatus.PENDING for e in set(READERS) - sent)
+    assert all(found[e].next_attempt_at is None for e in set(READERS) - sent)  # due at once
+    assert {row.lease_owner for row in found.values()} == {None}
+
+
+def test_a_relay_refusing_everyone_pauses_once_its_messages_in_flight_are_back(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer,
+    executor: ThreadPoolExecutor,
+) -> None:  # fmt: skip
+    transport.delay = 0.005
+    relay_denied = (550, "5.7.1 <{address}>: Relay access denied")
+    for address in READERS[10:]:
+        transport.answer(address, relay_denied)
+    release_id, result = run(db, transport, redis_client, composer, executor)
+    assert result.stopped == "paused: mail server refuses"
+    with db.session_scope() as session:
+        release = session.get(Release, release_id)
+        assert release is not None and release.status is ReleaseStatus.PAUSED
+        assert set(session.scalars(select(Subscriber.bounce_score))) == {0}
+    found = statuses(db)
+    assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == set(READERS[:10])
+    assert {row.status for e, row in found.items() if e not in READERS[:10]} == {
+        DeliveryStatus.PENDING
+    }

@@ -1,0 +1,120 @@
+"""The relay pool (sending.relay_pool) against real aiosmtpd relays: many connections at once,
+several relays by weight, a relay that is down, one that limits connections, one that hangs up
+after so many messages, with PIPELINING and without. Nothing is lost, nothing sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from service.sending.relay_pool import RelayPool
+from service.sending.transport import Outcome, Sent
+from service.smtp_relays import parse_relays
+from tests.sending.relays import Relay, RelayBehaviour
+
+SENDER = "Pressroom <noreply@press.example>"
+
+
+def message(to: str, n: int) -> bytes:
+    return (
+        f"From: {SENDER}\r\nTo: {to}\r\nSubject: Melding {n}\r\n\r\n"
+        f"Linje en\r\n.punktum først\r\n..to punktum\r\nslutt {n}\r\n"
+    ).encode()
+
+
+def send_all(pool: RelayPool, count: int, *, threads: int = 8, prefix: str = "r") -> list[Outcome]:
+    addresses = [f"{prefix}{n}@mail.example" for n in range(count)]
+    send: Callable[[tuple[int, str]], Outcome] = lambda item: pool.deliver(  # noqa: E731
+        SENDER, [item[1]], message(item[1], item[0])
+    )
+    with ThreadPoolExecutor(threads) as executor:
+        return list(executor.map(send, enumerate(addresses)))
+
+
+def pool_for(url: str, *, connections: int = 8, per_connection: int = 100) -> RelayPool:
+    return RelayPool(
+        parse_relays(url), connections=connections, messages_per_connection=per_connection
+    )
+
+
+def test_many_connections_at_once_deliver_each_message_once() -> None:
+    with Relay(RelayBehaviour(latency=0.01)) as relay:
+        pool = pool_for(relay.url(), connections=8)
+        outcomes = send_all(pool, 300, threads=8)
+        pool.close()
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert relay.log.counts() == {f"r{n}@mail.example": 1 for n in range(300)}
+    assert 2 <= relay.log.most_sessions <= 8
+
+
+def test_messages_spread_over_the_relays_by_weight() -> None:
+    with Relay() as heavy, Relay() as light:
+        pool = pool_for(f"{heavy.url(weight=3)},{light.url(weight=1)}", connections=8)
+        outcomes = send_all(pool, 2000, threads=8)
+        pool.close()
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert len(heavy.log.received) + len(light.log.received) == 2000
+    assert abs(len(heavy.log.received) - 1500) <= 150  # within 10 %
+    assert abs(len(light.log.received) - 500) <= 50
+
+
+def test_a_relay_that_turns_everyone_away_rests_and_the_other_carries_the_send() -> None:
+    with Relay(RelayBehaviour(refuse_all=True)) as down, Relay() as up:
+        pool = pool_for(f"{down.url()},{up.url()}", connections=8)
+        outcomes = send_all(pool, 400, threads=8)
+        pool.close()
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert up.log.counts() == {f"r{n}@mail.example": 1 for n in range(400)}
+    assert not down.log.received
+    assert 1 <= down.log.turned_away <= 8  # rested, not asked again for every message
+
+
+def test_every_relay_down_is_a_systemic_answer_for_the_batch_to_give_back() -> None:
+    with Relay(RelayBehaviour(refuse_all=True)) as down:
+        pool = pool_for(down.url(), connections=4)
+        first, second = send_all(pool, 2, threads=1)
+        pool.close()
+    assert not isinstance(first, Sent) and first.systemic and first.code == 421
+    assert not isinstance(second, Sent) and second.systemic
+
+
+def test_more_connections_than_the_relay_takes_keeps_to_what_it_takes() -> None:
+    with Relay(RelayBehaviour(max_sessions=3, latency=0.005)) as relay:
+        pool = pool_for(relay.url(), connections=12)
+        outcomes = send_all(pool, 300, threads=12)
+        pool.close()
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert relay.log.counts() == {f"r{n}@mail.example": 1 for n in range(300)}
+    assert relay.log.turned_away >= 1  # it did say "too many"
+
+
+def test_a_relay_that_hangs_up_after_every_50_messages_loses_and_doubles_nothing() -> None:
+    with (
+        Relay(RelayBehaviour(close_after=50)) as hangs_up,
+        Relay(RelayBehaviour(busy_after=50)) as says_421,
+    ):
+        for relay in (hangs_up, says_421):
+            pool = pool_for(relay.url(), connections=4)
+            outcomes = send_all(pool, 500, threads=4)
+            pool.close()
+            assert all(isinstance(o, Sent) for o in outcomes)
+            assert relay.log.counts() == {f"r{n}@mail.example": 1 for n in range(500)}
+
+
+def test_connections_are_renewed_after_so_many_messages() -> None:
+    with Relay() as relay:
+        pool = pool_for(relay.url(), connections=1, per_connection=10)
+        send_all(pool, 50, threads=1)
+        pool.close()
+    assert len(relay.log.received) == 50
+    assert relay.log.most_sessions == 1
+
+
+def test_pipelining_sends_the_same_bytes_in_fewer_round_trips() -> None:
+    with Relay(RelayBehaviour(pipelining=True)) as offers, Relay() as lacks:
+        for relay in (offers, lacks):
+            pool = pool_for(relay.url(), connections=1)
+            assert all(isinstance(o, Sent) for o in send_all(pool, 20, threads=1))
+            pool.close()
+    assert [m.raw for m in offers.log.received] == [m.raw for m in lacks.log.received]
+    assert all(offers.log.pipelined) and not any(lacks.log.pipelined)

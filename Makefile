@@ -52,12 +52,16 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	@touch $@ $(VENV)/.installed-run
 
-# Fan-out speed against a bare SMTP loop (bench/fanout.py); never part of `make test`.
-# N=100000 for the large run; BENCH_DATABASE=postgresql://... for PostgreSQL.
+# Fan-out speed against bare SMTP connections (bench/fanout.py); never part of `make test`.
+# N=100000 for the large run; BENCH_DATABASE=postgresql://... for PostgreSQL; LATENCY=20 for a
+# sink that waits 20 ms before each reply to MAIL, RCPT and DATA; RAW=64 for 64 bare connections
+# (default 4); RUNS=3 for three interleaved raw and service rounds and their medians.
 N ?= 20000
 RUNS ?= 1
+LATENCY ?= 0
+RAW ?= 4
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m bench.fanout --subscribers $(N) --runs $(RUNS) $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
+	$(BIN)/python -m bench.fanout --subscribers $(N) --runs $(RUNS) --relay-latency-ms $(LATENCY) --raw-connections $(RAW) $(if $(BENCH_DATABASE),--database $(BENCH_DATABASE))
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -95,26 +95,30 @@ SINK_PLACEHOLDER = "{sink}"  # in a --service-env value: the sink's smtp://127.0
 
 def _sink_main(port: int, counter: Any, ready: Any, latency_ms: float) -> None:
     """Runs the counting sink until terminated. `counter` (a shared integer) grows by the
-    recipients of each message accepted; with latency_ms > 0 each reply to MAIL, RCPT and end
-    of DATA waits that long, without holding up other sessions."""
+    recipients of each message accepted. The sink offers PIPELINING (RFC 2920), as Postfix,
+    Exim, SES and the other production relays do.
+
+    With latency_ms > 0 each reply to MAIL, RCPT and end of DATA leaves latency_ms after its
+    command arrived, as from a relay that far away: the replies form a delay line, in order,
+    and the sink reads the next command meanwhile. A client that waits for each reply (smtplib)
+    pays the latency three times a message; one that pipelines MAIL, RCPT and DATA pays it
+    twice. Other replies (EHLO, the 354 to DATA) go at once, behind any still delayed."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     delay = latency_ms / 1000
 
     class Counting:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            with counter.get_lock():
-                counter.value += len(envelope.rcpt_tos)
-            return "250 OK"
-
-    class SlowCounting:
-        """As aiosmtpd does without these hooks, each after the wait. The DATA count is
-        taken after the wait: a message counts once its sender could have the 250."""
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
         async def handle_MAIL(
             self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
         ) -> str:
-            await asyncio.sleep(delay)
+            server.delay_next_reply()
             envelope.mail_from = address
             envelope.mail_options.extend(options)
             return "250 OK"
@@ -122,19 +126,52 @@ def _sink_main(port: int, counter: Any, ready: Any, latency_ms: float) -> None:
         async def handle_RCPT(
             self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
         ) -> str:
-            await asyncio.sleep(delay)
+            server.delay_next_reply()
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(options)
             return "250 OK"
 
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            await asyncio.sleep(delay)
-            with counter.get_lock():
-                counter.value += len(envelope.rcpt_tos)
+            server.delay_next_reply(count=len(envelope.rcpt_tos))
             return "250 OK"
 
-    handler = SlowCounting() if delay > 0 else Counting()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    class DelayLine(SMTP):  # type: ignore[misc]
+        """An aiosmtpd session whose marked replies leave `delay` after their command."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._due = 0.0  # when the latest scheduled reply leaves
+            self._next_delayed = False
+            self._count_when_sent = 0
+
+        def delay_next_reply(self, count: int = 0) -> None:
+            self._next_delayed = delay > 0
+            self._count_when_sent = count
+
+        async def push(self, status: Any) -> None:
+            data = (status.encode() if isinstance(status, str) else status) + b"\r\n"
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            due = max(now + delay if self._next_delayed else now, self._due)
+            count, self._count_when_sent, self._next_delayed = self._count_when_sent, 0, False
+            if due <= now:
+                self._send(data, count)
+                return
+            self._due = due + 1e-6  # strictly later: the heap keeps equal times in no order
+            loop.call_at(self._due, self._send, data, count)
+
+        def _send(self, data: bytes, count: int) -> None:
+            if count:  # a message counts once its sender can have the 250
+                with counter.get_lock():
+                    counter.value += count
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(data)
+
+    class SinkController(Controller):  # type: ignore[misc]
+        def factory(self) -> SMTP:
+            return DelayLine(self.handler, **self.SMTP_kwargs)
+
+    controller = SinkController(Counting(), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     try:

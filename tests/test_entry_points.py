@@ -66,6 +66,44 @@ def test_missing_redis_url_is_one_clear_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SMTP_CONNECTIONS", "0", "SMTP_CONNECTIONS must be a whole number of at least 1"),
+        ("SMTP_MESSAGES_PER_CONNECTION", "lots", "SMTP_MESSAGES_PER_CONNECTION must be a whole"),
+        ("SMTP_URL", "smtp://u:hunter2@a.example,smtp//b.example", "SMTP_URL smtp://u:***@"),
+        ("SMTP_URL", "smtp://a.example?pool_size=4", "unknown option 'pool_size'"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["celery", "-A", "workers", "worker"], ["flask", "--app", "service", "db", "upgrade"]],
+    ids=["worker", "flask"],
+)
+def test_bad_relay_settings_stop_the_process_at_start_in_one_line(
+    tmp_path: Path, command: list[str], name: str, value: str, says: str
+) -> None:
+    result = subprocess.run(
+        [str(BIN / command[0]), *command[1:]],
+        env=clean_env(
+            SECRET_KEY="a-long-enough-secret-key",
+            DATABASE_URL=f"sqlite:///{tmp_path}/x.db",
+            REDIS_URL="redis://127.0.0.1:1/0",
+            **{name: value},
+        ),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"pressroom: configuration error: {name}")
+    assert says in lines[0]
+    assert "hunter2" not in result.stderr
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str], MailSink]]:
     sink = MailSink().start()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import want_bytes
 
 from service.domain.errors import ExpiredToken, InvalidToken
 
@@ -37,6 +39,12 @@ class TokenSigner:
         class _ClockedSigner(TimestampSigner):
             def get_timestamp(self) -> int:
                 return int(clock())
+
+            def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+                # itsdangerous derives the key (a hash of key and salt) at every signature;
+                # a release signs two links per reader, so each pair is derived once.
+                key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+                return _derived_key(key, self.salt, self.key_derivation, self.digest_method)
 
         # itsdangerous signs with the last key and accepts all of them.
         self._keys = [*reversed(list(fallbacks)), secret_key]
@@ -69,3 +77,12 @@ class TokenSigner:
         if not isinstance(payload, dict):
             raise InvalidToken()
         return payload
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_key(secret_key: bytes, salt: bytes, key_derivation: str, digest_method: Any) -> bytes:
+    """itsdangerous's own derivation (Signer.derive_key), once per key, salt and method."""
+    signer = TimestampSigner(
+        secret_key, salt=salt, key_derivation=key_derivation, digest_method=digest_method
+    )
+    return TimestampSigner.derive_key(signer)

@@ -16,9 +16,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import timedelta
+from queue import Empty, SimpleQueue
 from typing import Protocol
 
 from service.domain.mail_headers import HeaderError
@@ -174,6 +175,8 @@ class BatchSender:
         self.executor = executor
         self.window = window if executor is not None else 1
         self._halting: str | None = None  # a refusal of everyone, waiting for those in flight
+        self._answers: SimpleQueue[Future[Outcome]] = SimpleQueue()  # futures as answered
+        self._unanswered = 0  # messages handed to the executor and not yet answered
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -217,6 +220,8 @@ class BatchSender:
         judge: RefusalJudge[Recipient] = RefusalJudge()
         in_flight: dict[Future[Outcome], Recipient] = {}
         self._halting = None
+        self._answers = SimpleQueue()
+        self._unanswered = 0
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.ledger.lease.total_seconds() / 3
         try:
@@ -258,10 +263,7 @@ class BatchSender:
                 # Outcomes are judged in the order the messages went out, as one connection
                 # would have met them (the RefusalJudge weighs refusals "in a row"); a message
                 # answered early waits for those before it, without holding its slot.
-                head = next(iter(in_flight))
-                if not head.done():
-                    busy = [f for f in in_flight if not f.done()]
-                    wait(busy, timeout=CHECK_EVERY, return_when=FIRST_COMPLETED)
+                self._await_answers(in_flight, can_fill=bool(queue) and self._halting is None)
                 while in_flight and (head := next(iter(in_flight))).done():
                     recipient = in_flight.pop(head)
                     ended = self._settle(
@@ -312,14 +314,43 @@ class BatchSender:
             return not in_flight
         if len(in_flight) >= self.window * REORDER_LIMIT:
             return False
-        return sum(not future.done() for future in in_flight) < self.window
+        return self._unanswered < self.window
 
     def _submit(self, email: str, data: bytes) -> Future[Outcome]:
         if self.executor is None:
             done: Future[Outcome] = Future()
             done.set_result(self.transport.deliver(self.mail_from, [email], data))
             return done
-        return self.executor.submit(self.transport.deliver, self.mail_from, [email], data)
+        future = self.executor.submit(self.transport.deliver, self.mail_from, [email], data)
+        self._unanswered += 1
+        future.add_done_callback(self._answers.put)
+        return future
+
+    def _await_answers(
+        self, in_flight: dict[Future[Outcome], Recipient], *, can_fill: bool
+    ) -> None:
+        """Until the first message in flight is answered, a slot in the window is free for
+        another message (`can_fill`), or CHECK_EVERY has passed. One queue of answers, not a
+        wait on every future: that costs a lock per future per look."""
+        if self.executor is None:
+            return
+        head = next(iter(in_flight))
+        deadline = time.monotonic() + CHECK_EVERY
+        while True:
+            try:
+                while True:  # every answer already in
+                    self._answers.get_nowait()
+                    self._unanswered -= 1
+            except Empty:
+                pass
+            left = deadline - time.monotonic()
+            if head.done() or left <= 0 or (can_fill and self._unanswered < self.window):
+                return
+            try:
+                self._answers.get(timeout=left)
+                self._unanswered -= 1
+            except Empty:
+                return
 
     def _drain(
         self, in_flight: dict[Future[Outcome], Recipient], sent: list[int], result: BatchResult

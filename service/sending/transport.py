@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import smtplib
 import ssl
 from typing import Final, Protocol
@@ -102,9 +101,6 @@ def _text(reply: bytes | str) -> str:
 def _tls_context() -> ssl.SSLContext:
     # Loading the system's CA certificates takes tens of milliseconds: do it once per process.
     return ssl.create_default_context()
-
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @functools.lru_cache(maxsize=16)
@@ -313,7 +309,9 @@ def _pipelined_transaction(
 def _dot_stuffed(data: bytes) -> bytes:
     """The message as DATA carries it (RFC 5321 §4.5.2), as smtplib.SMTP.data writes it:
     a leading dot doubled on every line, a final CRLF, then the lone dot."""
-    quoted = _LEADING_DOT.sub(b"..", data)
+    quoted = data.replace(b"\n.", b"\n..")  # as (?m)^\. does, in a tenth of a regex's time
+    if quoted.startswith(b"."):
+        quoted = b"." + quoted
     if not quoted.endswith(b"\r\n"):
         quoted += b"\r\n"
     return quoted + b".\r\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from service.db import Database
 from service.domain.refusals import Stage
@@ -141,3 +141,14 @@ def add_deliveries(db: Database, release_id: int, subscriber_ids: list[int]) -> 
     ]
     with db.session_scope() as session:
         return sorted(session.scalars(insert(Delivery).returning(Delivery.id), rows))
+
+
+def rows(db: Database) -> dict[str, Delivery]:
+    """Every delivery row, by its reader's address."""
+    with db.session_scope() as session:
+        found = session.execute(
+            select(Subscriber.email, Delivery).join(
+                Subscriber, Subscriber.id == Delivery.subscriber_id
+            )
+        ).all()
+        return {email: row for email, row in found}

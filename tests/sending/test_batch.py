@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 
 from service.db import Database, utcnow
 from service.models import (
-    Delivery,
     DeliveryStatus,
     Release,
     ReleaseStatus,
@@ -30,7 +29,14 @@ from service.sending.journal import SendJournal, journal_key
 from service.sending.ledger import SqlLedger
 from service.sending.messages import Composer
 from service.sending.rate import Unlimited
-from tests.sending.parts import DROP, RecordingTransport, add_deliveries, add_readers, add_release
+from tests.sending.parts import (
+    DROP,
+    RecordingTransport,
+    add_deliveries,
+    add_readers,
+    add_release,
+    rows,
+)
 
 OWNER = "spec-host:1:batch"
 MAIL_FROM = "Pressroom <noreply@press.example>"
@@ -56,16 +62,6 @@ def sender(
 
 def _message(composer: Composer, release: Release, language: str):  # type: ignore[no-untyped-def]
     return composer.release_message(release, language, now=utcnow())
-
-
-def rows(db: Database) -> dict[str, Delivery]:
-    with db.session_scope() as session:
-        found = session.execute(
-            select(Subscriber.email, Delivery).join(
-                Subscriber, Subscriber.id == Delivery.subscriber_id
-            )
-        ).all()
-        return {email: row for email, row in found}
 
 
 def status_of(db: Database, release_id: int) -> tuple[ReleaseStatus, str | None]:

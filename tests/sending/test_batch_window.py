@@ -15,13 +15,20 @@ import redis
 from sqlalchemy import select
 
 from service.db import Database, utcnow
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
+from service.models import DeliveryStatus, Release, ReleaseStatus, Subscriber
 from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender
 from service.sending.journal import SendJournal
 from service.sending.ledger import SqlLedger
 from service.sending.messages import Composer
 from service.sending.rate import Unlimited
-from tests.sending.parts import DROP, RecordingTransport, add_deliveries, add_readers, add_release
+from tests.sending.parts import (
+    DROP,
+    RecordingTransport,
+    add_deliveries,
+    add_readers,
+    add_release,
+    rows,
+)
 
 OWNER = "spec-host:1:window"
 MAIL_FROM = "Pressroom <noreply@press.example>"
@@ -61,16 +68,6 @@ def run(
     return release_id, result
 
 
-def statuses(db: Database) -> dict[str, Delivery]:
-    with db.session_scope() as session:
-        found = session.execute(
-            select(Subscriber.email, Delivery).join(
-                Subscriber, Subscriber.id == Delivery.subscriber_id
-            )
-        ).all()
-        return {email: row for email, row in found}
-
-
 def taken(transport: RecordingTransport, refused: set[str]) -> set[str]:
     """The addresses whose message the double answered 250."""
     return {address for address in transport.addressed if address not in refused}
@@ -84,7 +81,7 @@ def test_every_reader_gets_one_copy_with_many_in_flight(
     _, result = run(db, transport, redis_client, composer, executor)
     assert Counter(transport.addressed) == Counter(READERS)
     assert (result.sent, result.failed, result.deferred) == (len(READERS), 0, 0)
-    assert {row.status for row in statuses(db).values()} == {DeliveryStatus.SENT}
+    assert {row.status for row in rows(db).values()} == {DeliveryStatus.SENT}
 
 
 def test_an_outage_waits_for_the_messages_in_flight_and_owes_the_rest(
@@ -97,7 +94,7 @@ def test_an_outage_waits_for_the_messages_in_flight_and_owes_the_rest(
     assert result.stopped == "smtp unavailable"
     assert len(transport.addressed) == len(set(transport.addressed)) < len(READERS)
     sent = taken(transport, {READERS[20]})
-    found = statuses(db)
+    found = rows(db)
     assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == sent
     assert {e for e, row in found.items() if row.status is DeliveryStatus.PENDING} == (
         set(READERS) - sent
@@ -119,7 +116,7 @@ def test_a_warm_shutdown_leaves_no_message_half_sent(
     assert result.stopped == SHUTTING_DOWN
     assert len(transport.addressed) == len(set(transport.addressed))
     sent = set(transport.addressed)  # every message offered was answered 250
-    found = statuses(db)
+    found = rows(db)
     assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == sent
     assert all(found[e].status is DeliveryStatus.PENDING for e in set(READERS) - sent)
     assert all(found[e].next_attempt_at is None for e in set(READERS) - sent)  # due at once
@@ -140,7 +137,7 @@ def test_a_relay_refusing_everyone_pauses_once_its_messages_in_flight_are_back(
         release = session.get(Release, release_id)
         assert release is not None and release.status is ReleaseStatus.PAUSED
         assert set(session.scalars(select(Subscriber.bounce_score))) == {0}
-    found = statuses(db)
+    found = rows(db)
     assert {e for e, row in found.items() if row.status is DeliveryStatus.SENT} == set(READERS[:10])
     assert {row.status for e, row in found.items() if e not in READERS[:10]} == {
         DeliveryStatus.PENDING

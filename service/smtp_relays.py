@@ -17,6 +17,7 @@ one line naming SMTP_URL) and by the worker's relay pool.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -25,7 +26,8 @@ DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 OPTIONS = ("max_connections", "weight")
 # A new relay starts where a comma is followed by a scheme; a comma elsewhere (a password) stays.
 _NEXT_RELAY = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
-_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")  # a DNS name, IPv4, or IPv6 (unbracketed)
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+SHAPE = "scheme://[user:password@]host[:port]"
 
 
 class RelayUrlError(ValueError):
@@ -48,26 +50,31 @@ class SmtpSettings:
 
     @classmethod
     def from_url(cls, url: str) -> SmtpSettings:
-        """One relay's URL; raises RelayUrlError."""
+        """One relay's URL; raises RelayUrlError, whose message shows the relay as
+        scheme://host:port at most (never the user or the password)."""
         url = url.strip()
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as error:  # a port that is not a number, a malformed IPv6 host
-            raise RelayUrlError(f"{_shown(url)} is not a URL: {error}") from None
+            host = parts.hostname
+        except ValueError:  # a port that is not a number, a malformed IPv6 host
+            raise RelayUrlError(f"is not a URL like {SHAPE}") from None
+        shown = f"{parts.scheme}://{host or ''}" + (f":{port}" if port is not None else "")
         if parts.scheme not in DEFAULT_PORTS:
             schemes = ", ".join(f"{s}://" for s in DEFAULT_PORTS)
-            raise RelayUrlError(f"{_shown(url)} must start with one of {schemes}")
-        if not parts.hostname:
-            raise RelayUrlError(f"{_shown(url)} names no host")
-        if not _HOST.fullmatch(parts.hostname):
-            raise RelayUrlError(f"{_shown(url)} names no host name or address that can be reached")
+            raise RelayUrlError(f"must start with one of {schemes}, not {parts.scheme or '?'}://")
+        if not host:
+            raise RelayUrlError(f"{shown} names no host")
+        if not _is_host(host):
+            raise RelayUrlError(f"{shown}: the host is no DNS name (xn-- for IDN) or IP address")
+        if port == 0:
+            raise RelayUrlError(f"{shown}: the port must be 1-65535")
         if parts.path not in ("", "/") or parts.fragment:
-            raise RelayUrlError(f"{_shown(url)} has a path; a relay is scheme://host:port")
-        options = _options(url, parts.query)
+            raise RelayUrlError(f"{shown} has a path; a relay is {SHAPE}")
+        options = _options(shown, parts.query)
         return cls(
             scheme=parts.scheme,
-            host=parts.hostname,
+            host=host,
             port=port or DEFAULT_PORTS[parts.scheme],
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
@@ -88,32 +95,38 @@ def parse_relays(value: str) -> tuple[SmtpSettings, ...]:
     urls = [url for url in _NEXT_RELAY.split(value.strip()) if url.strip()]
     if not urls:
         raise RelayUrlError("names no relay")
-    relays = tuple(SmtpSettings.from_url(url) for url in urls)
+    relays: list[SmtpSettings] = []
+    for number, url in enumerate(urls, start=1):
+        try:
+            relays.append(SmtpSettings.from_url(url))
+        except RelayUrlError as error:
+            where = f"relay {number} of {len(urls)}" if len(urls) > 1 else "the relay"
+            raise RelayUrlError(f"{where} {error}") from None
     seen: set[tuple[str, str, int, str | None]] = set()
     for relay in relays:
         key = (relay.scheme, relay.host, relay.port, relay.username)
         if key in seen:
             raise RelayUrlError(f"names {relay.name} twice")
         seen.add(key)
-    return relays
+    return tuple(relays)
 
 
-def _options(url: str, query: str) -> dict[str, int | float]:
+def _options(shown: str, query: str) -> dict[str, int | float]:
     options: dict[str, int | float] = {}
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        raise RelayUrlError(f"{_shown(url)} has a malformed query {query!r}") from None
+        raise RelayUrlError(f"{shown} has a malformed query {query!r}") from None
     for name, raw in pairs:
         if name not in OPTIONS:
             raise RelayUrlError(
-                f"{_shown(url)} has an unknown option {name!r} (known: {', '.join(OPTIONS)})"
+                f"{shown} has an unknown option {name!r} (known: {', '.join(OPTIONS)})"
             )
         if name in options:
-            raise RelayUrlError(f"{_shown(url)} sets {name} twice")
+            raise RelayUrlError(f"{shown} sets {name} twice")
         if name == "max_connections":
-            if not raw.isdigit() or int(raw) < 1:
-                raise RelayUrlError(f"{_shown(url)}: max_connections must be a whole number >= 1")
+            if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+                raise RelayUrlError(f"{shown}: max_connections must be a whole number >= 1")
             options[name] = int(raw)
         else:
             try:
@@ -121,11 +134,17 @@ def _options(url: str, query: str) -> dict[str, int | float]:
             except ValueError:
                 weight = 0.0
             if not 0 < weight < float("inf"):
-                raise RelayUrlError(f"{_shown(url)}: weight must be a positive number")
+                raise RelayUrlError(f"{shown}: weight must be a positive number")
             options[name] = weight
     return options
 
 
-def _shown(url: str) -> str:
-    """The URL as an error may show it: any password replaced by ***."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url.split("?", 1)[0])
+def _is_host(host: str) -> bool:
+    """A DNS name of ASCII labels (RFC 1123 §2.1: letters, digits, inner hyphens, 1-63 each,
+    253 in all) or an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in host.split("."))

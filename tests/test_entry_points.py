@@ -71,7 +71,7 @@ def test_missing_redis_url_is_one_clear_line(tmp_path: Path) -> None:
     [
         ("SMTP_CONNECTIONS", "0", "SMTP_CONNECTIONS must be a whole number of at least 1"),
         ("SMTP_MESSAGES_PER_CONNECTION", "lots", "SMTP_MESSAGES_PER_CONNECTION must be a whole"),
-        ("SMTP_URL", "smtp://u:hunter2@a.example,smtp//b.example", "SMTP_URL smtp://u:***@"),
+        ("SMTP_URL", "smtp://u:hunter2@a.example:25x", "is not a URL like scheme://"),
         ("SMTP_URL", "smtp://a.example?pool_size=4", "unknown option 'pool_size'"),
     ],
 )

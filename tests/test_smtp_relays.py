@@ -40,7 +40,7 @@ def test_a_comma_in_a_password_does_not_start_another_relay() -> None:
     [
         ("", "names no relay"),
         ("http://mail.example", "must start with one of smtp://"),
-        ("smtp://a.example,ftp://b.example", "ftp://b.example must start with"),
+        ("smtp://a.example,ftp://b.example", "relay 2 of 2 must start with"),
         ("smtp://a.example?pool=3", "unknown option 'pool' (known: max_connections, weight)"),
         ("smtp://a.example?weight=0", "weight must be a positive number"),
         ("smtp://a.example?weight=heavy", "weight must be a positive number"),
@@ -50,6 +50,11 @@ def test_a_comma_in_a_password_does_not_start_another_relay() -> None:
         ("smtp://a.example?weight=1&weight=2", "sets weight twice"),
         ("smtp://a.example:port", "is not a URL"),
         ("smtp://", "names no host"),
+        ("smtp://a.example?max_connections=²", "max_connections must be a whole number"),
+        ("smtp://.", "the host is no DNS name"),
+        ("smtp://-", "the host is no DNS name"),
+        (f"smtp://{'a' * 64}.example", "the host is no DNS name"),
+        ("smtp://a.example:0", "the port must be 1-65535"),
         ("smtp://a.example/relay", "has a path"),
         ("smtp://a.example,smtp://a.example", "names a.example:25 twice"),
     ],
@@ -58,6 +63,23 @@ def test_a_list_that_cannot_be_read_is_refused_saying_why(value: str, reason: st
     with pytest.raises(RelayUrlError) as refused:
         parse_relays(value)
     assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "smtp://konto:hemm/elig@relay.example",
+        "smtp://konto:hemm?elig@relay.example",
+        "smtp://konto:hemm#elig@relay.example",
+        "smtp://konto:hemm@elig@relay.example:x",
+        "smtp://konto:hemm,x://elig@relay.example",
+    ],
+)
+def test_no_refusal_shows_any_part_of_the_password(value: str) -> None:
+    with pytest.raises(RelayUrlError) as refused:
+        parse_relays(value)
+    shown = str(refused.value)
+    assert "konto" not in shown and "hemm" not in shown and "elig" not in shown
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,7 @@ class BatchSender:
         self._halting: str | None = None  # a refusal of everyone, waiting for those in flight
         self._answers: SimpleQueue[Future[Outcome]] = SimpleQueue()  # futures as answered
         self._unanswered = 0  # messages handed to the executor and not yet answered
+        self._journaled: set[int] = set()  # delivery ids journaled on their answer, unjudged
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -222,12 +223,13 @@ class BatchSender:
         self._halting = None
         self._answers = SimpleQueue()
         self._unanswered = 0
+        self._journaled = set()
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.ledger.lease.total_seconds() / 3
         try:
             while queue or in_flight:
                 if queue and self.stop_requested():
-                    held = [*judge.holding, *self._drain(in_flight, sent, result)]
+                    held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
                     self._give_back(held, list(queue), result, SHUTTING_DOWN)
                     judge.release_held()
                     queue.clear()
@@ -263,7 +265,8 @@ class BatchSender:
                 # Outcomes are judged in the order the messages went out, as one connection
                 # would have met them (the RefusalJudge weighs refusals "in a row"); a message
                 # answered early waits for those before it, without holding its slot.
-                self._await_answers(in_flight, can_fill=bool(queue) and self._halting is None)
+                can_fill = bool(queue) and self._halting is None and self._room(in_flight)
+                self._await_answers(in_flight, can_fill=can_fill)
                 while in_flight and (head := next(iter(in_flight))).done():
                     recipient = in_flight.pop(head)
                     ended = self._settle(
@@ -330,35 +333,58 @@ class BatchSender:
         self, in_flight: dict[Future[Outcome], Recipient], *, can_fill: bool
     ) -> None:
         """Until the first message in flight is answered, a slot in the window is free for
-        another message (`can_fill`), or CHECK_EVERY has passed. One queue of answers, not a
-        wait on every future: that costs a lock per future per look."""
+        another message (`can_fill`), or CHECK_EVERY has passed. Each answer is taken note
+        of as it comes: a message the server took goes into the journal at once, though it
+        is judged in its turn (a worker killed meanwhile must not send it again). One queue
+        of answers, not a wait on every future: that costs a lock per future per look."""
         if self.executor is None:
             return
         head = next(iter(in_flight))
         deadline = time.monotonic() + CHECK_EVERY
+        wait: float | None = None  # first look: take what is in, without waiting
         while True:
             try:
-                while True:  # every answer already in
-                    self._answers.get_nowait()
-                    self._unanswered -= 1
+                answered = self._answers.get(timeout=wait) if wait else self._answers.get_nowait()
             except Empty:
-                pass
+                answered = None
+            if answered is not None:
+                self._unanswered -= 1
+                self._journal_early(answered, in_flight)
+                wait = None
+                continue
             left = deadline - time.monotonic()
             if head.done() or left <= 0 or (can_fill and self._unanswered < self.window):
                 return
-            try:
-                self._answers.get(timeout=left)
-                self._unanswered -= 1
-            except Empty:
-                return
+            wait = left
+
+    def _journal_early(
+        self, answered: Future[Outcome], in_flight: dict[Future[Outcome], Recipient]
+    ) -> None:
+        recipient = in_flight.get(answered)
+        if recipient is None or answered.cancelled() or answered.exception() is not None:
+            return
+        if isinstance(answered.result(), Sent):
+            self.journal.add(recipient.delivery_id)
+            self._journaled.add(recipient.delivery_id)
 
     def _drain(
-        self, in_flight: dict[Future[Outcome], Recipient], sent: list[int], result: BatchResult
+        self,
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
+        result: BatchResult,
+        queue: deque[Recipient] | None = None,
     ) -> list[Recipient]:
-        """Wait for every message in flight: those the server took are recorded as sent;
-        the others come back, to be given back with the rest (their answers judge nobody)."""
+        """Wait for the messages in flight: those the server took are recorded as sent; the
+        others come back, to be given back with the rest (their answers judge nobody). Those
+        not yet handed to a connection are taken back first, untried, to the front of
+        `queue`: a warm shutdown or a pause waits only for the conversations under way."""
+        unstarted = [r for f, r in in_flight.items() if f.cancel()]
+        if queue is not None:
+            queue.extendleft(reversed(unstarted))
         unsent: list[Recipient] = []
         for future, recipient in list(in_flight.items()):
+            if future.cancelled():
+                continue
             try:
                 outcome = future.result()
             except Exception:
@@ -376,7 +402,9 @@ class BatchSender:
         # Counted first: should the journal write fail, the flush still records it.
         sent.append(recipient.delivery_id)
         result.sent += 1
-        self.journal.add(recipient.delivery_id)
+        if recipient.delivery_id not in self._journaled:
+            self.journal.add(recipient.delivery_id)
+        self._journaled.discard(recipient.delivery_id)
 
     def _settle(
         self,
@@ -402,8 +430,8 @@ class BatchSender:
         elif isinstance(outcome, TransientSendError):
             if not outcome.systemic:
                 self._defer(recipient, outcome, result)
-                return False
-            tried = [*judge.holding, recipient, *self._drain(in_flight, sent, result)]
+                return self._halt_if_due(release_id, queue, judge, in_flight, result)
+            tried = [*judge.holding, recipient, *self._drain(in_flight, sent, result, queue)]
             untried = list(queue)
             judge.release_held()
             queue.clear()
@@ -415,7 +443,7 @@ class BatchSender:
                 recipient, recipient.email, outcome.reply, given_back_before=given_back
             ):
                 if outcome.reply.about_the_message:  # about us (relay, sender, content)
-                    refused = [*judge.holding, *self._drain(in_flight, sent, result)]
+                    refused = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
                     untried = list(queue)
                     judge.release_held()
                     queue.clear()
@@ -427,14 +455,26 @@ class BatchSender:
                 self._halting = str(outcome)
         if self._halting is not None and isinstance(outcome, Sent):
             self._halting = None  # judge.delivered() has blamed the refusals held
-        if self._halting is not None and not in_flight:
-            refused = judge.holding
-            untried = list(queue)
-            judge.release_held()
-            queue.clear()
-            self._halt(release_id, refused, untried, self._halting, result)
-            return True
-        return False
+        return self._halt_if_due(release_id, queue, judge, in_flight, result)
+
+    def _halt_if_due(
+        self,
+        release_id: int,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        result: BatchResult,
+    ) -> bool:
+        """A pattern of refusals waiting on the messages in flight: once they are all judged
+        and none got through, the send pauses (True)."""
+        if self._halting is None or in_flight:
+            return False
+        refused = judge.holding
+        untried = list(queue)
+        judge.release_held()
+        queue.clear()
+        self._halt(release_id, refused, untried, self._halting, result)
+        return True
 
     def _interrupted(
         self,
@@ -451,7 +491,7 @@ class BatchSender:
         status = self.ledger.status(release_id)
         if status is not ReleaseStatus.SENDING:
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            held = [*judge.holding, *self._drain(in_flight, sent, result)]
+            held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
             untried = list(queue)
             judge.release_held()
             queue.clear()

@@ -34,6 +34,7 @@ REST_LONGEST = 300.0
 GROW_AFTER = 30.0  # seconds without a "too many connections" before trying one more
 WAIT_SLICE = 0.5  # seconds between looks while every usable relay is at its limit
 PATIENCE = 5.0  # seconds a message waits for a resting relay before its batch gives it back
+CONNECTION_WAIT = 60.0  # seconds a message waits for a busy relay's connection to come back
 
 
 @dataclass(eq=False)
@@ -91,9 +92,10 @@ class RelayPool:
         error comes back (systemic: the batch gives its rows back and tries later)."""
         tried: set[int] = set()
         errors: list[SendError] = []
-        deadline = self._clock() + PATIENCE
+        started = self._clock()
+        deadline = started + PATIENCE
         while True:
-            checked_out = self._check_out(tried, errors)
+            checked_out = self._check_out(tried, errors, started + CONNECTION_WAIT)
             if checked_out is None:
                 if self._wait_for_a_relay(deadline):
                     tried.clear()  # each of them rested since: try them again
@@ -102,8 +104,17 @@ class RelayPool:
                     return errors[-1]
                 return AllRelaysResting(0, "every SMTP relay is resting", systemic=True)
             relay, connection, used = checked_out
-            outcome = connection.deliver(sender, recipients, data)
+            try:
+                outcome = connection.deliver(sender, recipients, data)
+            except BaseException:
+                self._failed(relay, connection, None, rest=False)
+                raise
             if isinstance(outcome, TransientSendError) and outcome.systemic:
+                if outcome.after_data:
+                    # The relay may have the message: never sent again from here. The batch
+                    # gives its rows back for later, as for an outage.
+                    self._failed(relay, connection, outcome, rest=not used)
+                    return outcome
                 # A connection that carried mail before and now hears 421 or is dropped has
                 # most likely met the relay's limit per session: the message goes again over
                 # another connection, and the relay does not rest for it. A fresh one failing
@@ -121,6 +132,8 @@ class RelayPool:
         with self._lock:
             self._closed = True
             idle = [(r, c) for r in self.relays for c in r.idle]
+            for _, connection in idle:
+                self._sent_on.pop(id(connection), None)
             for relay in self.relays:
                 relay.open -= len(relay.idle)
                 relay.idle.clear()
@@ -131,20 +144,22 @@ class RelayPool:
     # -- inside ----------------------------------------------------------------------------
 
     def _check_out(
-        self, tried: set[int], errors: list[SendError]
+        self, tried: set[int], errors: list[SendError], deadline: float
     ) -> tuple[_Relay, SmtpMailer, bool] | None:
         """A connection to the relay whose turn it is, and whether it has carried mail: an
         idle one, else a new one. None when no relay outside `tried` is usable; a relay that
-        fails to connect joins `tried` and its error `errors`."""
+        fails to connect joins `tried` and its error `errors`. Waits for a connection to come
+        back at most until `deadline` (None then, as when no relay is usable)."""
         while True:
             surplus: SmtpMailer | None = None
             with self._lock:
-                usable = [r for r in self.relays if id(r) not in tried and r.usable(self._clock())]
-                if not usable:
+                now = self._clock()
+                usable = [r for r in self.relays if id(r) not in tried and r.usable(now)]
+                if not usable or self._closed or now >= deadline:
                     return None
                 relay = self._turn(usable)
                 if relay is None:
-                    self._lock.wait(WAIT_SLICE)
+                    self._lock.wait(min(WAIT_SLICE, deadline - now))
                     continue
                 if relay.idle:
                     connection = relay.idle.pop()
@@ -154,7 +169,7 @@ class RelayPool:
                     # idle connection to make room (one is idle, or this thread would hold it).
                     donor = max(self.relays, key=lambda r: len(r.idle))
                     if not donor.idle:
-                        self._lock.wait(WAIT_SLICE)
+                        self._lock.wait(min(WAIT_SLICE, deadline - now))
                         continue
                     surplus = donor.idle.pop()
                     donor.open -= 1
@@ -163,14 +178,20 @@ class RelayPool:
                 relay.opening += 1
             if surplus is not None:
                 surplus.close()
-            connection = self._connect(relay.settings)
             try:
+                connection = self._connect(relay.settings)
                 connection.open()
             except SendError as error:
                 if not self._refused_connection(relay, error):
                     tried.add(id(relay))
                     errors.append(error)
                 continue
+            except BaseException:
+                with self._lock:  # never leave the slot counted: later sends would wait on it
+                    relay.open -= 1
+                    relay.opening -= 1
+                    self._lock.notify_all()
+                raise
             with self._lock:
                 relay.opening -= 1
                 self._sent_on[id(connection)] = 0
@@ -213,13 +234,14 @@ class RelayPool:
         return sum(r.open for r in self.relays)
 
     def _refused_connection(self, relay: _Relay, error: SendError) -> bool:
-        """A new connection failed. A 421 while other connections to the relay are open or
-        opening: it limits connections per client, so keep to what it took (True: try
-        again, an open one will do). Otherwise the relay rests (False)."""
+        """A new connection failed. A 421 while other connections to the relay are open: it
+        limits connections per client, so keep to what it took (True: try again, an open
+        one will do). Otherwise (a restart turning everyone away, say) the relay rests
+        (False); connections still being opened prove nothing either way."""
         with self._lock:
             relay.open -= 1
             relay.opening -= 1
-            others = relay.open
+            others = relay.open - relay.opening  # established: the ones it did take
             if error.code == 421 and others > 0:
                 if relay.limit > others:
                     relay.limit = others
@@ -235,16 +257,17 @@ class RelayPool:
             return False
 
     def _failed(
-        self, relay: _Relay, connection: SmtpMailer, error: SendError, *, rest: bool
+        self, relay: _Relay, connection: SmtpMailer, error: SendError | None, *, rest: bool
     ) -> None:
-        connection.close()
+        """A connection out of use: closed, its slot freed; with `rest`, the relay rests."""
         with self._lock:
             relay.open -= 1
             self._sent_on.pop(id(connection), None)
-            if rest:
+            if rest and error is not None:
                 self._rest(relay, error)
             else:
                 self._lock.notify_all()
+        connection.close()
 
     def _rest(self, relay: _Relay, error: SendError) -> None:
         """Rest the relay, longer after each failure in a row; failures of connections that
@@ -271,6 +294,6 @@ class RelayPool:
                 renew = True
             else:
                 relay.idle.append(connection)
-            self._lock.notify()
+            self._lock.notify_all()
         if renew:
             connection.close()

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import smtplib
 import ssl
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from service.domain.emails import OutgoingMail
@@ -27,13 +28,22 @@ class SendError(Exception):
     (auth, sender, connection) rather than this recipient."""
 
     def __init__(
-        self, code: int, detail: str, *, systemic: bool = False, stage: Stage = Stage.SESSION
+        self,
+        code: int,
+        detail: str,
+        *,
+        systemic: bool = False,
+        stage: Stage = Stage.SESSION,
+        after_data: bool = False,
     ) -> None:
+        """`after_data`: the message itself was under way when the line failed, so the
+        server may have taken it; sending it again at once risks a duplicate."""
         super().__init__(f"{code} {detail}".strip())
         self.code = code
         self.detail = detail
         self.systemic = systemic
         self.stage = stage
+        self.after_data = after_data
 
     @property
     def reply(self) -> Reply:
@@ -116,6 +126,7 @@ class SmtpMailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._connection: smtplib.SMTP | None = None
+        self._in_data = False  # the message itself is under way (send_raw)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -172,6 +183,7 @@ class SmtpMailer:
         envelope_from = _envelope_from(sender)
         kept = self._connection is not None
         international = not (envelope_from.isascii() and all(r.isascii() for r in recipients))
+        self._in_data = False
         try:
             if self._connection is None:
                 self._connection = self._connect()
@@ -181,18 +193,23 @@ class SmtpMailer:
             if international:
                 options = self._utf8_options(connection)
             if connection.has_extn("pipelining"):
-                _pipelined_transaction(connection, envelope_from, recipients, data, options)
+                _pipelined_transaction(
+                    connection, envelope_from, recipients, data, options, self._mark_data
+                )
             else:
-                connection.sendmail(envelope_from, recipients, data, mail_options=options)
+                _plain_transaction(
+                    connection, envelope_from, recipients, data, options, self._mark_data
+                )
         except smtplib.SMTPServerDisconnected:
             # No "250" came back. Mostly a kept connection the server closed while it sat idle
-            # (the first command fails): renew it once and send. Should the line have dropped
-            # after the server took the message but before its reply, the copy this sends is
-            # the same one a later retry would have sent.
+            # (the first command fails): renew it once and send. Once the message was under
+            # way the server may have taken it: that is said (after_data), never resent here.
             self.close()
-            if kept:
+            if kept and not self._in_data:
                 return self.send_raw(sender, recipients, data)
-            raise TransientSendError(0, "the server closed the connection", systemic=True) from None
+            raise TransientSendError(
+                0, "the server closed the connection", systemic=True, after_data=self._in_data
+            ) from None
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = min(error.recipients.values(), default=(550, b""))
             self._close_after(code)
@@ -210,6 +227,9 @@ class SmtpMailer:
         except Exception as error:
             raise self._session_error(error) from None
 
+    def _mark_data(self) -> None:
+        self._in_data = True
+
     def _session_error(self, error: Exception) -> SendError:
         """The SendError for a failure of the session itself (connect, greeting, EHLO,
         STARTTLS, AUTH, the line): systemic, whoever the recipient. Closes the connection.
@@ -226,7 +246,10 @@ class SmtpMailer:
             )
         if isinstance(error, smtplib.SMTPException | OSError):
             return TransientSendError(
-                0, f"connection failed: {error.__class__.__name__}", systemic=True
+                0,
+                f"connection failed: {error.__class__.__name__}",
+                systemic=True,
+                after_data=getattr(self, "_in_data", False),
             )
         raise error
 
@@ -268,6 +291,7 @@ def _pipelined_transaction(
     recipients: list[str],
     data: bytes,
     options: list[str],
+    mark_data: Callable[[], None],
 ) -> None:
     """MAIL, every RCPT and DATA written at once, their replies read in order (RFC 2920 §3.1),
     then the message. Raises what smtplib.SMTP.sendmail raises for the same replies, so that
@@ -299,10 +323,45 @@ def _pipelined_transaction(
     if data_reply[0] != 354:
         _reset(connection)
         raise smtplib.SMTPDataError(*data_reply)
+    mark_data()
     connection.send(_dot_stuffed(data))
     code, reply = connection.getreply()
     if code != 250:
         _reset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _plain_transaction(
+    connection: smtplib.SMTP,
+    envelope_from: str,
+    recipients: list[str],
+    data: bytes,
+    options: list[str],
+    mark_data: Callable[[], None],
+) -> None:
+    """MAIL, RCPT and DATA one by one, as smtplib.SMTP.sendmail sends them (and raising what
+    it raises), but saying when the message itself goes (`mark_data`, before DATA)."""
+    if connection.has_extn("size"):
+        options = [*options, f"SIZE={len(data)}"]
+    code, reply = connection.mail(envelope_from, options)
+    if code != 250:
+        _end_transaction(connection, code)
+        raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = connection.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+        if code == 421:
+            connection.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(recipients):
+        _reset(connection)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    mark_data()
+    code, reply = connection.data(data)
+    if code != 250:
+        _end_transaction(connection, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
@@ -315,6 +374,14 @@ def _dot_stuffed(data: bytes) -> bytes:
     if not quoted.endswith(b"\r\n"):
         quoted += b"\r\n"
     return quoted + b".\r\n"
+
+
+def _end_transaction(connection: smtplib.SMTP, code: int) -> None:
+    """After a refusal: RSET, or on a 421 (the server is closing) the line closed."""
+    if code == 421:
+        connection.close()
+    else:
+        _reset(connection)
 
 
 def _reset(connection: smtplib.SMTP) -> None:

@@ -45,6 +45,10 @@ class _Session(SMTP):
     def connection_made(self, transport: Any) -> None:
         with self.relay.lock:
             self.relay.log.sessions += 1
+            # Judged as it is accepted, as Postfix's anvil counts: the first sessions in a
+            # burst are served, those beyond the limit turned away.
+            limit = self.relay.behaviour.max_sessions
+            self.crowded = limit is not None and self.relay.log.sessions > limit
             self.relay.log.most_sessions = max(
                 self.relay.log.most_sessions, self.relay.log.sessions
             )
@@ -61,19 +65,17 @@ class _Handler:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
 
-    def _turned_away(self) -> bool:
-        behaviour, log = self.relay.behaviour, self.relay.log
+    def _turned_away(self, server: Any) -> bool:
         with self.relay.lock:
-            crowded = behaviour.max_sessions is not None and log.sessions > behaviour.max_sessions
-            if behaviour.refuse_all or crowded:
-                log.turned_away += 1
+            if self.relay.behaviour.refuse_all or server.crowded:
+                self.relay.log.turned_away += 1
                 return True
         return False
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        if self._turned_away():
+        if self._turned_away(server):
             return ["421 4.7.0 Too many connections, try later"]
         session.host_name = hostname
         if self.relay.behaviour.pipelining:
@@ -81,7 +83,7 @@ class _Handler:
         return responses
 
     async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
-        if self._turned_away():
+        if self._turned_away(server):
             return "421 4.7.0 Too many connections, try later"
         session.host_name = hostname
         return f"250 {server.hostname}"

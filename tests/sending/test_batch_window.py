@@ -5,6 +5,7 @@ its message, nothing is offered twice, and every other row is owed again."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from service.db import Database, utcnow
 from service.models import DeliveryStatus, Release, ReleaseStatus, Subscriber
 from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender
-from service.sending.journal import SendJournal
+from service.sending.journal import SendJournal, journal_key
 from service.sending.ledger import SqlLedger
 from service.sending.messages import Composer
 from service.sending.rate import Unlimited
@@ -50,22 +51,10 @@ def run(
     executor: ThreadPoolExecutor,
     **options: object,
 ) -> tuple[int, BatchResult]:
-    release_id = add_release(db)
-    add_deliveries(db, release_id, add_readers(db, READERS))
-    result = BatchSender(
-        ledger=SqlLedger(db.session_scope, owner=OWNER, lease=timedelta(seconds=60)),
-        transport=transport,
-        journal=SendJournal(redis_client, OWNER),
-        limiter=Unlimited(),
-        messages=lambda release, language: composer.release_message(
-            release, language, now=utcnow()
-        ),
-        mail_from=MAIL_FROM,
-        executor=executor,
-        window=WINDOW,
-        **options,  # type: ignore[arg-type]
-    ).run(release_id)
-    return release_id, result
+    release_id, batch = window_sender(
+        db, transport, redis_client, composer, WINDOW, executor=executor, **options
+    )
+    return release_id, batch.run(release_id)
 
 
 def taken(transport: RecordingTransport, refused: set[str]) -> set[str]:
@@ -142,3 +131,98 @@ def test_a_relay_refusing_everyone_pauses_once_its_messages_in_flight_are_back(
     assert {row.status for e, row in found.items() if e not in READERS[:10]} == {
         DeliveryStatus.PENDING
     }
+
+
+POLICY = (554, "5.7.1 Message refused by local policy")
+
+
+def window_sender(
+    db: Database,
+    transport: RecordingTransport,
+    redis_client: redis.Redis,
+    composer: Composer,
+    window: int,
+    *,
+    executor: ThreadPoolExecutor | None = None,
+    **options: object,
+) -> tuple[int, BatchSender]:
+    """A sending release owing a row to each of READERS, and a batch with `window` messages
+    in flight over `executor` (one of its own by default)."""
+    release_id = add_release(db)
+    add_deliveries(db, release_id, add_readers(db, READERS))
+    return release_id, BatchSender(
+        ledger=SqlLedger(db.session_scope, owner=OWNER, lease=timedelta(seconds=60)),
+        transport=transport,
+        journal=SendJournal(redis_client, OWNER),
+        limiter=Unlimited(),
+        messages=lambda release, language: composer.release_message(
+            release, language, now=utcnow()
+        ),
+        mail_from=MAIL_FROM,
+        executor=executor or ThreadPoolExecutor(window),
+        window=window,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def counted(batch: BatchSender, name: str) -> list[int]:
+    """Counts the calls of one of the batch's steps (a spinning loop calls them millions of
+    times)."""
+    calls = [0]
+    original = getattr(batch, name)
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    setattr(batch, name, counting)
+    return calls
+
+
+def test_a_4xx_judged_last_while_a_pattern_waits_still_pauses(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """Three policy refusals in a row, every message in flight behind them greylisted: once
+    the last 4xx is judged the send pauses (it spun at full CPU, filling nothing)."""
+    transport.delay = 0.05
+    for address in READERS[:3]:
+        transport.answer(address, POLICY)
+    for address in READERS[3:]:
+        transport.answer(address, 451)
+    deadline = time.monotonic() + 5.0
+    release_id, batch = window_sender(
+        db, transport, redis_client, composer, 8, stop_requested=lambda: time.monotonic() > deadline
+    )
+    fills = counted(batch, "_fill")
+    result = batch.run(release_id)
+    assert result.stopped == "paused: mail server refuses", (result, fills[0])
+    assert fills[0] < 1000
+
+
+def test_a_slow_message_holding_the_window_is_waited_for_not_spun_on(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    transport.on_call[1] = lambda: time.sleep(1.0)
+    release_id, batch = window_sender(db, transport, redis_client, composer, 2)
+    looks = counted(batch, "_await_answers")
+    result = batch.run(release_id)
+    assert result.sent == len(READERS)
+    assert looks[0] < 200, looks[0]
+
+
+def test_a_message_taken_is_journaled_at_once_though_judged_in_its_turn(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """Messages answered 250 behind a slow one are in the journal while it is still out: a
+    worker killed then must not send them again (the sweep reads the journal)."""
+    seen: list[tuple[int, int]] = []
+
+    def slow() -> None:
+        time.sleep(0.5)
+        seen.append((len(transport.calls), int(redis_client.scard(journal_key(OWNER)))))
+
+    transport.on_call[1] = slow
+    release_id, batch = window_sender(db, transport, redis_client, composer, 4)
+    batch.run(release_id)
+    offered, journaled = seen[0]
+    assert journaled >= offered - 1 - 4, seen

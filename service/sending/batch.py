@@ -386,7 +386,7 @@ class BatchSender:
             if future.cancelled():
                 continue
             try:
-                outcome = future.result()
+                outcome = self._result_renewing(future, in_flight, queue)
             except Exception:
                 log.exception("sending to delivery %s failed", recipient.delivery_id)
                 unsent.append(recipient)
@@ -397,6 +397,23 @@ class BatchSender:
                 unsent.append(recipient)
         in_flight.clear()
         return unsent
+
+    def _result_renewing(
+        self,
+        future: Future[Outcome],
+        in_flight: dict[Future[Outcome], Recipient],
+        queue: deque[Recipient] | None,
+    ) -> Outcome:
+        """The message's outcome, renewing the lease on the rows in hand every third of it
+        while the conversation lasts: a relay that stopped answering holds it up to the SMTP
+        timeout, and a row whose lease ran out could be claimed and sent by another worker."""
+        every = self.ledger.lease.total_seconds() / 3
+        while True:
+            try:
+                return future.result(timeout=every)
+            except TimeoutError:
+                mine = [r.delivery_id for r in (*in_flight.values(), *(queue or ()))]
+                self.ledger.record_sent([], renew=mine)
 
     def _sent(self, recipient: Recipient, sent: list[int], result: BatchResult) -> None:
         # Counted first: should the journal write fail, the flush still records it.

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import select
 
 from service.db import Database, utcnow
-from service.models import DeliveryStatus, Release, ReleaseStatus, Subscriber
+from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
 from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender
 from service.sending.journal import SendJournal, journal_key
 from service.sending.ledger import SqlLedger
@@ -226,3 +226,31 @@ def test_a_message_taken_is_journaled_at_once_though_judged_in_its_turn(
     batch.run(release_id)
     offered, journaled = seen[0]
     assert journaled >= offered - 1 - 4, seen
+
+
+def test_the_rows_in_hand_stay_leased_while_a_shutdown_waits_for_a_slow_conversation(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """A warm shutdown waits for the messages under way; a relay that stopped answering can
+    take longer than the lease. The rows in hand are renewed meanwhile, so that no other
+    worker claims (and sends) them before this batch has given them back."""
+    stop: list[bool] = []
+    leases: list[bool] = []
+
+    def slow_and_then_look() -> None:
+        stop.append(True)
+        time.sleep(1.0)  # three leases of 0.3 s
+        with db.session_scope() as session:
+            held = session.scalars(
+                select(Delivery.lease_expires_at).where(Delivery.lease_owner.is_not(None))
+            ).all()
+        leases.extend(until is not None and until > utcnow() for until in held)
+
+    transport.on_call[1] = slow_and_then_look
+    release_id, batch = window_sender(
+        db, transport, redis_client, composer, 4, stop_requested=lambda: bool(stop)
+    )
+    batch.ledger = SqlLedger(db.session_scope, owner=OWNER, lease=timedelta(seconds=0.3))
+    result = batch.run(release_id)
+    assert result.stopped == SHUTTING_DOWN
+    assert leases and all(leases), leases

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -230,9 +231,10 @@ class Settings:
             except mail_headers.HeaderError as error:
                 raise ConfigError(f"{name} must be {shape}: {error}.") from None
 
-    @property
+    @functools.cached_property
     def relays(self) -> tuple[smtp_relays.SmtpSettings, ...]:
-        """SMTP_URL's relays, in order (checked at start by validate)."""
+        """SMTP_URL's relays, in order (checked at start by validate); read once, as every
+        task of a worker asks for them."""
         return smtp_relays.parse_relays(self.smtp_url)
 
     @property

@@ -296,8 +296,7 @@ def _pipelined_transaction(
     """MAIL, every RCPT and DATA written at once, their replies read in order (RFC 2920 §3.1),
     then the message. Raises what smtplib.SMTP.sendmail raises for the same replies, so that
     one mapping reads both; a transaction refused midway is reset (RSET) as sendmail does."""
-    if connection.has_extn("size"):
-        options = [*options, f"SIZE={len(data)}"]
+    options = _with_size(connection, options, data)
     encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
     parameters = "".join(f" {option}" for option in options)
     commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{parameters}"]
@@ -341,8 +340,7 @@ def _plain_transaction(
 ) -> None:
     """MAIL, RCPT and DATA one by one, as smtplib.SMTP.sendmail sends them (and raising what
     it raises), but saying when the message itself goes (`mark_data`, before DATA)."""
-    if connection.has_extn("size"):
-        options = [*options, f"SIZE={len(data)}"]
+    options = _with_size(connection, options, data)
     code, reply = connection.mail(envelope_from, options)
     if code != 250:
         _end_transaction(connection, code)
@@ -363,6 +361,11 @@ def _plain_transaction(
     if code != 250:
         _end_transaction(connection, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def _with_size(connection: smtplib.SMTP, options: list[str], data: bytes) -> list[str]:
+    """MAIL FROM's parameters, with SIZE (RFC 1870) where the server declares the extension."""
+    return [*options, f"SIZE={len(data)}"] if connection.has_extn("size") else options
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -177,7 +177,7 @@ class BatchSender:
         self._halting: str | None = None  # a refusal of everyone, waiting for those in flight
         self._answers: SimpleQueue[Future[Outcome]] = SimpleQueue()  # futures as answered
         self._unanswered = 0  # messages handed to the executor and not yet answered
-        self._journaled: set[int] = set()  # delivery ids journaled on their answer, unjudged
+        self._journaled: set[int] = set()  # journaled by the thread that sent them, unjudged
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -307,7 +307,7 @@ class BatchSender:
             if not self.limiter.acquire(self.stop_requested):
                 queue.appendleft(recipient)  # asked to stop while waiting: the loop gives back
                 return
-            in_flight[self._submit(recipient.email, data)] = recipient
+            in_flight[self._submit(recipient, data)] = recipient
 
     def _room(self, in_flight: dict[Future[Outcome], Recipient]) -> bool:
         """Whether another message may go: fewer than `window` unanswered, and fewer than
@@ -319,24 +319,39 @@ class BatchSender:
             return False
         return self._unanswered < self.window
 
-    def _submit(self, email: str, data: bytes) -> Future[Outcome]:
+    def _submit(self, recipient: Recipient, data: bytes) -> Future[Outcome]:
         if self.executor is None:
             done: Future[Outcome] = Future()
-            done.set_result(self.transport.deliver(self.mail_from, [email], data))
+            done.set_result(self._deliver(recipient, data))
             return done
-        future = self.executor.submit(self.transport.deliver, self.mail_from, [email], data)
+        future = self.executor.submit(self._deliver, recipient, data)
         self._unanswered += 1
         future.add_done_callback(self._answers.put)
         return future
+
+    def _deliver(self, recipient: Recipient, data: bytes) -> Outcome:
+        """Send one message and, if the server took it, journal it in this same thread before
+        the thread takes up another: a worker killed at any instant can then have sent twice
+        only the message each connection was in the middle of (CONTRACT §8). A journal that
+        cannot be written is left to the batch's thread, which writes it when it judges the
+        message (and, failing again, ends the batch with the row counted as sent)."""
+        outcome = self.transport.deliver(self.mail_from, [recipient.email], data)
+        if isinstance(outcome, Sent):
+            try:
+                self.journal.add(recipient.delivery_id)
+            except Exception:
+                log.warning("journal write failed for delivery %s", recipient.delivery_id)
+            else:
+                self._journaled.add(recipient.delivery_id)
+        return outcome
 
     def _await_answers(
         self, in_flight: dict[Future[Outcome], Recipient], *, can_fill: bool
     ) -> None:
         """Until the first message in flight is answered, a slot in the window is free for
-        another message (`can_fill`), or CHECK_EVERY has passed. Each answer is taken note
-        of as it comes: a message the server took goes into the journal at once, though it
-        is judged in its turn (a worker killed meanwhile must not send it again). One queue
-        of answers, not a wait on every future: that costs a lock per future per look."""
+        another message (`can_fill`), or CHECK_EVERY has passed. A message the server took is
+        already in the journal (`_deliver`), though it is judged in its turn. One queue of
+        answers, not a wait on every future: that costs a lock per future per look."""
         if self.executor is None:
             return
         head = next(iter(in_flight))
@@ -349,23 +364,12 @@ class BatchSender:
                 answered = None
             if answered is not None:
                 self._unanswered -= 1
-                self._journal_early(answered, in_flight)
                 wait = None
                 continue
             left = deadline - time.monotonic()
             if head.done() or left <= 0 or (can_fill and self._unanswered < self.window):
                 return
             wait = left
-
-    def _journal_early(
-        self, answered: Future[Outcome], in_flight: dict[Future[Outcome], Recipient]
-    ) -> None:
-        recipient = in_flight.get(answered)
-        if recipient is None or answered.cancelled() or answered.exception() is not None:
-            return
-        if isinstance(answered.result(), Sent):
-            self.journal.add(recipient.delivery_id)
-            self._journaled.add(recipient.delivery_id)
 
     def _drain(
         self,

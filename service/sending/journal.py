@@ -1,4 +1,5 @@
-"""A batch's journal: each message the server took, written to Redis before the next goes out.
+"""A batch's journal: each message the server took, written to Redis by the thread that sent
+it before that thread sends another.
 
 A worker killed mid-batch leaves rows in 'sending' with a lease; the sweep later marks those in
 that worker's journal sent and gives the rest back. So a reader can get a duplicate only if the

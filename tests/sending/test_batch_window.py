@@ -254,3 +254,29 @@ def test_the_rows_in_hand_stay_leased_while_a_shutdown_waits_for_a_slow_conversa
     result = batch.run(release_id)
     assert result.stopped == SHUTTING_DOWN
     assert leases and all(leases), leases
+
+
+def test_a_connection_journals_what_the_server_took_before_its_next_message(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """CONTRACT §8: a duplicate can only be a message inside an SMTP transaction at a crash,
+    so at most one per connection. A message the server took is journaled by the thread that
+    sent it, before that thread starts another; left to the batch's thread, a connection
+    raced ahead and a kill -9 then resent both (34 duplicates over 32 connections in CI)."""
+    behind: list[tuple[int, int]] = []
+
+    def look() -> None:
+        offered = len(transport.calls)
+        journaled = int(redis_client.scard(journal_key(OWNER)))
+        if journaled < offered - 1:
+            behind.append((offered, journaled))
+
+    for n in range(2, len(READERS) + 1):
+        transport.on_call[n] = look
+    with ThreadPoolExecutor(1) as one_connection:
+        release_id, batch = window_sender(
+            db, transport, redis_client, composer, 4, executor=one_connection
+        )
+        result = batch.run(release_id)
+    assert result.sent == len(READERS)
+    assert behind == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from celery import current_app as current_celery
 from celery.signals import worker_process_shutdown, worker_shutdown
@@ -18,25 +18,37 @@ from service.db import utcnow
 from service.redis_clients import app_redis
 from service.sending.messages import Composer, MessageCache
 from service.sending.outbox import Outbox
-from service.sending.relay_pool import RelayPool
+from service.sending.relay_pool import IN_FLIGHT_PER_CONNECTION, RelayPool
+from service.sending.sender_threads import SenderThreads
 from service.task_names import TaskName
 from workers import shutdown
 
 _messages = MessageCache()  # per thread inside: a cache being refilled is not shared
 _lock = threading.Lock()
-_senders: tuple[object, int, RelayPool, ThreadPoolExecutor] | None = None
+
+
+@dataclass
+class _Senders:
+    key: object  # the settings they were made from
+    pid: int
+    pool: RelayPool
+    executor: SenderThreads
+
+
+_senders: _Senders | None = None
 
 
 def outbox() -> Outbox:
     extensions = current_app.extensions
     settings = extensions["pressroom.settings"]
     composer = Composer.from_extensions(extensions)
-    pool, executor = senders(settings)
+    made = senders(settings)
     return Outbox(
         open_session=session_scope,
         redis=app_redis(),
-        transport=pool,
-        executor=executor,
+        transport=made.pool,
+        executor=made.executor,
+        window=made.executor.limit,  # N, or 2N once a relay proved far
         settings=settings,
         composer=composer,
         messages=functools.partial(_messages.get, composer, now=utcnow),
@@ -52,31 +64,35 @@ def ring(task: TaskName, *args: int | str) -> bool:
     return True
 
 
-def senders(settings: Settings) -> tuple[RelayPool, ThreadPoolExecutor]:
+def senders(settings: Settings) -> _Senders:
     """This process's relay pool (SMTP_CONNECTIONS kept connections over SMTP_URL's relays)
     and the threads that send over it, made on first use after the fork and kept from one
     task to the next: a send to 100,000 readers is some hundreds of batches, and each new
     connection costs a TCP (and TLS) handshake, EHLO and AUTH. Notices and test copies take
-    the same connections."""
+    the same connections. One thread per connection; twice as many once a relay proves far
+    (RelayPool `on_far`): a message then waits for its reply while the next one goes out
+    over its connection."""
     global _senders
     key = (settings.relays, settings.smtp_connections, settings.smtp_messages_per_connection)
+    connections = settings.smtp_connections
     with _lock:
-        if _senders is None or _senders[:2] != (key, os.getpid()):
-            if _senders is not None and _senders[1] == os.getpid():
+        if _senders is None or (_senders.key, _senders.pid) != (key, os.getpid()):
+            if _senders is not None and _senders.pid == os.getpid():
                 _close(_senders)
+            executor = SenderThreads(connections, name="smtp")
             pool = RelayPool(
                 settings.relays,
-                connections=settings.smtp_connections,
+                connections=connections,
                 messages_per_connection=settings.smtp_messages_per_connection,
+                on_far=lambda: executor.grow(IN_FLIGHT_PER_CONNECTION * connections),
             )
-            executor = ThreadPoolExecutor(settings.smtp_connections, thread_name_prefix="smtp")
-            _senders = (key, os.getpid(), pool, executor)
-        return _senders[2], _senders[3]
+            _senders = _Senders(key, os.getpid(), pool, executor)
+        return _senders
 
 
-def _close(senders: tuple[object, int, RelayPool, ThreadPoolExecutor]) -> None:
-    senders[3].shutdown(wait=True)
-    senders[2].close()
+def _close(senders: _Senders) -> None:
+    senders.executor.shutdown(wait=True)
+    senders.pool.close()
 
 
 @worker_process_shutdown.connect  # a prefork child ending
@@ -84,6 +100,6 @@ def _close(senders: tuple[object, int, RelayPool, ThreadPoolExecutor]) -> None:
 def _close_senders(**_: object) -> None:
     global _senders
     with _lock:
-        if _senders is not None and _senders[1] == os.getpid():
+        if _senders is not None and _senders.pid == os.getpid():
             _close(_senders)
         _senders = None

@@ -330,20 +330,22 @@ class BatchSender:
         return future
 
     def _deliver(self, recipient: Recipient, data: bytes) -> Outcome:
-        """Send one message and, if the server took it, journal it in this same thread before
-        the thread takes up another: a worker killed at any instant can then have sent twice
-        only the message each connection was in the middle of (CONTRACT §8). A journal that
-        cannot be written is left to the batch's thread, which writes it when it judges the
-        message (and, failing again, ends the batch with the row counted as sent)."""
-        outcome = self.transport.deliver(self.mail_from, [recipient.email], data)
-        if isinstance(outcome, Sent):
-            try:
-                self.journal.add(recipient.delivery_id)
-            except Exception:
-                log.warning("journal write failed for delivery %s", recipient.delivery_id)
-            else:
-                self._journaled.add(recipient.delivery_id)
-        return outcome
+        """Send one message; once the server took it, it is journaled before anything more
+        goes over that connection (`on_sent`): a worker killed at any instant can then have
+        sent twice only the message each connection was in the middle of (CONTRACT §8). A
+        journal that cannot be written is left to the batch's thread, which writes it when it
+        judges the message (and, failing again, ends the batch with the row counted sent)."""
+        return self.transport.deliver(
+            self.mail_from, [recipient.email], data, lambda: self._journal(recipient)
+        )
+
+    def _journal(self, recipient: Recipient) -> None:
+        try:
+            self.journal.add(recipient.delivery_id)
+        except Exception:
+            log.warning("journal write failed for delivery %s", recipient.delivery_id)
+        else:
+            self._journaled.add(recipient.delivery_id)
 
     def _await_answers(
         self, in_flight: dict[Future[Outcome], Recipient], *, can_fill: bool

@@ -68,7 +68,7 @@ def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
         retry_seconds=settings.retry_seconds,
         stop_requested=box.stop_requested,
         executor=box.executor,
-        window=settings.smtp_connections,
+        window=box.window,
     ).run(release_id)
     more = result.more or result.stopped == SHUTTING_DOWN
     control.after_batch(box.open_session, release_id, more=more, ring=box.ring, now=box.now())

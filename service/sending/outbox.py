@@ -33,7 +33,8 @@ class Outbox:
     messages: Callable[[Release, str], ReleaseMessage]  # composed once, then cached
     ring: Ring  # enqueue a task by name (the tasks each step owes)
     stop_requested: Callable[[], bool] = lambda: False  # a warm shutdown: stop at a safe point
-    executor: Executor | None = None  # sends SMTP_CONNECTIONS messages at once; None: one by one
+    executor: Executor | None = None  # sends `window` messages at once; None: one by one
+    window: int = 1  # messages in flight at once over `executor`
     now: Callable[[], datetime] = utcnow
 
 

@@ -8,19 +8,29 @@ to another relay at once, so nobody waits on a relay that is down (listmonk's SM
 same). A relay that answers 421 to a new connection while others to it are open is taken to limit
 connections per client: the pool keeps to what it accepts, and tries one more now and then.
 Connections are renewed after SMTP_MESSAGES_PER_CONNECTION messages (relays close long sessions).
+
+Over a relay that offers PIPELINING a connection goes back to the pool as soon as a message is
+written, its final reply unread: the next message's MAIL, RCPT and DATA follow at once and the
+reply comes back with theirs (RFC 2920 §3.1), so a message costs one round trip, not two. Its
+sender waits for whoever holds the connection next to read that reply, or reads it itself.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import random
+import smtplib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from service.sending.transport import (
+    OnSent,
     Outcome,
+    PendingReply,
     SendError,
     SmtpMailer,
     TransientSendError,
@@ -35,6 +45,16 @@ GROW_AFTER = 30.0  # seconds without a "too many connections" before trying one 
 WAIT_SLICE = 0.5  # seconds between looks while every usable relay is at its limit
 PATIENCE = 5.0  # seconds a message waits for a resting relay before its batch gives it back
 CONNECTION_WAIT = 60.0  # seconds a message waits for a busy relay's connection to come back
+# A message written with its final reply unread, and the next one over the same connection:
+# the threads (and a batch's window) a pool of N connections to a far relay keeps busy.
+IN_FLIGHT_PER_CONNECTION = 2
+# Seconds a message whose final reply is unread waits for the next message to take its
+# connection (and read the reply) before reading it itself; doubling up to REPLY_GRACE_LONGEST.
+REPLY_GRACE = 0.002
+# Seconds of round trip from which a message's final reply is left for the next message to
+# read: nearer (a relay across a LAN), the handover costs more CPU than the round trip saves.
+FAR_RELAY = 0.002
+REPLY_GRACE_LONGEST = 0.1
 
 
 @dataclass(eq=False)
@@ -49,6 +69,13 @@ class _Relay:
     failures: int = 0  # in a row; sets the length of the next rest
     limited_at: float = 0.0
     current_weight: float = 0.0  # smooth weighted round robin's running score
+    least_round_trip: float = math.inf  # seconds: the relay's distance, as far as seen
+
+    def far(self, round_trip: float) -> bool:
+        """Whether the relay is FAR_RELAY away or more, given a round trip just measured.
+        The least round trip ever seen is its distance; a longer one is a busy moment."""
+        self.least_round_trip = min(self.least_round_trip, round_trip)
+        return self.least_round_trip >= FAR_RELAY
 
     def usable(self, now: float) -> bool:
         return self.rested_until <= now
@@ -60,7 +87,8 @@ class AllRelaysResting(TransientSendError):
 
 class RelayPool:
     """Transport over several relays; thread-safe. `connect(settings)` makes a connection
-    (SmtpMailer, or a test's own); `clock` is monotonic seconds."""
+    (SmtpMailer, or a test's own); `clock` is monotonic seconds; `on_far` is called once, when
+    a relay first proves FAR_RELAY away (its senders may then grow: IN_FLIGHT_PER_CONNECTION)."""
 
     def __init__(
         self,
@@ -70,6 +98,7 @@ class RelayPool:
         messages_per_connection: int,
         connect: Callable[[SmtpSettings], SmtpMailer] = SmtpMailer,
         clock: Callable[[], float] = time.monotonic,
+        on_far: Callable[[], None] = lambda: None,
     ) -> None:
         if not relays or connections < 1 or messages_per_connection < 1:
             raise ValueError("a relay pool needs relays, connections and messages >= 1")
@@ -82,14 +111,25 @@ class RelayPool:
         self._sent_on: dict[int, int] = {}  # id(connection) -> messages sent on it
         self._lock = threading.Condition()
         self._closed = False
+        self._on_far = on_far
+        self._found_far = False
+
+    @property
+    def far(self) -> bool:
+        """Whether some relay proved FAR_RELAY away or more (its least round trip so far)."""
+        return any(FAR_RELAY <= r.least_round_trip < math.inf for r in self.relays)
 
     # -- the Transport ---------------------------------------------------------------------
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+    def deliver(
+        self, sender: str, recipients: list[str], data: bytes, on_sent: OnSent | None = None
+    ) -> Outcome:
         """Send one message through some relay; never raises for what a relay answers. A
         relay's failure that is about the relay (unreachable, 421, a dropped connection)
         rests it and the message goes to another; with every relay resting, the last such
-        error comes back (systemic: the batch gives its rows back and tries later)."""
+        error comes back (systemic: the batch gives its rows back and tries later).
+        `on_sent`: as Transport.deliver; it may run in the thread of the next message over
+        the same connection (the one that reads the reply)."""
         tried: set[int] = set()
         errors: list[SendError] = []
         started = self._clock()
@@ -105,10 +145,15 @@ class RelayPool:
                 return AllRelaysResting(0, "every SMTP relay is resting", systemic=True)
             relay, connection, used = checked_out
             try:
-                outcome = connection.deliver(sender, recipients, data)
+                outcome = connection.deliver_leaving_reply(
+                    sender, recipients, data, on_sent, functools.partial(self._far, relay)
+                )
             except BaseException:
                 self._failed(relay, connection, None, rest=False)
                 raise
+            if isinstance(outcome, PendingReply):
+                self._check_in(relay, connection)
+                return self._await_reply(relay, connection, outcome)
             if isinstance(outcome, TransientSendError) and outcome.systemic:
                 if outcome.after_data:
                     # The relay may have the message: never sent again from here. The batch
@@ -126,6 +171,35 @@ class RelayPool:
                 continue
             self._check_in(relay, connection)
             return outcome
+
+    def _far(self, relay: _Relay, round_trip: float) -> bool:
+        far = relay.far(round_trip)
+        if far and not self._found_far:
+            self._found_far = True
+            self._on_far()
+        return far
+
+    def _await_reply(self, relay: _Relay, connection: SmtpMailer, pending: PendingReply) -> Outcome:
+        """The outcome of a message whose final reply was left unread on `connection`, now
+        back in the pool. The next message over it reads the reply; while nobody takes the
+        connection, this thread takes it back and reads the reply itself."""
+        grace = REPLY_GRACE
+        while (outcome := pending.wait(grace)) is None:
+            grace = min(grace * 2, REPLY_GRACE_LONGEST)
+            with self._lock:
+                if connection not in relay.idle:
+                    continue  # in use: its holder reads the reply before anything else
+                relay.idle.remove(connection)
+            try:
+                connection.settle_pending()
+            except (smtplib.SMTPException, OSError):
+                self._failed(relay, connection, None, rest=False)  # settled as a lost line
+                continue
+            except BaseException:
+                self._failed(relay, connection, None, rest=False)
+                raise
+            self._check_in(relay, connection, counted=False)
+        return outcome
 
     def close(self) -> None:
         """Close every idle connection (QUIT); connections in use close as they come back."""
@@ -283,12 +357,14 @@ class RelayPool:
         )
         self._lock.notify_all()
 
-    def _check_in(self, relay: _Relay, connection: SmtpMailer) -> None:
+    def _check_in(self, relay: _Relay, connection: SmtpMailer, *, counted: bool = True) -> None:
+        """A connection back in the pool after a message (`counted`: one more sent on it):
+        kept idle, or closed once it carried SMTP_MESSAGES_PER_CONNECTION or the pool closes."""
         renew = False
         with self._lock:
-            count = self._sent_on.get(id(connection), 0) + 1
-            self._sent_on[id(connection)] = count
-            if self._closed or count >= self.messages_per_connection or not connection.is_open:
+            carried = self._sent_on.get(id(connection), 0) + int(counted)
+            self._sent_on[id(connection)] = carried
+            if self._closed or carried >= self.messages_per_connection or not connection.is_open:
                 relay.open -= 1
                 self._sent_on.pop(id(connection), None)
                 renew = True

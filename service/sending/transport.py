@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
@@ -20,6 +24,8 @@ from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import parse_mailbox
 from service.domain.refusals import NO_SMTPUTF8, Reply, Stage
 from service.smtp_relays import SmtpSettings
+
+log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
@@ -83,15 +89,51 @@ SENT: Final = Sent()
 Outcome = Sent | SendError
 
 
+OnSent = Callable[[], None]
+
+
 class Transport(Protocol):
     """Where messages leave: one kept connection, reused from one message to the next."""
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+    def deliver(
+        self, sender: str, recipients: list[str], data: bytes, on_sent: OnSent | None = None
+    ) -> Outcome:
         """Send `data` (a whole RFC 5322 message) from `sender` (`Name <addr>` or the bare
-        address) to `recipients`; never raises for what the server or the network answers."""
+        address) to `recipients`; never raises for what the server or the network answers.
+        `on_sent` is called once the server took the message, before anything more goes over
+        that connection (the batch journals the message there: CONTRACT §8)."""
         ...
 
     def close(self) -> None: ...
+
+
+class PendingReply:
+    """The reply to a message's end of data, not yet read: RFC 2920 §3.1 lets the next
+    message's MAIL, RCPT and DATA follow the end of data unanswered, so one round trip carries
+    one message instead of two. Whoever next holds the connection reads it (`settle`);
+    `wait` blocks the message's own thread until then."""
+
+    def __init__(self, on_sent: OnSent | None) -> None:
+        self._on_sent = on_sent
+        self._settled = threading.Event()
+        self._outcome: Outcome | None = None
+
+    def settle(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Sent) and self._on_sent is not None:
+            _call_on_sent(self._on_sent)
+        self._outcome = outcome
+        self._settled.set()
+
+    def wait(self, timeout: float) -> Outcome | None:
+        """The outcome, or None when not settled within `timeout` seconds."""
+        return self._outcome if self._settled.wait(timeout) else None
+
+
+def _call_on_sent(on_sent: OnSent) -> None:
+    try:
+        on_sent()
+    except Exception:  # its owner sees to it (the batch writes the journal again)
+        log.exception("on_sent failed")
 
 
 def error_for(code: int, detail: str, stage: Stage, *, systemic: bool = False) -> SendError:
@@ -121,12 +163,13 @@ def _envelope_from(sender: str) -> str:
 class SmtpMailer:
     """The SMTP Transport. Opens one connection, sends, and keeps it for the next message
     until closed. A kept connection the server has since dropped is replaced once,
-    transparently."""
+    transparently. Not thread-safe: one holder at a time (RelayPool hands it around)."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._connection: smtplib.SMTP | None = None
         self._in_data = False  # the message itself is under way (send_raw)
+        self._pending: PendingReply | None = None  # a message's final reply, unread
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -137,6 +180,10 @@ class SmtpMailer:
             connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             if s.scheme == "smtp+starttls":
                 connection.starttls(context=_tls_context())
+        # Commands written behind a message whose reply is not in yet must leave at once:
+        # Nagle's algorithm would hold them until that reply brings the ACK, a round trip.
+        if connection.sock is not None:
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if s.username:
             connection.login(s.username, s.password or "")
         return connection
@@ -144,13 +191,66 @@ class SmtpMailer:
     def send(self, mail: OutgoingMail) -> None:
         self.send_raw(mail.sender, [mail.recipient], mail.data)
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+    def deliver(
+        self, sender: str, recipients: list[str], data: bytes, on_sent: OnSent | None = None
+    ) -> Outcome:
         """`send_raw`, with the server's refusal as the outcome instead of an exception."""
         try:
             self.send_raw(sender, recipients, data)
         except SendError as error:
             return error
+        if on_sent is not None:
+            _call_on_sent(on_sent)
         return SENT
+
+    def deliver_leaving_reply(
+        self,
+        sender: str,
+        recipients: list[str],
+        data: bytes,
+        on_sent: OnSent | None,
+        leave_reply: Callable[[float], bool],
+    ) -> Outcome | PendingReply:
+        """`deliver`, but where the server offers PIPELINING and `leave_reply(round_trip)`
+        agrees (given the seconds from writing this message's commands to MAIL's reply), it
+        returns once the message is written, before the server's final reply: a
+        PendingReply, settled (and `on_sent` called) by the next `deliver` over this
+        connection, by `settle_pending` or by `close`. The next message's commands then
+        share the round trip of this reply."""
+        pending = PendingReply(on_sent)
+        try:
+            left = self.send_raw(sender, recipients, data, leave_reply=leave_reply)
+        except SendError as error:
+            return error
+        if not left:
+            pending.settle(SENT)
+            return SENT
+        self._pending = pending
+        return pending
+
+    @property
+    def has_pending_reply(self) -> bool:
+        return self._pending is not None
+
+    def settle_pending(self) -> None:
+        """Read the reply a previous message left unread and settle it. Raises
+        smtplib.SMTPServerDisconnected when the line is gone (the message then settles as
+        a systemic TransientSendError with `after_data`: the server may have it)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        if self._connection is None:
+            pending.settle(_lost_after_data())
+            raise smtplib.SMTPServerDisconnected("the server closed the connection")
+        try:
+            code, reply = self._connection.getreply()
+        except BaseException:  # the line is lost (or a bug): its sender must not wait forever
+            pending.settle(_lost_after_data())
+            raise
+        if code == 250:
+            pending.settle(SENT)
+        else:
+            pending.settle(error_for(code, _text(reply), Stage.DATA))
 
     @property
     def is_open(self) -> bool:
@@ -173,8 +273,17 @@ class SmtpMailer:
         except Exception as error:
             raise self._session_error(error) from None
 
-    def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
-        """Send one message over the kept connection; raises a SendError subclass.
+    def send_raw(
+        self,
+        sender: str,
+        recipients: list[str],
+        data: bytes,
+        *,
+        leave_reply: Callable[[float], bool] | None = None,
+    ) -> bool:
+        """Send one message over the kept connection; raises a SendError subclass. With
+        `leave_reply`, over a PIPELINING connection, returns True once the message is written,
+        its final reply left unread (deliver_leaving_reply); False when the reply was read.
 
         `sender`: MAIL_FROM as configured (`Name <addr>`) or the bare address; the envelope
         takes the same address as the From header (parseaddr read "Acme, Inc. <a@b>" as
@@ -193,20 +302,28 @@ class SmtpMailer:
             if international:
                 options = self._utf8_options(connection)
             if connection.has_extn("pipelining"):
-                _pipelined_transaction(
-                    connection, envelope_from, recipients, data, options, self._mark_data
+                return _pipelined_transaction(
+                    connection,
+                    envelope_from,
+                    recipients,
+                    data,
+                    options,
+                    mark_data=self._mark_data,
+                    before_replies=self.settle_pending,
+                    leave_reply=leave_reply,
                 )
-            else:
-                _plain_transaction(
-                    connection, envelope_from, recipients, data, options, self._mark_data
-                )
+            self.settle_pending()
+            _plain_transaction(
+                connection, envelope_from, recipients, data, options, self._mark_data
+            )
+            return False
         except smtplib.SMTPServerDisconnected:
             # No "250" came back. Mostly a kept connection the server closed while it sat idle
             # (the first command fails): renew it once and send. Once the message was under
             # way the server may have taken it: that is said (after_data), never resent here.
             self.close()
             if kept and not self._in_data:
-                return self.send_raw(sender, recipients, data)
+                return self.send_raw(sender, recipients, data, leave_reply=leave_reply)
             raise TransientSendError(
                 0, "the server closed the connection", systemic=True, after_data=self._in_data
             ) from None
@@ -271,6 +388,9 @@ class SmtpMailer:
             self.close()
 
     def close(self) -> None:
+        """QUIT and close; a reply left unread is read (and settled) first."""
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            self.settle_pending()
         if self._connection is not None:
             try:
                 self._connection.quit()
@@ -291,19 +411,29 @@ def _pipelined_transaction(
     recipients: list[str],
     data: bytes,
     options: list[str],
+    *,
     mark_data: Callable[[], None],
-) -> None:
+    before_replies: Callable[[], None],
+    leave_reply: Callable[[float], bool] | None,
+) -> bool:
     """MAIL, every RCPT and DATA written at once, their replies read in order (RFC 2920 §3.1),
     then the message. Raises what smtplib.SMTP.sendmail raises for the same replies, so that
-    one mapping reads both; a transaction refused midway is reset (RSET) as sendmail does."""
+    one mapping reads both; a transaction refused midway is reset (RSET) as sendmail does.
+    `before_replies` runs once the commands are written (it reads a previous message's
+    final reply, which the server sends first). When `leave_reply`, given the seconds from
+    writing the commands to MAIL's reply, says so, returns True once the message is written,
+    without reading its final reply."""
     options = _with_size(connection, options, data)
     encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
     parameters = "".join(f" {option}" for option in options)
     commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope_from)}{parameters}"]
     commands += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
     commands.append("DATA")
+    written = time.monotonic()
     connection.send("".join(f"{c}\r\n" for c in commands).encode(encoding))
+    before_replies()
     mail = connection.getreply()
+    round_trip = time.monotonic() - written
     rcpts = [connection.getreply() for _ in recipients]
     data_reply = connection.getreply()
     refused = {
@@ -324,10 +454,13 @@ def _pipelined_transaction(
         raise smtplib.SMTPDataError(*data_reply)
     mark_data()
     connection.send(_dot_stuffed(data))
+    if leave_reply is not None and leave_reply(round_trip):
+        return True
     code, reply = connection.getreply()
     if code != 250:
         _reset(connection)
         raise smtplib.SMTPDataError(code, reply)
+    return False
 
 
 def _plain_transaction(
@@ -361,6 +494,10 @@ def _plain_transaction(
     if code != 250:
         _end_transaction(connection, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def _lost_after_data() -> TransientSendError:
+    return TransientSendError(0, "the server closed the connection", systemic=True, after_data=True)
 
 
 def _with_size(connection: smtplib.SMTP, options: list[str], data: bytes) -> list[str]:

@@ -23,7 +23,7 @@ from service.models import (
     Subscriber,
     SubscriberStatus,
 )
-from service.sending.transport import SENT, Outcome, TransientSendError, error_for
+from service.sending.transport import SENT, OnSent, Outcome, TransientSendError, error_for
 from tests.rows import subscriber_rows
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -68,7 +68,9 @@ class RecordingTransport:
     def answer(self, address: str, *answers: int | str | tuple[int, str]) -> None:
         self.answers.setdefault(address, []).extend(answers)
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+    def deliver(
+        self, sender: str, recipients: list[str], data: bytes, on_sent: OnSent | None = None
+    ) -> Outcome:
         """Thread-safe: a batch with a window of several calls it from many threads."""
         with self._lock:
             self.calls.append(Call(sender, list(recipients), data))
@@ -80,6 +82,8 @@ class RecordingTransport:
         if self.delay:
             time.sleep(self.delay)
         if answer == 250:
+            if on_sent is not None:
+                on_sent()
             return SENT
         if answer == DROP:
             return TransientSendError(0, "the server closed the connection", systemic=True)

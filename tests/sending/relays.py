@@ -34,6 +34,8 @@ class RelayLog:
     most_sessions: int = 0
     turned_away: int = 0
     pipelined: list[bool] = field(default_factory=list)  # per RCPT: was DATA already sent?
+    # Per message: had the next message's MAIL come before this one's final reply went?
+    next_behind_data: list[bool] = field(default_factory=list)
 
     def counts(self) -> Counter[str]:
         return Counter(r for mail in self.received for r in mail.recipients)
@@ -114,7 +116,9 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(self.relay.behaviour.latency)
         raw = envelope.original_content or envelope.content
+        waiting = bytes(getattr(server._reader, "_buffer", b""))
         with self.relay.lock:
+            self.relay.log.next_behind_data.append(b"MAIL FROM" in waiting.upper())
             self.relay.log.received.append(
                 ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(raw))
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from service.sending.relay_pool import RelayPool
+from service.sending.relay_pool import FAR_RELAY, RelayPool
 from service.sending.transport import Outcome, Sent
 from service.smtp_relays import parse_relays
 from tests.sending.relays import Relay, RelayBehaviour
@@ -118,3 +118,47 @@ def test_pipelining_sends_the_same_bytes_in_fewer_round_trips() -> None:
             pool.close()
     assert [m.raw for m in offers.log.received] == [m.raw for m in lacks.log.received]
     assert all(offers.log.pipelined) and not any(lacks.log.pipelined)
+
+
+def test_a_far_relay_gets_the_next_message_before_the_last_ones_reply() -> None:
+    """RFC 2920 §3.1: the next MAIL, RCPT and DATA may follow an end of data unanswered, so a
+    message costs one round trip, not two. Every message arrives once, byte for byte as over
+    a relay without PIPELINING, and each is reported taken once (on_sent), before the next
+    message's content goes. A near relay (under FAR_RELAY) is answered one message at a time."""
+    taken: list[str] = []
+
+    def send(pool: RelayPool, count: int) -> list[Outcome]:
+        def one(n: int) -> Outcome:
+            to = f"r{n}@mail.example"
+            return pool.deliver(SENDER, [to], message(to, n), lambda: taken.append(to))
+
+        with ThreadPoolExecutor(4) as executor:
+            return list(executor.map(one, range(count)))
+
+    far = RelayBehaviour(pipelining=True, latency=2 * FAR_RELAY)
+    with Relay(far) as relay, Relay(RelayBehaviour(pipelining=True)) as near, Relay() as plain:
+        for each in (relay, near, plain):
+            pool = pool_for(each.url(), connections=2)
+            outcomes = send(pool, 40)
+            pool.close()
+            assert all(isinstance(o, Sent) for o in outcomes)
+    assert any(relay.log.next_behind_data)
+    assert not any(near.log.next_behind_data)
+    assert sorted(m.raw for m in relay.log.received) == sorted(m.raw for m in plain.log.received)
+    assert sorted(taken) == sorted(3 * [f"r{n}@mail.example" for n in range(40)])
+
+
+def test_a_far_relay_hanging_up_after_a_reply_left_unread_loses_and_doubles_nothing() -> None:
+    """The next message's commands went behind the end of data; the relay answered 250 and
+    hung up (or answered 421 to the next MAIL): the message is taken, the next goes again over
+    a new connection."""
+    for behaviour in (
+        RelayBehaviour(pipelining=True, latency=2 * FAR_RELAY, close_after=7),
+        RelayBehaviour(pipelining=True, latency=2 * FAR_RELAY, busy_after=7),
+    ):
+        with Relay(behaviour) as relay:
+            pool = pool_for(relay.url(), connections=2)
+            outcomes = send_all(pool, 60, threads=4)
+            pool.close()
+        assert all(isinstance(o, Sent) for o in outcomes), outcomes
+        assert relay.log.counts() == {f"r{n}@mail.example": 1 for n in range(60)}

@@ -29,7 +29,9 @@ class Connection:
         self.opening(self)
         self.is_open = True
 
-    def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+    def deliver_leaving_reply(
+        self, sender: str, recipients: list[str], data: bytes, *_: object
+    ) -> Outcome:
         return SENT
 
     def close(self) -> None:
@@ -84,7 +86,9 @@ def test_a_line_dropped_after_the_message_went_is_not_sent_again_at_once() -> No
     mode, sent, lock = {"drop": False}, [0], threading.Lock()
 
     class Dropping(Connection):
-        def deliver(self, sender: str, recipients: list[str], data: bytes) -> Outcome:
+        def deliver_leaving_reply(
+            self, sender: str, recipients: list[str], data: bytes, *_: object
+        ) -> Outcome:
             with lock:
                 if mode["drop"]:
                     sent[0] += 1

@@ -51,10 +51,10 @@ IN_FLIGHT_PER_CONNECTION = 2
 # Seconds a message whose final reply is unread waits for the next message to take its
 # connection (and read the reply) before reading it itself; doubling up to REPLY_GRACE_LONGEST.
 REPLY_GRACE = 0.002
+REPLY_GRACE_LONGEST = 0.1
 # Seconds of round trip from which a message's final reply is left for the next message to
 # read: nearer (a relay across a LAN), the handover costs more CPU than the round trip saves.
 FAR_RELAY = 0.002
-REPLY_GRACE_LONGEST = 0.1
 
 
 @dataclass(eq=False)
@@ -113,11 +113,6 @@ class RelayPool:
         self._closed = False
         self._on_far = on_far
         self._found_far = False
-
-    @property
-    def far(self) -> bool:
-        """Whether some relay proved FAR_RELAY away or more (its least round trip so far)."""
-        return any(FAR_RELAY <= r.least_round_trip < math.inf for r in self.relays)
 
     # -- the Transport ---------------------------------------------------------------------
 

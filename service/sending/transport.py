@@ -217,20 +217,16 @@ class SmtpMailer:
         PendingReply, settled (and `on_sent` called) by the next `deliver` over this
         connection, by `settle_pending` or by `close`. The next message's commands then
         share the round trip of this reply."""
-        pending = PendingReply(on_sent)
         try:
             left = self.send_raw(sender, recipients, data, leave_reply=leave_reply)
         except SendError as error:
             return error
         if not left:
-            pending.settle(SENT)
+            if on_sent is not None:
+                _call_on_sent(on_sent)
             return SENT
-        self._pending = pending
-        return pending
-
-    @property
-    def has_pending_reply(self) -> bool:
-        return self._pending is not None
+        self._pending = PendingReply(on_sent)
+        return self._pending
 
     def settle_pending(self) -> None:
         """Read the reply a previous message left unread and settle it. Raises
@@ -240,12 +236,12 @@ class SmtpMailer:
         if pending is None:
             return
         if self._connection is None:
-            pending.settle(_lost_after_data())
+            pending.settle(_line_lost(after_data=True))
             raise smtplib.SMTPServerDisconnected("the server closed the connection")
         try:
             code, reply = self._connection.getreply()
         except BaseException:  # the line is lost (or a bug): its sender must not wait forever
-            pending.settle(_lost_after_data())
+            pending.settle(_line_lost(after_data=True))
             raise
         if code == 250:
             pending.settle(SENT)
@@ -269,7 +265,7 @@ class SmtpMailer:
             self._connection.ehlo_or_helo_if_needed()
         except smtplib.SMTPServerDisconnected:
             self.close()
-            raise TransientSendError(0, "the server closed the connection", systemic=True) from None
+            raise _line_lost(after_data=False) from None
         except Exception as error:
             raise self._session_error(error) from None
 
@@ -324,9 +320,7 @@ class SmtpMailer:
             self.close()
             if kept and not self._in_data:
                 return self.send_raw(sender, recipients, data, leave_reply=leave_reply)
-            raise TransientSendError(
-                0, "the server closed the connection", systemic=True, after_data=self._in_data
-            ) from None
+            raise _line_lost(after_data=self._in_data) from None
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = min(error.recipients.values(), default=(550, b""))
             self._close_after(code)
@@ -496,8 +490,12 @@ def _plain_transaction(
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _lost_after_data() -> TransientSendError:
-    return TransientSendError(0, "the server closed the connection", systemic=True, after_data=True)
+def _line_lost(*, after_data: bool) -> TransientSendError:
+    """The connection went with no reply: systemic; `after_data`, the server may have the
+    message."""
+    return TransientSendError(
+        0, "the server closed the connection", systemic=True, after_data=after_data
+    )
 
 
 def _with_size(connection: smtplib.SMTP, options: list[str], data: bytes) -> list[str]:

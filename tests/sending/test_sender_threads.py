@@ -53,3 +53,15 @@ def test_results_errors_cancels_and_shutdown() -> None:
     assert later.result() == 42
     with pytest.raises(RuntimeError):
         executor.submit(print)
+
+
+def test_shutdown_with_cancel_futures_drops_queued_work() -> None:
+    executor = SenderThreads(1)
+    gate = threading.Event()
+    running = executor.submit(gate.wait, 5)
+    queued = [executor.submit(lambda: pytest.fail("ran after shutdown")) for _ in range(3)]
+    time.sleep(0.05)  # the first is under way
+    executor.shutdown(wait=False, cancel_futures=True)
+    gate.set()
+    assert running.result(timeout=5) is True
+    assert all(future.cancelled() for future in queued)

@@ -49,9 +49,8 @@ CONNECTION_WAIT = 60.0  # seconds a message waits for a busy relay's connection 
 # the threads (and a batch's window) a pool of N connections to a far relay keeps busy.
 IN_FLIGHT_PER_CONNECTION = 2
 # Seconds a message whose final reply is unread waits for the next message to take its
-# connection (and read the reply) before reading it itself; doubling up to REPLY_GRACE_LONGEST.
+# connection (and read the reply) before reading it itself.
 REPLY_GRACE = 0.002
-REPLY_GRACE_LONGEST = 0.1
 # Seconds of round trip from which a message's final reply is left for the next message to
 # read: nearer (a relay across a LAN), the handover costs more CPU than the round trip saves.
 FAR_RELAY = 0.002
@@ -109,7 +108,11 @@ class RelayPool:
         self._connect = connect
         self._clock = clock
         self._sent_on: dict[int, int] = {}  # id(connection) -> messages sent on it
-        self._lock = threading.Condition()
+        mutex = threading.RLock()
+        self._lock = threading.Condition(mutex)  # any change: a rest, a limit, a slot, close
+        # A connection back in the pool: one sender waiting for one is woken, not all of them
+        # (with twice as many senders as connections, waking all cost CPU on every message).
+        self._returned = threading.Condition(mutex)
         self._closed = False
         self._on_far = on_far
         self._found_far = False
@@ -176,24 +179,29 @@ class RelayPool:
 
     def _await_reply(self, relay: _Relay, connection: SmtpMailer, pending: PendingReply) -> Outcome:
         """The outcome of a message whose final reply was left unread on `connection`, now
-        back in the pool. The next message over it reads the reply; while nobody takes the
-        connection, this thread takes it back and reads the reply itself."""
-        grace = REPLY_GRACE
-        while (outcome := pending.wait(grace)) is None:
-            grace = min(grace * 2, REPLY_GRACE_LONGEST)
-            with self._lock:
-                if connection not in relay.idle:
-                    continue  # in use: its holder reads the reply before anything else
+        back in the pool. The next message over it reads the reply (whoever takes a
+        connection settles its pending reply before giving it back, and so does closing it);
+        if nobody has taken it within REPLY_GRACE, this thread takes it back and reads the
+        reply itself."""
+        outcome = pending.wait(REPLY_GRACE)
+        if outcome is not None:
+            return outcome
+        with self._lock:
+            mine = connection in relay.idle
+            if mine:
                 relay.idle.remove(connection)
+        if mine:
             try:
                 connection.settle_pending()
             except (smtplib.SMTPException, OSError):
                 self._failed(relay, connection, None, rest=False)  # settled as a lost line
-                continue
             except BaseException:
                 self._failed(relay, connection, None, rest=False)
                 raise
-            self._check_in(relay, connection, counted=False)
+            else:
+                self._check_in(relay, connection, counted=False)
+        outcome = pending.wait(None)
+        assert outcome is not None  # settled by now, or by the connection's holder
         return outcome
 
     def close(self) -> None:
@@ -206,7 +214,7 @@ class RelayPool:
             for relay in self.relays:
                 relay.open -= len(relay.idle)
                 relay.idle.clear()
-            self._lock.notify_all()
+            self._wake_all()
         for _, connection in idle:
             connection.close()
 
@@ -228,8 +236,10 @@ class RelayPool:
                     return None
                 relay = self._turn(usable)
                 if relay is None:
-                    self._lock.wait(min(WAIT_SLICE, deadline - now))
+                    self._returned.wait(min(WAIT_SLICE, deadline - now))
                     continue
+                if any(r.idle for r in self.relays if r is not relay or len(r.idle) > 1):
+                    self._returned.notify()  # more idle than this thread takes: pass it on
                 if relay.idle:
                     connection = relay.idle.pop()
                     return relay, connection, self._sent_on.get(id(connection), 0) > 0
@@ -238,7 +248,7 @@ class RelayPool:
                     # idle connection to make room (one is idle, or this thread would hold it).
                     donor = max(self.relays, key=lambda r: len(r.idle))
                     if not donor.idle:
-                        self._lock.wait(min(WAIT_SLICE, deadline - now))
+                        self._returned.wait(min(WAIT_SLICE, deadline - now))
                         continue
                     surplus = donor.idle.pop()
                     donor.open -= 1
@@ -259,7 +269,7 @@ class RelayPool:
                 with self._lock:  # never leave the slot counted: later sends would wait on it
                     relay.open -= 1
                     relay.opening -= 1
-                    self._lock.notify_all()
+                    self._wake_all()
                 raise
             with self._lock:
                 relay.opening -= 1
@@ -320,7 +330,7 @@ class RelayPool:
                         others,
                     )
                 relay.limited_at = self._clock()
-                self._lock.notify_all()
+                self._wake_all()
                 return True
             self._rest(relay, error)
             return False
@@ -335,7 +345,7 @@ class RelayPool:
             if rest and error is not None:
                 self._rest(relay, error)
             else:
-                self._lock.notify_all()
+                self._wake_all()
         connection.close()
 
     def _rest(self, relay: _Relay, error: SendError) -> None:
@@ -350,7 +360,12 @@ class RelayPool:
         log.warning(
             "SMTP relay %s rests %.0f s after %s", relay.settings.name, pause, str(error)[:120]
         )
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Wake every waiting thread: something other than a returned connection changed."""
         self._lock.notify_all()
+        self._returned.notify_all()
 
     def _check_in(self, relay: _Relay, connection: SmtpMailer, *, counted: bool = True) -> None:
         """A connection back in the pool after a message (`counted`: one more sent on it):
@@ -363,8 +378,9 @@ class RelayPool:
                 relay.open -= 1
                 self._sent_on.pop(id(connection), None)
                 renew = True
+                self._wake_all()  # a slot is free: a new connection may be opened
             else:
                 relay.idle.append(connection)
-            self._lock.notify_all()
+                self._returned.notify()
         if renew:
             connection.close()

@@ -124,8 +124,8 @@ class PendingReply:
         self._outcome = outcome
         self._settled.set()
 
-    def wait(self, timeout: float) -> Outcome | None:
-        """The outcome, or None when not settled within `timeout` seconds."""
+    def wait(self, timeout: float | None) -> Outcome | None:
+        """The outcome, or None when not settled within `timeout` seconds (None: no limit)."""
         return self._outcome if self._settled.wait(timeout) else None
 
 
@@ -334,6 +334,10 @@ class SmtpMailer:
             self._close_after(error.smtp_code)
             raise error_for(error.smtp_code, _text(error.smtp_error), Stage.DATA) from None
         except NoSmtpUtf8Error:
+            # Nothing of this message went; a reply left by the one before is read now, so
+            # the connection goes back with nothing pending (its sender waits on it).
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.settle_pending()
             raise
         except Exception as error:
             raise self._session_error(error) from None

@@ -25,6 +25,7 @@ class RelayBehaviour:
     refuse_all: bool = False  # 421 to every session (a relay that is down)
     pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO answer
     latency: float = 0.0  # seconds before each reply to MAIL, RCPT and DATA
+    smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class _Controller(Controller):
     def __init__(self, relay: Relay, port: int) -> None:
         super().__init__(
             _Handler(relay), hostname="127.0.0.1", port=port, data_size_limit=None,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=relay.behaviour.smtputf8,
         )  # fmt: skip
         self.relay = relay
 

@@ -4,11 +4,14 @@ after so many messages, with PIPELINING and without. Nothing is lost, nothing se
 
 from __future__ import annotations
 
+import smtplib
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from service.sending.relay_pool import FAR_RELAY, RelayPool
-from service.sending.transport import Outcome, Sent
+from service.sending.relay_pool import FAR_RELAY, REPLY_GRACE, RelayPool
+from service.sending.sender_threads import SenderThreads
+from service.sending.transport import Outcome, Sent, SmtpMailer
 from service.smtp_relays import parse_relays
 from tests.sending.relays import Relay, RelayBehaviour
 
@@ -162,3 +165,42 @@ def test_a_far_relay_hanging_up_after_a_reply_left_unread_loses_and_doubles_noth
             pool.close()
         assert all(isinstance(o, Sent) for o in outcomes), outcomes
         assert relay.log.counts() == {f"r{n}@mail.example": 1 for n in range(60)}
+
+
+def test_a_message_the_relay_cannot_take_for_smtputf8_leaves_no_reply_unread() -> None:
+    """An address beyond ASCII, over a far relay without SMTPUTF8, fails before any command
+    of its own; the reply of the message before it on the connection is read all the same,
+    so that message's sender is not left waiting (it waited for good before)."""
+
+    class SlowToRefuse(SmtpMailer):
+        """Holds the connection past REPLY_GRACE before it finds SMTPUTF8 missing, so that
+        the sender before it counts on it to read the reply."""
+
+        @staticmethod
+        def _utf8_options(connection: smtplib.SMTP) -> list[str]:
+            time.sleep(5 * REPLY_GRACE)
+            return SmtpMailer._utf8_options(connection)
+
+    far = RelayBehaviour(pipelining=True, latency=10 * FAR_RELAY, smtputf8=False)
+    with Relay(far) as relay:
+        pool = RelayPool(
+            parse_relays(relay.url()),
+            connections=1,
+            messages_per_connection=100,
+            connect=SlowToRefuse,
+        )
+        executor = SenderThreads(2)  # daemon threads: one left waiting must not hang the run
+        try:
+            ascii_first = executor.submit(
+                pool.deliver, SENDER, ["r1@mail.example"], message("r1@mail.example", 1)
+            )
+            time.sleep(5 * FAR_RELAY)  # waiting for the connection while r1 goes out
+            beyond = executor.submit(
+                pool.deliver, SENDER, ["å2@mail.example"], message("å2@mail.example", 2)
+            )
+            outcomes = [ascii_first.result(timeout=10), beyond.result(timeout=10)]
+        finally:
+            executor.shutdown(wait=False)
+        pool.close()
+    assert isinstance(outcomes[0], Sent) and not isinstance(outcomes[1], Sent)
+    assert list(relay.log.counts()) == ["r1@mail.example"]

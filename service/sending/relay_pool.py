@@ -52,8 +52,9 @@ IN_FLIGHT_PER_CONNECTION = 2
 # connection (and read the reply) before reading it itself.
 REPLY_GRACE = 0.002
 # Seconds of round trip from which a message's final reply is left for the next message to
-# read: nearer (a relay across a LAN), the handover costs more CPU than the round trip saves.
-FAR_RELAY = 0.002
+# read. Nearer, 32 connections at two round trips a message already outrun a worker's CPU
+# (about 0.5 ms a message): the handover would cost CPU and save nothing.
+FAR_RELAY = 0.005
 
 
 @dataclass(eq=False)
@@ -69,10 +70,14 @@ class _Relay:
     limited_at: float = 0.0
     current_weight: float = 0.0  # smooth weighted round robin's running score
     least_round_trip: float = math.inf  # seconds: the relay's distance, as far as seen
+    probing: bool = False  # its first message is out alone, to measure the distance
+    probed: bool = False
 
     def far(self, round_trip: float) -> bool:
         """Whether the relay is FAR_RELAY away or more, given a round trip just measured.
-        The least round trip ever seen is its distance; a longer one is a busy moment."""
+        The least round trip seen is its distance; a longer one is a busy moment. The first
+        is measured with nothing else of ours under way (RelayPool's probe): at the start of
+        a send every connection opens at once, and the relay's answers queue behind them."""
         self.least_round_trip = min(self.least_round_trip, round_trip)
         return self.least_round_trip >= FAR_RELAY
 
@@ -141,14 +146,20 @@ class RelayPool:
                 if errors:
                     return errors[-1]
                 return AllRelaysResting(0, "every SMTP relay is resting", systemic=True)
-            relay, connection, used = checked_out
+            relay, connection, used, probe = checked_out
+            self._await_probe(relay, probe)
             try:
                 outcome = connection.deliver_leaving_reply(
                     sender, recipients, data, on_sent, functools.partial(self._far, relay)
                 )
             except BaseException:
                 self._failed(relay, connection, None, rest=False)
+                if probe:
+                    self._end_probe(relay, probed=False)
                 raise
+            if probe:
+                systemic = isinstance(outcome, TransientSendError) and outcome.systemic
+                self._end_probe(relay, probed=not systemic)
             if isinstance(outcome, PendingReply):
                 self._check_in(relay, connection)
                 return self._await_reply(relay, connection, outcome)
@@ -169,6 +180,27 @@ class RelayPool:
                 continue
             self._check_in(relay, connection)
             return outcome
+
+    def _await_probe(self, relay: _Relay, probe: bool) -> None:
+        """The probe waits for the connections being opened with it (their greetings and
+        EHLOs would slow the relay's answer); the others wait for the probe."""
+        if not relay.probing:
+            return
+        with self._lock:
+            if probe:
+                while relay.opening:
+                    self._lock.wait(WAIT_SLICE)
+            else:
+                while relay.probing:
+                    self._lock.wait(WAIT_SLICE)
+
+    def _end_probe(self, relay: _Relay, *, probed: bool) -> None:
+        """The probe is back; `probed`: it got through, its round trip measured where the
+        relay offers PIPELINING (else another message probes)."""
+        with self._lock:
+            relay.probing = False
+            relay.probed = relay.probed or probed
+            self._wake_all()
 
     def _far(self, relay: _Relay, round_trip: float) -> bool:
         far = relay.far(round_trip)
@@ -222,11 +254,12 @@ class RelayPool:
 
     def _check_out(
         self, tried: set[int], errors: list[SendError], deadline: float
-    ) -> tuple[_Relay, SmtpMailer, bool] | None:
-        """A connection to the relay whose turn it is, and whether it has carried mail: an
-        idle one, else a new one. None when no relay outside `tried` is usable; a relay that
-        fails to connect joins `tried` and its error `errors`. Waits for a connection to come
-        back at most until `deadline` (None then, as when no relay is usable)."""
+    ) -> tuple[_Relay, SmtpMailer, bool, bool] | None:
+        """A connection to the relay whose turn it is, whether it has carried mail and
+        whether its message is the relay's probe (_await_probe): an idle one, else a new
+        one. None when no relay outside `tried` is usable; a relay that fails to connect
+        joins `tried` and its error `errors`. Waits for a connection to come back at most
+        until `deadline` (None then, as when no relay is usable)."""
         while True:
             surplus: SmtpMailer | None = None
             with self._lock:
@@ -242,7 +275,8 @@ class RelayPool:
                     self._returned.notify()  # more idle than this thread takes: pass it on
                 if relay.idle:
                     connection = relay.idle.pop()
-                    return relay, connection, self._sent_on.get(id(connection), 0) > 0
+                    used = self._sent_on.get(id(connection), 0) > 0
+                    return relay, connection, used, self._begin_probe(relay)
                 if self._open_total() >= self.connections:
                     # The pool is full but this relay's turn has come: close another relay's
                     # idle connection to make room (one is idle, or this thread would hold it).
@@ -277,7 +311,16 @@ class RelayPool:
                 if relay.failures:
                     log.info("SMTP relay %s is back", relay.settings.name)
                 relay.failures = 0
-            return relay, connection, False
+                if relay.probing:
+                    self._wake_all()  # the probe waits for the openings to end
+                return relay, connection, False, self._begin_probe(relay)
+
+    def _begin_probe(self, relay: _Relay) -> bool:
+        """Whether this message is the relay's probe (the first; holds the lock)."""
+        if relay.probed or relay.probing:
+            return False
+        relay.probing = True
+        return True
 
     def _turn(self, usable: list[_Relay]) -> _Relay | None:
         """Whose turn it is, by smooth weighted round robin over the usable relays. A relay

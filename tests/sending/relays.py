@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ class RelayBehaviour:
     pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO answer
     latency: float = 0.0  # seconds before each reply to MAIL, RCPT and DATA
     smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531)
+    busy_ehlo: float = 0.0  # seconds each EHLO keeps the relay busy (all its sessions wait)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class _Handler:
     ) -> list[str]:
         if self._turned_away(server):
             return ["421 4.7.0 Too many connections, try later"]
+        time.sleep(self.relay.behaviour.busy_ehlo)  # blocks the loop: a relay short of CPU
         session.host_name = hostname
         if self.relay.behaviour.pipelining:
             return [*responses[:-1], "250-PIPELINING", responses[-1]]

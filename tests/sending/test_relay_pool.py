@@ -204,3 +204,25 @@ def test_a_message_the_relay_cannot_take_for_smtputf8_leaves_no_reply_unread() -
         pool.close()
     assert isinstance(outcomes[0], Sent) and not isinstance(outcomes[1], Sent)
     assert list(relay.log.counts()) == ["r1@mail.example"]
+
+
+def test_a_near_relay_busy_with_a_burst_of_connections_is_not_taken_for_far() -> None:
+    """At the start of a send every connection opens at once and a relay's answers queue
+    behind the greetings: the first message measures the distance alone, once the openings
+    are done. Taken for far, a near relay got the next message behind each end of data, and
+    the handover cost a CPU-bound send a tenth of its rate."""
+    judged_far: list[bool] = []
+    busy = RelayBehaviour(pipelining=True, busy_ehlo=0.003)
+    with Relay(busy) as relay:
+        pool = RelayPool(
+            parse_relays(relay.url()),
+            connections=16,
+            messages_per_connection=100,
+            on_far=lambda: judged_far.append(True),
+        )
+        outcomes = send_all(pool, 200, threads=16)
+        pool.close()
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert relay.log.most_sessions > 1
+    assert judged_far == []
+    assert pool.relays[0].least_round_trip < FAR_RELAY

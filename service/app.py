@@ -3,8 +3,6 @@ CLI, the database and the task door (service/dispatch.py) to it."""
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import app_state, dispatch
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
 from service.domain.emails import EmailRenderer
@@ -20,25 +18,15 @@ from service.domain.mail_site import Dkim
 from service.domain.tokens import TokenSigner
 from service.extensions import babel, csrf, migrate, select_locale
 from service.locales import PRIMARY_LANGUAGE
+from service.redis_url import redis_url_or_embedded
 
 MAX_REQUEST_BYTES = 64 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-log = logging.getLogger(__name__)
-
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     """Build the app from a Settings object, or from the environment with optional overrides."""
-    if isinstance(config, Settings):
-        settings = config
-    else:
-        try:
-            settings = Settings.from_env(**(config or {}))
-        except ConfigError as error:
-            # One line for the operator, not a traceback; exit code 4 also stops gunicorn's
-            # master (APP_LOAD_ERROR) instead of letting it boot workers in a loop.
-            print(f"pressroom: configuration error: {error}", file=sys.stderr)
-            raise SystemExit(4) from None
+    settings = config if isinstance(config, Settings) else load_settings(config)
     # Named for the package, as before: where templates and static files are, the logger's name.
     app = Flask("service", instance_path=str(Path.cwd() / "instance"))
     app.config.update(
@@ -55,7 +43,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=PRIMARY_LANGUAGE,
         BABEL_DEFAULT_TIMEZONE=settings.timezone,
-        RATELIMIT_STORAGE_URI=_redis_url(settings),
+        RATELIMIT_STORAGE_URI=redis_url_or_embedded(settings),
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="pressroom-limit",
@@ -142,15 +130,3 @@ def _dkim_key(settings: Settings) -> Dkim | None:
         domain=(settings.dkim_domain or "").encode(),
         private_key=key,
     )
-
-
-def _redis_url(settings: Settings) -> str:
-    if settings.redis_url:
-        return settings.redis_url
-    from service.embedded_redis import EmbeddedRedis
-
-    embedded = EmbeddedRedis().start()
-    log.warning(
-        "REDIS_URL is not set: started an embedded Redis at %s (local use only)", embedded.url
-    )
-    return embedded.url

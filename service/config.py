@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -270,3 +271,14 @@ def _int(name: str, value: str | None, *, default: int = 0) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the environment (with `overrides`), for a process starting up: a
+    configuration error is one line on stderr and exit status 4, not a traceback (4 also stops
+    gunicorn's master, APP_LOAD_ERROR, instead of letting it boot workers in a loop)."""
+    try:
+        return Settings.from_env(**(overrides or {}))
+    except ConfigError as error:
+        print(f"pressroom: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(4) from None

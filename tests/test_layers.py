@@ -42,9 +42,14 @@ def test_the_framework_free_packages_are_found() -> None:
 
 @pytest.mark.parametrize("module", framework_free_modules())
 def test_a_domain_module_imports_without_flask_or_celery(module: str) -> None:
-    probe = PROBE.format(frameworks=set(FRAMEWORKS))
+    loaded = run_probe(PROBE.format(frameworks=set(FRAMEWORKS)), module)
+    assert loaded == [], f"{module} loads a framework"
+
+
+def run_probe(probe: str, *args: str) -> object:
+    """What `probe` printed last as JSON, run in a fresh interpreter at the project root."""
     answer = subprocess.run(
-        [sys.executable, "-c", probe, module],
+        [sys.executable, "-c", probe, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -52,7 +57,7 @@ def test_a_domain_module_imports_without_flask_or_celery(module: str) -> None:
         check=False,
     )
     assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout.splitlines()[-1]) == [], f"{module} loads a framework"
+    return json.loads(answer.stdout.splitlines()[-1])
 
 
 BEAT_PROBE = """
@@ -75,13 +80,4 @@ print(json.dumps(loaded))
 def test_beat_loads_neither_the_flask_app_nor_the_database() -> None:
     """`celery -A workers beat` only sends the sweep by name: the app it loads is built from
     the settings alone (about 50 MiB less at rest than with the Flask app, issue 12)."""
-    answer = subprocess.run(
-        [sys.executable, "-c", BEAT_PROBE],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout.splitlines()[-1]) == ["workers", "workers.shutdown"]
+    assert run_probe(BEAT_PROBE) == ["workers", "workers.shutdown"]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import Integer, and_, any_, case, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -189,7 +190,7 @@ def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recip
     by_subscriber = {c.subscriber_id: c for c in claimed}
     rows = session.execute(
         select(Subscriber.id, Subscriber.uid, Subscriber.email).where(
-            Subscriber.id.in_(list(by_subscriber)),
+            _among(session, Subscriber.id, by_subscriber),
             Subscriber.status == SubscriberStatus.CONFIRMED,
         )
     ).all()
@@ -217,15 +218,26 @@ def still_confirmed(session: Session, subscriber_ids: Iterable[int]) -> set[int]
     return set(
         session.scalars(
             select(Subscriber.id).where(
-                Subscriber.id.in_(ids), Subscriber.status == SubscriberStatus.CONFIRMED
+                _among(session, Subscriber.id, ids),
+                Subscriber.status == SubscriberStatus.CONFIRMED,
             )
         )
     )
 
 
-def _owned(ids: Sequence[int], owner: str):  # type: ignore[no-untyped-def]
+def _among(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)` with the ids as one array, so the
+    statement reads the same for any number of ids: psycopg converts an IN list of a batch's
+    500 placeholders anew at every call, a twentieth of a sending worker's CPU (py-spy)."""
+    ids = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer)))
+    return column.in_(ids)
+
+
+def _owned(session: Session, ids: Sequence[int], owner: str):  # type: ignore[no-untyped-def]
     return and_(
-        Delivery.id.in_(list(ids)),
+        _among(session, Delivery.id, ids),
         Delivery.status == DeliveryStatus.SENDING,
         Delivery.lease_owner == owner,
     )
@@ -235,7 +247,7 @@ def mark_sent(session: Session, ids: Sequence[int], *, owner: str, now: datetime
     if ids:
         session.execute(
             update(Delivery)
-            .where(_owned(ids, owner))
+            .where(_owned(session, ids, owner))
             .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None, last_error=None)
             .execution_options(synchronize_session=False)
         )
@@ -253,7 +265,7 @@ def mark_done(
     if ids:
         session.execute(
             update(Delivery)
-            .where(_owned(ids, owner))
+            .where(_owned(session, ids, owner))
             .values(status=status, lease_owner=None, last_error=error and error[:300])
             .execution_options(synchronize_session=False)
         )
@@ -292,12 +304,14 @@ def defer(
     if delay is not None:  # one statement for them all: a pause or shutdown gives back many
         session.execute(
             update(Delivery)
-            .where(_owned(ids, owner))
+            .where(_owned(session, ids, owner))
             .values(**values, next_attempt_at=now + delay if delay else None)
             .execution_options(synchronize_session=False)
         )
         return
-    rows = session.execute(select(Delivery.id, Delivery.attempts).where(_owned(ids, owner))).all()
+    rows = session.execute(
+        select(Delivery.id, Delivery.attempts).where(_owned(session, ids, owner))
+    ).all()
     for delivery_id, attempts in rows:
         session.execute(
             update(Delivery)
@@ -331,7 +345,7 @@ def renew_lease(
     if ids:
         session.execute(
             update(Delivery)
-            .where(_owned(ids, owner))
+            .where(_owned(session, ids, owner))
             .values(lease_expires_at=now + lease)
             .execution_options(synchronize_session=False)
         )
@@ -386,14 +400,14 @@ def reclaim(session: Session, sent_ids: set[int], expired: Sequence[int], *, now
     if done:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(done), Delivery.status == DeliveryStatus.SENDING)
+            .where(_among(session, Delivery.id, done), Delivery.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None)
             .execution_options(synchronize_session=False)
         )
     if owed:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(owed), Delivery.status == DeliveryStatus.SENDING)
+            .where(_among(session, Delivery.id, owed), Delivery.status == DeliveryStatus.SENDING)
             .values(status=DeliveryStatus.PENDING, lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
         )

@@ -85,15 +85,18 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         archive,
         desk,
         desk_charts,
+        desk_deliverability,
         desk_login,
         desk_releases,
         desk_subscribers,
+        desk_suppressions,
         errors,
         icons,
         openapi,
         public,
         security,
         signup,
+        webhooks,
     )
 
     desk_login.init_app(app)
@@ -103,8 +106,12 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(desk.bp)
     app.register_blueprint(desk_releases.bp)
     app.register_blueprint(desk_subscribers.bp)
+    app.register_blueprint(desk_suppressions.bp)
     app.register_blueprint(desk_charts.bp)
-    openapi.init_app(app).register_blueprint(api.bp)
+    app.register_blueprint(desk_deliverability.bp)
+    documented = openapi.init_app(app)
+    documented.register_blueprint(api.bp)
+    documented.register_blueprint(webhooks.bp)
     errors.init_app(app)  # after flask-smorest's: our error answers are the contract
     signup.limit_signups(app)
     desk.limit_logins(app)

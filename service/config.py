@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 from service import smtp_relays
 from service.domain import mail_headers
+from service.domain.verp import VerpAddresses
 
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
 DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
@@ -71,6 +72,14 @@ class Settings:
     trusted_proxy_count: int = 0
     worker_concurrency: int = 8  # tasks a worker process runs at once, each in a thread
     timezone: str = "Europe/Oslo"  # the desk's clock: schedules are typed and shown in it
+    bounce_address: str | None = None  # VERP: each message's envelope sender is local+code@domain
+    complaint_rate_limit: float = 0.003  # a send pauses above this share of delivered
+    bounce_rate_limit: float = 0.05  # ... or above this share of attempted in hard bounces
+    webhook_secret: str | None = None  # the generic webhook's HMAC key; Postmark's password
+    mailgun_webhook_signing_key: str | None = None
+    sendgrid_webhook_public_key: str | None = None  # base64 DER, ECDSA P-256
+    ses_sns_topic_arns: tuple[str, ...] = ()
+    dns_resolver: str | None = None  # host:port for the deliverability check; unset: the system's
     debug: bool = False
     testing: bool = False
 
@@ -122,6 +131,22 @@ class Settings:
                 "WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY"), default=8
             ),
             "timezone": env.get("TIMEZONE", "Europe/Oslo").strip() or "Europe/Oslo",
+            "bounce_address": env.get("BOUNCE_ADDRESS", "").strip() or None,
+            "complaint_rate_limit": _rate(
+                "COMPLAINT_RATE_LIMIT", env.get("COMPLAINT_RATE_LIMIT"), default=0.003
+            ),
+            "bounce_rate_limit": _rate(
+                "BOUNCE_RATE_LIMIT", env.get("BOUNCE_RATE_LIMIT"), default=0.05
+            ),
+            "webhook_secret": env.get("WEBHOOK_SECRET", "").strip() or None,
+            "mailgun_webhook_signing_key": env.get("MAILGUN_WEBHOOK_SIGNING_KEY", "").strip()
+            or None,
+            "sendgrid_webhook_public_key": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip()
+            or None,
+            "dns_resolver": env.get("DNS_RESOLVER", "").strip() or None,
+            "ses_sns_topic_arns": tuple(
+                a.strip() for a in env.get("SES_SNS_TOPIC_ARNS", "").split(",") if a.strip()
+            ),
             "debug": debug,
             "testing": testing,
         }
@@ -202,6 +227,33 @@ class Settings:
         ):
             if value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value}.")
+        if self.bounce_address is not None:
+            try:
+                VerpAddresses(self.bounce_address, [self.secret_key])
+                mail_headers.check_addr_spec(self.bounce_address)
+            except (ValueError, mail_headers.HeaderError):
+                raise ConfigError(
+                    "BOUNCE_ADDRESS must be a plain address without '+', like "
+                    f"bounces@press.example, not {self.bounce_address!r}."
+                ) from None
+        if self.dns_resolver is not None:
+            from service.dns_lookup import parse_resolver
+
+            try:
+                parse_resolver(self.dns_resolver)
+            except ValueError:
+                raise ConfigError(
+                    f"DNS_RESOLVER must be host:port, like 127.0.0.1:5353, not "
+                    f"{self.dns_resolver!r}."
+                ) from None
+        if self.webhook_secret is not None and len(self.webhook_secret) < 16:
+            raise ConfigError("WEBHOOK_SECRET is too short: use at least 16 random characters.")
+        for name, share in (
+            ("COMPLAINT_RATE_LIMIT", self.complaint_rate_limit),
+            ("BOUNCE_RATE_LIMIT", self.bounce_rate_limit),
+        ):
+            if not 0 < share <= 1:
+                raise ConfigError(f"{name} must be a share above 0 and at most 1, not {share}.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
         try:
@@ -253,6 +305,17 @@ def _fail(reason: str) -> None:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _rate(name: str, value: str | None, *, default: float) -> float:
+    """A share of messages: 0.003 or 0.3%."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    percent = text.endswith("%")
+    number = _optional_float(name, text.rstrip("%").strip())
+    assert number is not None
+    return number / 100 if percent else number
 
 
 def _optional_float(name: str, value: str | None) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -29,13 +30,20 @@ class ReceivedMail:
 
 
 class SinkHandler:
-    """Keeps every message in memory and, when given a folder, in a Maildir too."""
+    """Keeps every message in memory and, when given a folder, in a Maildir too. `on_message`
+    (recipients, envelope sender, message) is called after each is kept: `make run` answers
+    some with a bounce or a complaint (dev_reports.ReportSender)."""
 
-    def __init__(self, maildir: Path | None = None) -> None:
+    def __init__(
+        self,
+        maildir: Path | None = None,
+        on_message: Callable[[list[str], str, bytes], None] | None = None,
+    ) -> None:
         self.received: list[ReceivedMail] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir else None
+        self._on_message = on_message
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -45,6 +53,8 @@ class SinkHandler:
             if self._maildir is not None:
                 self._maildir.add(mail.raw)
             self._changed.notify_all()
+        if self._on_message is not None:
+            self._on_message(list(mail.recipients), mail.mail_from, mail.raw)
         return "250 Message accepted for delivery"
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[ReceivedMail]:

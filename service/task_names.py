@@ -16,3 +16,5 @@ class TaskName(enum.StrEnum):
     SWEEP = "pressroom.sweep"
     IMPORT_SUBSCRIBERS = "pressroom.import_subscribers"
     SEND_INVITATIONS = "pressroom.send_invitations"
+    TAKE_REPORT = "pressroom.take_report"
+    SEND_HEADER_TEST = "pressroom.send_header_test"

@@ -27,6 +27,7 @@ from service.domain import subscriptions
 from service.embedded_redis import EmbeddedRedis
 from service.mailsink import MailSink, SinkHandler
 from service.models import ConsentSource, SubscriberStatus, SuppressionReason
+from tests.bounces import signing
 from tests.databases import postgres_schema
 from tests.pipeline.helpers import add_subscribers, api_token
 from workers import create_celery
@@ -70,6 +71,11 @@ def make_settings(database_url: str, redis_url: str, smtp_url: str, **changes: o
         "smtp_url": smtp_url,
         "base_url": "http://press.example",
         "mail_from": "Pressroom <noreply@press.example>",
+        "bounce_address": "bounces@press.example",
+        "webhook_secret": signing.WEBHOOK_SECRET,
+        "mailgun_webhook_signing_key": signing.MAILGUN_KEY,
+        "sendgrid_webhook_public_key": signing.SENDGRID_PUBLIC_KEY,
+        "ses_sns_topic_arns": (signing.SES_TOPIC,),
         "signup_rate_limit": "1000/minute",
         "address_rate_limit": "1000/minute",
         "task_queue": f"pressroom-test-{uuid.uuid4().hex[:8]}",

@@ -19,3 +19,37 @@ def test_send_chains_defaults_to_four_and_is_read_from_the_environment() -> None
 def test_a_send_chains_that_cannot_carry_a_send_stops_the_app(value: str) -> None:
     with pytest.raises(ConfigError, match="SEND_CHAINS"):
         Settings.from_env({**ENV, "SEND_CHAINS": value})
+
+
+def test_the_bounce_settings_default_to_no_verp_and_the_guards_of_the_mailbox_providers() -> None:
+    settings = Settings.from_env(ENV)
+    assert settings.bounce_address is None
+    assert (settings.complaint_rate_limit, settings.bounce_rate_limit) == (0.003, 0.05)
+    changed = Settings.from_env(
+        {
+            **ENV,
+            "BOUNCE_ADDRESS": "bounces@press.example",
+            "COMPLAINT_RATE_LIMIT": "0.5%",
+            "BOUNCE_RATE_LIMIT": "0.1",
+        }
+    )
+    assert changed.bounce_address == "bounces@press.example"
+    assert (changed.complaint_rate_limit, changed.bounce_rate_limit) == (0.005, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BOUNCE_ADDRESS", "bounces"),
+        ("BOUNCE_ADDRESS", "bounces+x@press.example"),
+        ("BOUNCE_ADDRESS", "bounces@press.example\r\nBcc: x@y.example"),
+        ("BOUNCE_ADDRESS", "Bounces <bounces@press.example>"),
+        ("COMPLAINT_RATE_LIMIT", "0"),
+        ("COMPLAINT_RATE_LIMIT", "lots"),
+        ("BOUNCE_RATE_LIMIT", "150%"),
+    ],
+)
+def test_a_bounce_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name) as raised:
+        Settings.from_env({**ENV, name: value})
+    assert "\n" not in str(raised.value)

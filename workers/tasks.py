@@ -10,7 +10,7 @@ from celery import Task, shared_task
 from service import background_import
 from service.models import OwedNotice
 from service.redis_clients import app_redis
-from service.sending import invitations, jobs
+from service.sending import invitations, jobs, report_jobs
 from service.sending import sweep as sweeping
 from service.sending.outbox import TryLater
 from service.task_names import TaskName
@@ -88,6 +88,21 @@ def send_invitations(self: Task) -> dict[str, int]:
         raise self.retry(
             countdown=backoff_seconds(self.request.retries), max_retries=MAX_NOTICE_RETRIES
         ) from None
+
+
+@shared_task(name=TaskName.SEND_HEADER_TEST.value, bind=True)
+def send_header_test(self: Task, publisher_id: int) -> str:
+    try:
+        return jobs.send_header_test(outbox(), publisher_id, key=self.request.id)
+    except TryLater:
+        raise self.retry(
+            countdown=backoff_seconds(self.request.retries), max_retries=MAX_TEST_COPY_RETRIES
+        ) from None
+
+
+@shared_task(name=TaskName.TAKE_REPORT.value)
+def take_report(report_id: int) -> dict[str, int]:
+    return report_jobs.take_report(outbox(), report_id)
 
 
 @shared_task(name=TaskName.IMPORT_SUBSCRIBERS.value, bind=True)

@@ -50,9 +50,18 @@ MAX_TOKEN_LABEL = 100
 
 
 def init_app(app: Flask) -> None:
+    from service.cli.bounces import bounces_group
+    from service.cli.deliverability import deliverability_group
     from service.cli.demo import demo_group
 
-    for group in (publisher_group, token_group, subscribers_group, demo_group):
+    for group in (
+        publisher_group,
+        token_group,
+        subscribers_group,
+        demo_group,
+        bounces_group,
+        deliverability_group,
+    ):
         app.cli.add_command(group)
 
 

@@ -5,7 +5,9 @@ so that every `make run` can print it again. Nothing is seeded twice, and a data
 publishers of its own is refused: `make run` seeds only the SQLite file it made itself.
 
 The demo readers have addresses on a reserved domain (`.example`, RFC 2606), and `make run`
-delivers mail to its local sink, so publishing to them mails nobody real. Their history (joins
+delivers mail to its local sink, so publishing to them mails nobody real. Two of them are at
+bounce.example and complaint.example: the sink answers their copies with a bounce and a
+complaint (service/dev_reports.py), so the desk shows the whole loop. Their history (joins
 and departures over the last two months) is backdated, with matching rows in the anonymous
 event log, so that the desk's charts have a curve to draw from the first run.
 """
@@ -28,6 +30,7 @@ from sqlalchemy import insert, select
 from service.app_state import session_scope, settings
 from service.config import Settings
 from service.db import utcnow
+from service.dev_reports import BOUNCING_DOMAIN, COMPLAINING_DOMAIN
 from service.domain import publishers, releases, subscription_events
 from service.models import (
     ConsentSource,
@@ -46,6 +49,8 @@ DEMO_READER_DOMAIN = "demo.pressroom.example"  # reserved (RFC 2606): never a re
 DEMO_READERS_JOINED = 36  # confirmed at some point over the history; a few left again
 DEMO_READERS_PENDING = 4  # signed up in the last few days, not confirmed yet
 DEMO_READERS_LEFT = (5, 13, 22, 30)  # which of the joined readers unsubscribed later
+# Two confirmed readers whose mail the local sink bounces and reports as spam (dev_reports).
+DEMO_READER_DOMAINS = {3: BOUNCING_DOMAIN, 8: COMPLAINING_DOMAIN}
 DEMO_HISTORY_DAYS = 60
 DEMO_CONSENT_NOTE = "Demo data for make run: addresses on a reserved domain, mail to the sink."
 DEMO_SEED = 1961  # the readers' times come from a seeded generator: the same history each time
@@ -153,7 +158,7 @@ def demo_readers(now: datetime, topics: tuple[str, ...]) -> list[DemoReader]:
             chosen = tuple(sorted({topics[(first + k) % len(topics)] for k in range(picks)}))
         readers.append(
             DemoReader(
-                email=f"reader{number:02d}@{DEMO_READER_DOMAIN}",
+                email=f"reader{number:02d}@{DEMO_READER_DOMAINS.get(number, DEMO_READER_DOMAIN)}",
                 status=status,
                 language="en" if number % 4 == 2 else "nb",
                 topics=chosen,

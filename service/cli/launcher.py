@@ -35,6 +35,7 @@ def _secret_key() -> str:
 
 
 DEMO_LOGIN = INSTANCE / "demo-login.json"
+LOCAL_BOUNCE_ADDRESS = "bounces@localhost"  # the local bounce server's, under `make run`
 
 
 def _flask(env: dict[str, str], *args: str) -> None:
@@ -68,7 +69,8 @@ class _StopRequest:
 
 
 def run(host: str, port: int, worker_concurrency: int | None) -> int:
-    from service.embedded_redis import EmbeddedRedis
+    from service.dev_reports import ReportSender
+    from service.embedded_redis import EmbeddedRedis, free_port
     from service.mailsink import MailSink, SinkHandler
 
     stop = _StopRequest()
@@ -88,9 +90,15 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
         if not env.get("REDIS_URL"):
             redis_server = EmbeddedRedis().start()
             env["REDIS_URL"] = redis_server.url
+        bounce_port = None
         if not env.get("SMTP_URL"):
             maildir = (INSTANCE / "mailbox").resolve()
-            sink = MailSink(SinkHandler(maildir)).start()
+            # The sink bounces mail to bounce.example and complains for complaint.example,
+            # to the bounce server started below (dev_reports).
+            bounce_port = free_port()
+            env.setdefault("BOUNCE_ADDRESS", LOCAL_BOUNCE_ADDRESS)
+            reports = ReportSender("127.0.0.1", bounce_port)
+            sink = MailSink(SinkHandler(maildir, on_message=reports)).start()
             env["SMTP_URL"] = sink.url
             env["PRESSROOM_DEV_MAILBOX"] = str(maildir)
         try:
@@ -133,6 +141,16 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                 env=env,
             )
         )
+        if bounce_port is not None:
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable, "-m", "flask", "--app", "service",
+                        "bounces", "serve", "--port", str(bounce_port),
+                    ],
+                    env=env,
+                )
+            )  # fmt: skip
         children.append(
             subprocess.Popen(
                 [
@@ -264,6 +282,10 @@ def _banner(
     if local_sink:
         lines.append(
             f"  Mailbox:     http://{host}:{port}/dev/mailbox   (every email sent lands here)"
+        )
+        lines.append(
+            "  Bounces:     mail to @bounce.example bounces, to @complaint.example is reported "
+            "as spam"
         )
     lines.append(f"  Database:    {env['DATABASE_URL']}")
     lines.append("  Redis:       " + ("embedded (REDIS_URL unset)" if local_redis else "REDIS_URL"))

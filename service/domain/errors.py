@@ -24,6 +24,7 @@ class ErrorKind(enum.StrEnum):
     NOT_FOUND = "not_found"  # nothing by that name or id
     CONFLICT = "conflict"  # not possible in the present state of things
     UNAUTHENTICATED = "unauthenticated"  # who asks is not known (no or a wrong credential)
+    UNAVAILABLE = "unavailable"  # a service we depend on did not answer; try again
 
 
 class DomainError(Exception):

@@ -17,7 +17,7 @@ DEFAULT_ZONE = ZoneInfo("Europe/Oslo")  # config.Settings.timezone's default
 # added on the way (a second Subject, a List-Unsubscribe) breaks the signature.
 DKIM_HEADERS = [
     b"from", b"to", b"subject", b"date", b"message-id",
-    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post",
+    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post", b"feedback-id",
 ]  # fmt: skip
 
 

@@ -524,6 +524,9 @@ def resume(session: Session, release_id: int) -> Release:
         raise InvalidState(N_("Only a paused release can be resumed."))
     release.status = ReleaseStatus.SENDING
     release.pause_reason = None
+    if release.pause_guard:  # send_guards: the staff saw the figures and go on regardless
+        release.guards_waived = ",".join(sorted(release.waived_guards | {release.pause_guard}))
+        release.pause_guard = None
     session.flush()
     return release
 

@@ -434,15 +434,38 @@ def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
         status=SubscriberStatus.UNSUBSCRIBED,  # the row goes next; this only claims the count
     )
     suppress(session, subscriber.email, SuppressionReason.ERASED, now=now)
+    # Suppressed before for a bounce or a complaint: from now on the hash alone.
+    session.execute(
+        update(Suppression)
+        .where(Suppression.email_hash == address_hash(subscriber.email))
+        .values(email=None)
+    )
     session.delete(subscriber)
     session.flush()
 
 
-def suppress(session: Session, email: str, reason: SuppressionReason, *, now: datetime) -> None:
-    digest = address_hash(email)
-    existing = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
-    if existing is None:
-        session.add(Suppression(email_hash=digest, reason=reason, created_at=now))
+def suppress(
+    session: Session,
+    email: str,
+    reason: SuppressionReason,
+    *,
+    now: datetime,
+    release_id: int | None = None,
+) -> bool:
+    """Keep `email` (as its hash) from being mailed or imported again. True when it was not
+    suppressed before; an address suppressed already keeps its first reason."""
+    added = session.execute(
+        insert_for(session, Suppression)
+        .values(
+            email_hash=address_hash(email),
+            email=None if reason is SuppressionReason.ERASED else email,
+            reason=reason,
+            created_at=now,
+            release_id=release_id,
+        )
+        .on_conflict_do_nothing(index_elements=["email_hash"])
+    ).rowcount
+    return bool(added)
 
 
 def is_suppressed(session: Session, email: str) -> bool:

@@ -1,5 +1,12 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
+from service.models.bounce_report import (
+    BounceReport,
+    IncomingReport,
+    ReportDoor,
+    ReportKind,
+    ReportOutcome,
+)
 from service.models.idempotency_key import IdempotencyKey
 from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
@@ -11,25 +18,36 @@ from service.models.subscriber import (
     SubscriberTopic,
 )
 from service.models.subscription_event import SubscriptionEvent, SubscriptionEventKind
-from service.models.suppression import Suppression, SuppressionReason, address_hash
+from service.models.suppression import (
+    Suppression,
+    SuppressionLift,
+    SuppressionReason,
+    address_hash,
+)
 
 __all__ = [
     "ApiToken",
+    "BounceReport",
     "ConsentSource",
     "Delivery",
     "DeliveryStatus",
     "DeskSession",
     "IdempotencyKey",
+    "IncomingReport",
     "OwedNotice",
     "Publisher",
     "Release",
     "ReleaseStatus",
+    "ReportDoor",
+    "ReportKind",
+    "ReportOutcome",
     "Subscriber",
     "SubscriberStatus",
     "SubscriberTopic",
     "SubscriptionEvent",
     "SubscriptionEventKind",
     "Suppression",
+    "SuppressionLift",
     "SuppressionReason",
     "address_hash",
 ]

@@ -68,6 +68,10 @@ class Release(Base):
     last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pause_reason: Mapped[str | None] = mapped_column(String(300))
+    # The guard (send_guards.Guard) that paused the send, while it is paused by one; and the
+    # guards a resume waived for the rest of this send ("complaints,bounces").
+    pause_guard: Mapped[str | None] = mapped_column(String(16))
+    guards_waived: Mapped[str] = mapped_column(String(40), default="")
 
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("publishers.id", ondelete="SET NULL")
@@ -86,6 +90,10 @@ class Release(Base):
             }
         found = (self.translations or {}).get(language)
         return dict(found) if found else None
+
+    @property
+    def waived_guards(self) -> set[str]:
+        return {name for name in (self.guards_waived or "").split(",") if name}
 
     @property
     def languages(self) -> list[str]:

@@ -54,6 +54,9 @@ class Subscriber(Base):
     language: Mapped[str] = mapped_column(String(8), default=PRIMARY_LANGUAGE)
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     bounce_score: Mapped[int] = mapped_column(Integer, default=0)
+    # When the last bounce was scored: a score older than bounce_policy.SCORE_STALE_AFTER
+    # starts again from nothing (Mailman 3's bounce_info_stale_after).
+    last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     consent_ip: Mapped[str | None] = mapped_column(String(45))

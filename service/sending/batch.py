@@ -150,6 +150,7 @@ class BatchSender:
         limiter: RateLimiter,
         messages: Callable[[Release, str], ReleaseMessage],
         mail_from: str,
+        envelope: Callable[[int], str] | None = None,
         send_rate: float | None = None,
         retry_seconds: float = 30.0,
         batch_size: int = BATCH_SIZE,
@@ -158,7 +159,9 @@ class BatchSender:
         window: int = 1,
     ) -> None:
         """`messages(release, language)`: the release's message in that language (built
-        once, messages.Composer). `send_rate` (messages a second, or None) only sizes the
+        once, messages.Composer). `envelope(delivery_id)`: the envelope sender of a reader's copy
+        (envelope.EnvelopeSenders.for_delivery, a VERP address); None: `mail_from` for all.
+        `send_rate` (messages a second, or None) only sizes the
         batch; `limiter` enforces it. `retry_seconds`: the first wait after a 4xx or an
         outage, growing with each attempt. `stop_requested`: looked at before each message; once
         true, the batch gives its unsent rows back and returns (a warm shutdown). `executor`
@@ -170,6 +173,7 @@ class BatchSender:
         self.limiter = limiter
         self.messages = messages
         self.mail_from = mail_from
+        self.envelope = envelope
         self.retry_seconds = retry_seconds
         self.stop_requested = stop_requested
         self.executor = executor
@@ -335,8 +339,9 @@ class BatchSender:
         sent twice only the message each connection was in the middle of (CONTRACT §8). A
         journal that cannot be written is left to the batch's thread, which writes it when it
         judges the message (and, failing again, ends the batch with the row counted sent)."""
+        sender = self.envelope(recipient.delivery_id) if self.envelope else self.mail_from
         return self.transport.deliver(
-            self.mail_from, [recipient.email], data, lambda: self._journal(recipient)
+            sender, [recipient.email], data, lambda: self._journal(recipient)
         )
 
     def _journal(self, recipient: Recipient) -> None:

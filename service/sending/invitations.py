@@ -83,11 +83,12 @@ def _send_one(box: Outbox, subscriber_uid: str) -> str:
             return "skipped"
         try:
             message = notices.confirmation_email(box.composer.notices, subscriber, now=box.now())
+            envelope_sender = box.envelope.for_subscriber(subscriber.id)
         except HeaderError as error:
             log.warning("invitation to subscriber %s not written: %s", subscriber_uid, error)
             invitations.mark_sent(subscriber, now=box.now())
             return "refused"
-    outcome = box.transport.deliver(message.sender, [message.recipient], message.data)
+    outcome = box.transport.deliver(envelope_sender, [message.recipient], message.data)
     result = "sent"
     if not isinstance(outcome, Sent):
         if isinstance(outcome, TransientSendError) or outcome.systemic:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from service.domain import notices, owed_notices
+from service.domain.header_test import header_test_email
 from service.domain.mail_headers import HeaderError, new_msg_id
 from service.models import OwedNotice, Publisher, Release, Subscriber
 from service.sending import control
@@ -64,6 +65,7 @@ def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
         limiter=limiter(box),
         messages=box.messages,
         mail_from=settings.mail_from,
+        envelope=box.envelope.for_delivery,
         send_rate=settings.send_rate,
         retry_seconds=settings.retry_seconds,
         stop_requested=box.stop_requested,
@@ -91,11 +93,12 @@ def send_notice(box: Outbox, notice: OwedNotice, subscriber_uid: str, *, key: st
                 now=now,
                 message_id=new_msg_id(box.composer.site.domain, key=key),
             )
+            envelope_sender = box.envelope.for_subscriber(subscriber.id)
         except HeaderError as error:
             # Only a row written by other means than signup can hold such an address.
             log.warning("notice to subscriber %s not written: %s", subscriber_uid, error)
             return "refused"
-    outcome = box.transport.deliver(message.sender, [message.recipient], message.data)
+    outcome = box.transport.deliver(envelope_sender, [message.recipient], message.data)
     return _settled(outcome, f"notice to subscriber {subscriber_uid}")
 
 
@@ -131,11 +134,41 @@ def send_test_copy(
             log.warning("test copy of release %s not written: %s", release_id, error)
             return "refused"
         address = publisher.email
-    outcome = box.transport.deliver(box.settings.mail_from, [address], data)
+    outcome = box.transport.deliver(box.envelope.plain, [address], data)
     if isinstance(outcome, Sent):
         return "sent"
     if isinstance(outcome, TransientSendError):
         log.warning("test copy of release %s deferred: %s", release_id, outcome)
         raise TryLater(outcome)
     log.warning("test copy of release %s refused: %s", release_id, outcome)
+    return "refused"
+
+
+def send_header_test(box: Outbox, publisher_id: int, *, key: str | None) -> str:
+    """The deliverability page's test message to a publisher (domain.header_test): "sent",
+    "skipped" (no such active publisher) or "refused"; TryLater for a 4xx or a connection
+    that failed. `key`: the same for each retry, which keeps its Message-ID."""
+    with box.open_session() as session:
+        publisher = session.get(Publisher, publisher_id)
+        if publisher is None or not publisher.is_active:
+            return "skipped"
+        address = publisher.email
+    site = box.composer.site
+    try:
+        mail = header_test_email(
+            site,
+            address,
+            box.envelope.plain,
+            now=box.now(),
+            message_id=new_msg_id(site.domain, key=key),
+        )
+    except HeaderError as error:
+        log.warning("header test to publisher %s not written: %s", publisher_id, error)
+        return "refused"
+    outcome = box.transport.deliver(box.envelope.plain, [address], mail.data)
+    if isinstance(outcome, Sent):
+        return "sent"
+    if isinstance(outcome, TransientSendError):
+        raise TryLater(outcome)
+    log.warning("header test to publisher %s refused: %s", publisher_id, outcome)
     return "refused"

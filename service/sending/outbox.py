@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import redis
 
@@ -18,6 +19,7 @@ from service.db import utcnow
 from service.domain.release_messages import ReleaseMessage
 from service.models import Release
 from service.sending.control import Ring
+from service.sending.envelope import EnvelopeSenders
 from service.sending.ledger import SessionFactory
 from service.sending.messages import Composer
 from service.sending.transport import SendError, Transport
@@ -36,6 +38,11 @@ class Outbox:
     executor: Executor | None = None  # sends `window` messages at once; None: one by one
     window: int = 1  # messages in flight at once over `executor`
     now: Callable[[], datetime] = utcnow
+
+    @cached_property
+    def envelope(self) -> EnvelopeSenders:
+        """Each message's envelope sender: VERP under BOUNCE_ADDRESS, or MAIL_FROM."""
+        return EnvelopeSenders.from_settings(self.settings)
 
 
 class TryLater(Exception):

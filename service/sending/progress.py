@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.domain import send_guards
 from service.domain.releases import delivery_counts
-from service.models import Release, ReleaseStatus, Subscriber
+from service.models import Release, ReleaseStatus, ReportKind, Subscriber
 from service.sending.ledger import deferred_count, recipient_filter
 
 ACTIVE_STATES = (ReleaseStatus.SENDING, ReleaseStatus.PAUSED)
@@ -42,6 +43,9 @@ class SendProgress:
     rate: float | None  # messages a second, on average since the send started
     eta_seconds: int | None
     pause_reason: str | None
+    pause_guard: str | None  # send_guards.Guard that paused it, while one has
+    bounced: int  # hard bounces reported after the relay took the message
+    complained: int  # complaints (feedback loops, provider events)
     started_at: str | None
     finished_at: str | None
 
@@ -51,6 +55,7 @@ class SendProgress:
 
 def send_progress(session: Session, release: Release, *, now: datetime) -> SendProgress:
     counts = delivery_counts(session, release.id)
+    reports = send_guards.reported(session, release.id)
     done = counts["sent"] + counts["failed"] + counts["skipped"]
     total = counts["total"]
     rate = eta = None
@@ -75,6 +80,9 @@ def send_progress(session: Session, release: Release, *, now: datetime) -> SendP
         rate=round(rate, 1) if rate is not None else None,
         eta_seconds=eta,
         pause_reason=release.pause_reason,
+        pause_guard=release.pause_guard if release.status is ReleaseStatus.PAUSED else None,
+        bounced=reports.get(ReportKind.HARD_BOUNCE, 0),
+        complained=reports.get(ReportKind.COMPLAINT, 0),
         started_at=release.send_started_at.isoformat() if release.send_started_at else None,
         finished_at=release.send_finished_at.isoformat() if release.send_finished_at else None,
     )

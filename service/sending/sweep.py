@@ -1,6 +1,7 @@
 """The backstop, every SWEEP_SECONDS: recover vanished workers' rows, restart lost or stalled
 sends, start due schedules, mark finished sends sent, and ring what the doors could not (owed
-notices, waiting invitations). Makes a Redis wipe a delay, never a loss (DESIGN.md)."""
+notices, waiting invitations, report mails the bounce server stored). Makes a Redis wipe a
+delay, never a loss (DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta
 
 from service.domain import invitations, owed_notices
 from service.models import OwedNotice, ReleaseStatus
-from service.sending import control, ledger
+from service.sending import control, ledger, report_jobs
 from service.sending.batch import BATCH_SIZE
 from service.sending.invitations import INVITATIONS_LOCK
 from service.sending.journal import journal_key
@@ -25,7 +26,7 @@ NOTICE_TASKS = {
 
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
-    invitations."""
+    invitations, reports (report mails rung again)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -62,6 +63,7 @@ def sweep(box: Outbox) -> dict[str, int]:
                     report["restarted"] += 1
     report["notices"] = ring_owed_notices(box, now)
     report["invitations"] = ring_waiting_invitations(box, now)
+    report["reports"] = report_jobs.ring_waiting_reports(box, now)
     return report
 
 

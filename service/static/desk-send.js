@@ -56,7 +56,7 @@
     text("send-sent", count.format(data.sent));
     text("send-total", count.format(data.total));
     $("send-planning").hidden = !data.planning;
-    for (const name of ["sent", "failed", "deferred", "pending", "skipped"]) {
+    for (const name of ["sent", "failed", "deferred", "pending", "skipped", "bounced", "complained"]) {
       text("stat-" + name, count.format(data[name]));
     }
     text("stat-rate", shownRate === null || shownRate === undefined ? "–" : decimal.format(shownRate));
@@ -69,7 +69,11 @@
     text("send-state", labels[data.state] || data.state);
     const reason = $("send-paused-reason");
     reason.hidden = !(data.state === "paused" && data.pause_reason);
-    if (!reason.hidden) text("send-paused-reason", reason.dataset.template.replace("{}", data.pause_reason));
+    if (!reason.hidden) {
+      const guard = data.pause_guard === "complaints" ? reason.dataset.guardComplaints
+        : data.pause_guard === "bounces" ? reason.dataset.guardBounces : null;
+      text("send-paused-reason", guard || reason.dataset.template.replace("{}", data.pause_reason));
+    }
     for (const form of document.querySelectorAll("#send-controls form")) {
       const action = form.dataset.action;
       form.hidden = !(

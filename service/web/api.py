@@ -14,12 +14,12 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from service import dispatch
 from service.app_state import session_scope, settings
 from service.db import MAX_ROW_ID, utcnow
-from service.domain import releases, subscriber_search, subscriptions
+from service.domain import releases, send_guards, subscriber_search, subscriptions, suppressions
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
-from service.domain.errors import N_, InvalidInput, NotFound
+from service.domain.errors import N_, InvalidAddress, InvalidInput, NotFound
 from service.extensions import accepted_language, csrf
 from service.locales import API_LANGUAGE, PRIMARY_LANGUAGE
-from service.models import ConsentSource, Release, ReleaseStatus, SubscriberStatus
+from service.models import ConsentSource, Release, ReleaseStatus, ReportKind, SubscriberStatus
 from service.sending import control
 from service.web import openapi as doc
 from service.web.api_auth import require_token
@@ -128,6 +128,7 @@ AFTER = doc.IntRange(default=0, low=0, high=MAX_ROW_ID)
 
 def release_answer(session: Session, release: Release) -> dict[str, Any]:
     counts = releases.delivery_counts(session, release.id)
+    reported = send_guards.reported(session, release.id)
     base = settings().public_base_url
     return {
         **releases.release_state(release),
@@ -139,7 +140,10 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
             "failed": counts["failed"],
             "pending": counts["pending"],
             "skipped": counts["skipped"],
-            # Why the send stopped by itself (the mail server's reply), while it is paused.
+            "bounced": reported.get(ReportKind.HARD_BOUNCE, 0),
+            "complained": reported.get(ReportKind.COMPLAINT, 0),
+            # Why the send stopped by itself (the mail server's reply, or a guard: too many
+            # complaints or hard bounces), while it is paused.
             "pause_reason": (
                 release.pause_reason if release.status is ReleaseStatus.PAUSED else None
             ),
@@ -325,6 +329,78 @@ def erase_subscriber(email: str) -> tuple[str, int]:
         if subscriber is None:
             raise NotFound(N_("There is no subscriber with this address."))
         subscriptions.erase(session, subscriber, now=utcnow())
+    return "", 204
+
+
+@bp.get("/suppressions")
+@bp.doc(
+    summary="The suppression list, by id",
+    description="Addresses nothing is sent to: erased, bounced or complained, with the release "
+    "that put them there.",
+    security=doc.BEARER,
+    parameters=[
+        doc.int_query("limit", SUBSCRIBER_PAGE, "How many, by id."),
+        doc.int_query("after", AFTER, "Only entries with a larger id (next_after); 0: all."),
+    ],
+)
+@bp.alt_response(200, schema=doc.SuppressionPage, description="A page; next_after fetches more")
+@require_token
+def list_suppressions() -> Response:
+    limit = _int_arg("limit", SUBSCRIBER_PAGE)
+    after = _int_arg("after", AFTER)
+    with session_scope() as session:
+        entries = suppressions.page(session, after=after, limit=limit)
+    items = [
+        {
+            "id": e.id,
+            "email": e.email,
+            "reason": e.reason.value,
+            "created_at": e.created_at.isoformat(),
+            "release_id": e.release_id,
+        }
+        for e in entries
+    ]
+    return jsonify(items=items, next_after=items[-1]["id"] if len(items) == limit else None)
+
+
+@bp.delete("/suppressions/<path:email>")
+@bp.doc(
+    summary="Lift a suppression, saying why",
+    description="A reader suppressed for bouncing is a confirmed reader again; one who "
+    "complained stays unsubscribed; an erased address may subscribe or be imported again. "
+    "The lift is kept with its note and who lifted it.",
+    security=doc.BEARER,
+    parameters=[
+        {"in": "path", "name": "email", "required": True, "schema": doc.address_schema()},
+        {
+            "in": "query",
+            "name": "note",
+            "required": True,
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": suppressions.MAX_NOTE,
+                "pattern": r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+            },
+            "description": "Why it is lifted (kept with the lift).",
+        },
+    ],
+)
+@bp.alt_response(204, description="Lifted")
+@bp.alt_response(404, schema=doc.Error, description="Not on the suppression list")
+@bp.alt_response(422, schema=doc.Error, description="No note")
+@require_token
+def lift_suppression(email: str) -> tuple[str, int]:
+    try:
+        address = normalize_address(email)
+    except InvalidAddress:
+        # Not an address: nothing by that name is on the list (an erased entry's email is null).
+        raise NotFound(N_("This address is not on the suppression list.")) from None
+    note = request.args.get("note") or ""
+    if _CONTROL_CHARACTER.search(note) or re.search(r"[\x80-\x9f]", note):
+        raise InvalidInput(N_("A note holds no control characters."))
+    with session_scope() as session:
+        suppressions.lift(session, address, note=note, by_publisher=g.publisher_id, now=utcnow())
     return "", 204
 
 

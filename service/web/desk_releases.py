@@ -27,7 +27,7 @@ from service import dispatch
 from service.app_state import session_scope, settings
 from service.db import utcnow
 from service.dispatch import TaskName
-from service.domain import releases
+from service.domain import releases, send_guards
 from service.domain.addresses import display_address
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.mail_headers import HeaderError
@@ -373,6 +373,9 @@ def send_view(release_id: int) -> str:
             progress=progress.send_progress(session, release, now=utcnow()),
             failures=ledger.failures(session, release_id),
             failure_reason=failure_reason,
+            limits=send_guards.Limits(
+                settings().complaint_rate_limit, settings().bounce_rate_limit
+            ),
         )
 
 

@@ -25,7 +25,7 @@ from service.domain.addresses import ADDRESS_PATTERN, MAX_ADDRESS_LENGTH
 from service.domain.releases import DATE_TIME, MAX_BODY, MAX_DATE_TIME, MAX_SUMMARY, MAX_TITLE
 from service.domain.subscriptions import MAX_TOPICS
 from service.locales import LANGUAGES
-from service.models import ReleaseStatus, SubscriberStatus
+from service.models import ReleaseStatus, SubscriberStatus, SuppressionReason
 from service.web.idempotency import HEADER, KEY_PATTERN
 
 Schema = dict[str, Any]
@@ -314,14 +314,60 @@ def answer_schemas() -> dict[str, Schema]:
             "properties": {
                 "state": {"type": "string", "enum": release_states},
                 **{key: {"type": "integer", "minimum": 0} for key in counts},
+                "bounced": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Hard bounces reported after the relay took the message.",
+                },
+                "complained": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Complaints (feedback loops, provider events).",
+                },
                 "pause_reason": {
                     "type": "string",
                     "nullable": True,
-                    "description": "While the send paused itself: the mail server's reply; "
+                    "description": "While the send paused itself: the mail server's reply, "
+                    "or the guard's figures (complaints above COMPLAINT_RATE_LIMIT of those "
+                    "delivered, hard bounces above BOUNCE_RATE_LIMIT of those attempted); "
                     "else null.",
                 },
             },
-            "required": ["state", *counts, "pause_reason"],
+            "required": ["state", *counts, "bounced", "complained", "pause_reason"],
+        },
+        "Suppression": {
+            "type": "object",
+            "properties": {
+                "id": integer,
+                "email": {
+                    **string,
+                    "nullable": True,
+                    "description": "null for an erasure: only a hash of the address is kept.",
+                },
+                "reason": {"type": "string", "enum": [r.value for r in SuppressionReason]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "release_id": {
+                    **integer,
+                    "nullable": True,
+                    "description": "The release whose bounce or complaint it came from.",
+                },
+            },
+            "required": ["id", "email", "reason", "created_at", "release_id"],
+        },
+        "SuppressionPage": page("Suppression", "next_after"),
+        "WebhookTaken": {
+            "type": "object",
+            "properties": {
+                "taken": {"type": "integer", "minimum": 0, "description": "Reports applied."},
+                "repeats": {"type": "integer", "minimum": 0, "description": "Taken before."},
+                "ignored": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Naming nobody on file: nothing kept.",
+                },
+                "subscription": {"type": "string", "enum": ["confirmed"]},
+            },
+            "required": ["taken", "repeats", "ignored"],
         },
         "Release": {"type": "object", "properties": release, "required": list(release)},
         "ReleasePage": page("Release", "next_before"),
@@ -348,6 +394,8 @@ ReleaseEdit = ref("ReleaseEdit")
 Release = ref("Release")
 ReleasePage = ref("ReleasePage")
 SubscriberPage = ref("SubscriberPage")
+WebhookTaken = ref("WebhookTaken")
+SuppressionPage = ref("SuppressionPage")
 
 
 class DocumentedApi(Api):

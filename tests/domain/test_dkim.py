@@ -91,3 +91,12 @@ def test_every_email_is_signed_when_a_key_is_set(kind: str, keys: tuple[Dkim, by
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_email_is_signed_without_a_key(kind: str) -> None:
     assert b"DKIM-Signature" not in KINDS[kind](composer(None))
+
+
+def test_a_releases_signature_covers_its_feedback_id(keys: tuple[Dkim, bytes]) -> None:
+    key, _ = keys
+    raw = KINDS["release"](composer(key))
+    signature = raw.split(b"\r\n\r\n", 1)[0].split(b"DKIM-Signature:", 1)[1]
+    tags = b"".join(signature.split()).split(b";")
+    signed = next(t for t in tags if t.startswith(b"h=")).removeprefix(b"h=").split(b":")
+    assert b"feedback-id" in signed

@@ -82,7 +82,7 @@ IDS = [f"h{n}" for n in range(len(HOSTILE))]
 
 RELEASE_HEADERS = {
     "To", "Message-ID", "List-Unsubscribe", "From", "Subject", "Date", "List-Id",
-    "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+    "Feedback-ID", "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
 }  # fmt: skip
 NOTICE_HEADERS = {
     "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version",
@@ -310,3 +310,9 @@ def test_mail_from_must_be_one_name_and_address() -> None:
         with pytest.raises(ConfigError):
             Settings.from_env({**ENV, "MAIL_FROM": value})
     assert Settings.from_env({**ENV, "MAIL_FROM": '"Avis, Oslo" <n@news.example>'})
+
+
+def test_a_release_names_its_release_language_and_site_for_gmails_feedback_loop() -> None:
+    message = parse(build("release", settings(), "Vostok"))
+    assert message["Feedback-ID"] == f"7:en:pressroom:{LIST_ID}"
+    assert message["Auto-Submitted"] is None  # RFC 3834: a release is no automatic reply

@@ -26,7 +26,7 @@ TITLE = "=?utf-8?q?Pressemelding=0D=0AReply-To:_svar@angriper.example=0D=0A=0D=0
 BCC_TITLE = "=?utf-8?b?SGVpDQpCY2M6IHN0amVsQGFuZ3JpcGVyLmV4YW1wbGUNCg0KS3JvcHA=?="
 HEADERS = {
     "To", "Message-ID", "List-Unsubscribe", "From", "Subject", "Date", "List-Id",
-    "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
+    "Feedback-ID", "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
 }  # fmt: skip
 
 

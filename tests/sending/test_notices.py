@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from service.config import Settings
 from service.db import Database
 from service.models import OwedNotice, Subscriber, SubscriberStatus
 from service.sending import jobs
@@ -29,7 +30,13 @@ def outbox(
             open_session=db.session_scope,
             redis=None,  # type: ignore[arg-type]  (a notice needs none)
             transport=transport,
-            settings=None,  # type: ignore[arg-type]
+            settings=Settings(
+                secret_key="test-secret-key-not-for-production",
+                redis_url="redis://unused",
+                mail_from=composer.site.mail_from,
+                bounce_address="bounces@press.example",
+                testing=True,
+            ),
             composer=composer,
             messages=lambda release, language: composer.release_message(release, language, now=NOW),
             ring=lambda task, *args: True,
@@ -109,3 +116,14 @@ def test_a_notice_refused_for_good_is_not_retried_and_an_outage_is(
     else:
         with pytest.raises(outcome):
             jobs.send_notice(outbox(), OwedNotice.CONFIRMATION, uid_of(db, READER), key="k")
+
+
+def test_a_notice_leaves_with_its_readers_own_verp_address(
+    db: Database, transport: RecordingTransport, outbox: Callable[..., Outbox]
+) -> None:
+    [subscriber_id] = add_readers(db, [READER], status=SubscriberStatus.PENDING)
+    box = outbox()
+    assert jobs.send_notice(box, OwedNotice.CONFIRMATION, uid_of(db, READER), key="k") == "sent"
+    [call] = transport.calls
+    target = box.envelope.verp.read(call.sender) if box.envelope.verp else None
+    assert target is not None and (target.named, target.id) == ("subscriber", subscriber_id)

@@ -91,7 +91,7 @@ def read_command(file: click.utils.LazyFile) -> None:
     if not data:
         raise click.ClickException("The file is empty: give one mail, as saved from a mailbox.")
     config = settings()
-    limits = send_guards.Limits(config.complaint_rate_limit, config.bounce_rate_limit)
+    limits = send_guards.Limits.from_settings(config)
     with session_scope() as session:
         taken = bounce_intake.take_mail(
             session,

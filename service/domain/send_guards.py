@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.models import (
     BounceReport,
     Delivery,
@@ -43,6 +44,10 @@ class Limits:
 
     complaints: float = 0.003
     bounces: float = 0.05
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.complaint_rate_limit, settings.bounce_rate_limit)
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,16 @@ from service.task_names import TaskName
 log = logging.getLogger(__name__)
 
 
-def limits(box: Outbox) -> send_guards.Limits:
-    return send_guards.Limits(
-        complaints=box.settings.complaint_rate_limit, bounces=box.settings.bounce_rate_limit
-    )
-
-
 def take_report(box: Outbox, report_id: int) -> dict[str, int]:
     """Counts of the reports in the mail, by outcome ("ignored": naming nobody on file,
     "repeat": taken before)."""
     with box.open_session() as session:
         taken = incoming_reports.take(
-            session, report_id, verp=box.envelope.verp, limits=limits(box), now=box.now()
+            session,
+            report_id,
+            verp=box.envelope.verp,
+            limits=send_guards.Limits.from_settings(box.settings),
+            now=box.now(),
         )
     counts: dict[str, int] = {}
     for one in taken:

@@ -373,9 +373,7 @@ def send_view(release_id: int) -> str:
             progress=progress.send_progress(session, release, now=utcnow()),
             failures=ledger.failures(session, release_id),
             failure_reason=failure_reason,
-            limits=send_guards.Limits(
-                settings().complaint_rate_limit, settings().bounce_rate_limit
-            ),
+            limits=send_guards.Limits.from_settings(settings()),
         )
 
 

@@ -83,12 +83,13 @@ def receive(provider: str) -> Response:
     config = settings()
     envelope = EnvelopeSenders.from_settings(config)
     now = utcnow()
-    posted = reader(Post(dict(request.headers), body), setup(), envelope.verp, now)
+    webhook_setup = setup()
+    posted = reader(Post(dict(request.headers), body), webhook_setup, envelope.verp, now)
     seen = _seen_key(provider, posted.replay_key)
     redis = app_redis()
     if seen and redis.exists(seen):
         raise Replayed()
-    limits = send_guards.Limits(config.complaint_rate_limit, config.bounce_rate_limit)
+    limits = send_guards.Limits.from_settings(config)
     with session_scope() as session:
         taken = [bounce_policy.take(session, report, now=now) for report in posted.reports]
         incoming_reports.guard_releases(session, taken, limits)
@@ -99,7 +100,7 @@ def receive(provider: str) -> Response:
     }
     if posted.confirm_url:
         try:
-            setup().fetch(posted.confirm_url)
+            webhook_setup.fetch(posted.confirm_url)
         except OSError:
             raise NotConfirmed() from None  # SNS posts the confirmation again
         answer["subscription"] = "confirmed"

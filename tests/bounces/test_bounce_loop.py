@@ -107,7 +107,9 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
                 )
                 for a in readers[:2]
             ]  # fmt: skip
-            incoming_reports.guard_releases(session, taken, limits(settings))
+            incoming_reports.guard_releases(
+                session, taken, send_guards.Limits.from_settings(settings)
+            )
         wait_until(
             lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "paused",
             timeout=60,
@@ -133,10 +135,3 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
 
 def _message_id(sink: MailSink, address: str) -> str:
     return next(m.message["Message-ID"] for m in sink.handler.received if address in m.recipients)
-
-
-def limits(settings: object) -> send_guards.Limits:
-    return send_guards.Limits(
-        settings.complaint_rate_limit,  # type: ignore[attr-defined]
-        settings.bounce_rate_limit,  # type: ignore[attr-defined]
-    )

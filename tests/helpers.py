@@ -8,8 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from flask import Flask
+
+from service.config import Settings
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -53,3 +59,15 @@ def wait_for_http(url: str, timeout: float = 30.0) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextmanager
+def settings_changed(app: Flask, **changes: Any) -> Iterator[Settings]:
+    """The app (and the workers sharing it) runs with `changes` to its settings inside the
+    block, and with its own settings again after it; yields the changed settings."""
+    settings: Settings = app.extensions["pressroom.settings"]
+    app.extensions["pressroom.settings"] = changed = settings.replace(**changes)
+    try:
+        yield changed
+    finally:
+        app.extensions["pressroom.settings"] = settings

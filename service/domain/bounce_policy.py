@@ -188,13 +188,15 @@ def _apply(
         if subscriber.status is not SubscriberStatus.CONFIRMED:
             return ReportOutcome.UNCHANGED
         last = subscriber.last_bounce_at
-        if last is not None and now - last >= SCORE_STALE_AFTER:
-            subscriber.bounce_score = 0
-        if last is None or last.date() != now.date() or subscriber.bounce_score == 0:
+        if last is None or now - last >= SCORE_STALE_AFTER:
+            subscriber.bounce_score = 0  # stale, or of unknown age (scored before this policy)
+        scored = last is None or last.date() != now.date() or subscriber.bounce_score == 0
+        if scored:
             subscriber.bounce_score += 1
         subscriber.last_bounce_at = now
         if subscriber.bounce_score < SCORE_THRESHOLD:
-            return ReportOutcome.SCORED
+            # SCORED only when a point was added: `subscribers unbounce` takes those back.
+            return ReportOutcome.SCORED if scored else ReportOutcome.UNCHANGED
     return _bounced(session, subscriber, release_id, now=now)
 
 

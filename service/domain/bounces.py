@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 
 from service.domain import subscription_events
 from service.models import (
-    Delivery,
-    DeliveryStatus,
-    Release,
+    BounceReport,
+    ReportOutcome,
     Subscriber,
     SubscriberStatus,
     SubscriptionEventKind,
@@ -24,10 +23,10 @@ from service.models.suppression import address_hash
 def unbounce(session: Session, *, since: datetime, now: datetime, dry_run: bool = False) -> int:
     """Readers marked bounced at or after `since` (an aware datetime) are confirmed readers
     again: their bounce score is reset, their suppression lifted, and their return logged as a
-    join in the list's history. Readers still confirmed lose the hard bounces that releases sent
-    since then scored (one per failed delivery). For an operator whose relay refused everyone in
-    a way Pressroom took for the readers' fault. Returns how many readers were marked bounced
-    and are restored (or would be, `dry_run`)."""
+    join in the list's history. Readers still confirmed lose the points that bounces since
+    then scored (bounce_policy's reports with outcome "scored"). For an operator whose relay
+    refused everyone in a way Pressroom took for the readers' fault. Returns how many readers
+    were marked bounced and are restored (or would be, `dry_run`)."""
     if not dry_run:
         _unscore_confirmed(session, since=since)
     suppressed = {
@@ -61,16 +60,15 @@ def unbounce(session: Session, *, since: datetime, now: datetime, dry_run: bool 
 
 
 def _unscore_confirmed(session: Session, *, since: datetime) -> None:
-    failed_since = (
-        select(Delivery.subscriber_id, func.count().label("failures"))
-        .join(Release, Release.id == Delivery.release_id)
-        .where(Delivery.status == DeliveryStatus.FAILED, Release.send_started_at >= since)
-        .group_by(Delivery.subscriber_id)
+    scored_since = (
+        select(BounceReport.subscriber_id, func.count().label("points"))
+        .where(BounceReport.outcome == ReportOutcome.SCORED, BounceReport.received_at >= since)
+        .group_by(BounceReport.subscriber_id)
         .subquery()
     )
-    for subscriber, failures in session.execute(
-        select(Subscriber, failed_since.c.failures)
-        .join(failed_since, failed_since.c.subscriber_id == Subscriber.id)
+    for subscriber, points in session.execute(
+        select(Subscriber, scored_since.c.points)
+        .join(scored_since, scored_since.c.subscriber_id == Subscriber.id)
         .where(Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.bounce_score > 0)
     ):
-        subscriber.bounce_score = max(0, subscriber.bounce_score - failures)
+        subscriber.bounce_score = max(0, subscriber.bounce_score - points)

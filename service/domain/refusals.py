@@ -65,14 +65,6 @@ class Stage(enum.StrEnum):
     DATA = "data"
 
 
-class Blame(enum.Enum):
-    """What a refusal that counts against a reader does to them."""
-
-    SUPPRESS = "suppress"  # the mailbox does not exist: no more mail to it, at once
-    SCORE = "score"  # one hard bounce; HARD_BOUNCE_LIMIT of them mark the address bounced
-    NONE = "none"  # this delivery fails, the reader is not scored (a policy refusal)
-
-
 @dataclass(frozen=True)
 class Reply:
     """A server's refusal: the reply code (0 when no reply came), its text, and the stage."""
@@ -108,15 +100,6 @@ class Reply:
         if self.enhanced[1:3] in (".3", ".6") or _RELAY.search(self.text):
             return True
         return self.stage is Stage.DATA and not self.names_mailbox
-
-    @property
-    def blame(self) -> Blame:
-        status = self.enhanced
-        if status in ("5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10"):
-            return Blame.SUPPRESS  # no such mailbox or domain, or a malformed address
-        if status[1:3] == ".7":
-            return Blame.NONE  # a policy refusal says nothing about the mailbox
-        return Blame.SCORE
 
     def signature(self, address: str) -> str:
         """The reply with everything that differs per recipient or per try masked: any

@@ -18,10 +18,12 @@ from sqlalchemy import Date, case, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.domain import send_guards
 from service.domain.errors import N_, InvalidInput
 from service.domain.releases import delivery_counts_of
 from service.models import (
     Release,
+    ReportKind,
     Subscriber,
     SubscriberStatus,
     SubscriptionEvent,
@@ -204,6 +206,8 @@ class ReleaseOutcome:
     failed: int
     pending: int
     unsubscribed: int  # readers who left through this release's unsubscribe link
+    bounced: int = 0  # hard bounces: refused at once or reported later (bounce_policy)
+    complained: int = 0  # readers who marked it as spam (feedback loops, provider events)
 
     @property
     def unsubscribe_rate(self) -> float | None:
@@ -212,7 +216,8 @@ class ReleaseOutcome:
 
 
 def release_outcomes(session: Session, *, limit: int = RELEASES_SHOWN) -> list[ReleaseOutcome]:
-    """The last `limit` releases sent by email, oldest first: delivery and unsubscribes."""
+    """The last `limit` releases sent by email, oldest first: delivery, hard bounces,
+    complaints and unsubscribes."""
     rows: Sequence[Release] = session.scalars(
         select(Release)
         .where(Release.send_started_at.is_not(None))
@@ -223,6 +228,7 @@ def release_outcomes(session: Session, *, limit: int = RELEASES_SHOWN) -> list[R
     if not ids:
         return []
     deliveries = delivery_counts_of(session, ids)
+    reports = send_guards.reported_of(session, ids)
     unsubscribes = dict(
         session.execute(
             select(SubscriptionEvent.release_id, func.count())
@@ -244,6 +250,8 @@ def release_outcomes(session: Session, *, limit: int = RELEASES_SHOWN) -> list[R
             failed=deliveries[release.id]["failed"],
             pending=deliveries[release.id]["pending"],
             unsubscribed=unsubscribes.get(release.id, 0),
+            bounced=reports.get(release.id, {}).get(ReportKind.HARD_BOUNCE, 0),
+            complained=reports.get(release.id, {}).get(ReportKind.COMPLAINT, 0),
         )
         for release in reversed(rows)
     ]

@@ -28,6 +28,7 @@ class ReportKind(enum.StrEnum):
 
 class ReportDoor(enum.StrEnum):
     SMTP = "smtp"  # the bounce server (`bounces serve`)
+    RELAY = "relay"  # our relay refused the recipient during the SMTP conversation
     FILE = "file"  # `bounces read`
     SES = "ses"
     POSTMARK = "postmark"
@@ -38,10 +39,10 @@ class ReportDoor(enum.StrEnum):
 
 class ReportOutcome(enum.StrEnum):
     SUPPRESSED = "suppressed"  # the reader is marked bounced and suppressed
-    SCORED = "scored"  # a soft bounce, below the threshold
+    SCORED = "scored"  # a soft bounce's point, below the threshold
     UNSUBSCRIBED = "unsubscribed"  # a complaint: unsubscribed and suppressed
     COUNTED = "counted"  # against the release only
-    UNCHANGED = "unchanged"  # the reader was already off the list
+    UNCHANGED = "unchanged"  # the reader was already off the list, or scored today already
 
 
 class BounceReport(Base):

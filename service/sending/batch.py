@@ -83,7 +83,8 @@ class Ledger(Protocol):
         ...
 
     def fail(self, refused: Sequence[tuple[Recipient, Reply]], *, blame: bool) -> None:
-        """Refused for good; with `blame`, each reply counts against its reader."""
+        """Refused for good; with `blame`, each reply is a report to the bounce policy
+        (the reader's fault or the release's, as bounce_policy's table says)."""
         ...
 
     def retry_later(self, deferred: Sequence[tuple[Recipient, str]], *, base: float) -> None:
@@ -655,7 +656,8 @@ class BatchSender:
         *,
         blame: bool = True,
     ) -> None:
-        """Refused for good: the deliveries fail; with `blame`, each reply counts against its
-        reader as `Reply.blame` says."""
+        """Refused for good: the deliveries fail; with `blame`, each reply is a report to the
+        bounce policy (ledger.refusal_report): against the reader or the release, as its
+        table says."""
         self.ledger.fail(refused, blame=blame)
         result.failed += len(refused)

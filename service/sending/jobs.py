@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from service.domain import notices, owed_notices
+from service.domain import notices, owed_notices, send_guards
 from service.domain.header_test import header_test_email
 from service.domain.mail_headers import HeaderError, new_msg_id
 from service.models import OwedNotice, Publisher, Release, Subscriber
@@ -58,7 +58,10 @@ def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
     owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex}"
     result = BatchSender(
         ledger=SqlLedger(
-            box.open_session, owner=owner, lease=timedelta(seconds=settings.send_lease_seconds)
+            box.open_session,
+            owner=owner,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            limits=send_guards.Limits.from_settings(settings),
         ),
         transport=box.transport,
         journal=SendJournal(box.redis, owner),

@@ -9,6 +9,7 @@ as a batch sees it (batch.Ledger), one transaction per call.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -18,30 +19,32 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, any_, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for, utcnow
-from service.domain import releases
-from service.domain.refusals import Blame, Reply
+from service.domain import bounce_policy, releases, send_guards
+from service.domain.refusals import Reply
 from service.locales import LANGUAGES
 from service.models import (
     Delivery,
     DeliveryStatus,
     Release,
     ReleaseStatus,
+    ReportDoor,
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
-    SubscriptionEventKind,
-    SuppressionReason,
 )
+
+log = logging.getLogger(__name__)
+DEFAULT_LIMITS = send_guards.Limits()
 
 FAILURES_SHOWN = 50
 PLAN_CHUNK = 5_000
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=30)
-HARD_BOUNCE_LIMIT = 3
 
 
 @dataclass(frozen=True)
@@ -260,15 +263,20 @@ def mark_done(
     *,
     owner: str,
     error: str | None = None,
-) -> None:
-    """Finish rows that will not be sent: failed, skipped or cancelled."""
-    if ids:
+) -> int:
+    """Finish rows that will not be sent: failed, skipped or cancelled. Returns how many
+    were `owner`'s to finish."""
+    if not ids:
+        return 0
+    return (
         session.execute(
             update(Delivery)
             .where(_owned(session, ids, owner))
             .values(status=status, lease_owner=None, last_error=error and error[:300])
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
+        or 0
+    )
 
 
 def backoff(attempts: int, base: float = 30.0) -> timedelta:
@@ -351,27 +359,18 @@ def renew_lease(
         )
 
 
-def record_hard_bounce(
-    session: Session, subscriber_id: int, *, unknown_user: bool, now: datetime
-) -> None:
-    """A 5xx for this address: count it; 'no such user' (5.1.x) stops mail to it at once."""
-    from service.domain.subscriptions import leave_list, suppress
-
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        return
-    subscriber.bounce_score += 1
-    if unknown_user or subscriber.bounce_score >= HARD_BOUNCE_LIMIT:
-        # Logged as a departure once, when a confirmed reader stops being one.
-        leave_list(
-            session,
-            subscriber_id,
-            SubscriptionEventKind.BOUNCED,
-            now=now,
-            status=SubscriberStatus.BOUNCED,
-        )
-        subscriber.status = SubscriberStatus.BOUNCED
-        suppress(session, subscriber.email, SuppressionReason.BOUNCED, now=now)
+def refusal_report(recipient: Recipient, reply: Reply) -> bounce_policy.Report:
+    """A refusal that the batch's judge (refusals.RefusalJudge) laid on one reader, as the
+    bounce policy's report: the same table decides for a refusal during the SMTP
+    conversation as for a bounce that comes back later, and both for one delivery count
+    once."""
+    return bounce_policy.Report(
+        door=ReportDoor.RELAY,
+        action="failed",
+        status=reply.enhanced or None,
+        diagnostic=reply.text,
+        delivery_id=recipient.delivery_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -537,10 +536,18 @@ class SqlLedger:
     """The ledger of one batch (`owner`, its lease) on the database behind `open_session`
     (a context manager that commits on success, e.g. service.db.session_scope)."""
 
-    def __init__(self, open_session: SessionFactory, *, owner: str, lease: timedelta = LEASE):
+    def __init__(
+        self,
+        open_session: SessionFactory,
+        *,
+        owner: str,
+        lease: timedelta = LEASE,
+        limits: send_guards.Limits = DEFAULT_LIMITS,
+    ):
         self.open_session = open_session
         self.owner = owner
         self.lease = lease
+        self.limits = limits  # the send guards, judged after refusals that blame readers
 
     def claim(self, release_id: int, *, limit: int) -> Claim | None:
         with self.open_session() as session:
@@ -579,22 +586,37 @@ class SqlLedger:
 
     def fail(self, refused: Sequence[tuple[Recipient, Reply]], *, blame: bool) -> None:
         with self.open_session() as session:
-            now = utcnow()
+            reports = []
             for recipient, reply in refused:
-                mark_done(
+                finished = mark_done(
                     session,
                     [recipient.delivery_id],
                     DeliveryStatus.FAILED,
                     owner=self.owner,
                     error=str(reply),
                 )
-                if blame and reply.blame is not Blame.NONE:
-                    record_hard_bounce(
-                        session,
-                        recipient.subscriber_id,
-                        unknown_user=reply.blame is Blame.SUPPRESS,
-                        now=now,
-                    )
+                if finished and blame:  # a row whose lease was lost is another's to judge
+                    reports.append(refusal_report(recipient, reply))
+            if reports:
+                self._take_refusals(session, reports)
+
+    def _take_refusals(self, session: Session, reports: list[bounce_policy.Report]) -> None:
+        """The bounce policy for refusals laid on readers, then the send guards, in a
+        savepoint: should they fail (a lock on a reader's score, a reader erased at that
+        moment), the deliveries still fail, the error is logged and the batch goes on."""
+        now = utcnow()
+        try:
+            with session.begin_nested():
+                taken = [bounce_policy.take(session, report, now=now) for report in reports]
+                for release_id in {t.release_id for t in taken if t.release_id and t.outcome}:
+                    guard = send_guards.check(session, release_id, self.limits)
+                    if guard is not None:
+                        log.warning("release %s paused by the %s guard", release_id, guard.value)
+        except SQLAlchemyError:
+            log.exception(
+                "refusals of deliveries %s failed them, but were not applied to their readers",
+                [report.delivery_id for report in reports],
+            )
 
     def retry_later(self, deferred: Sequence[tuple[Recipient, str]], *, base: float) -> None:
         with self.open_session() as session:

@@ -44,7 +44,7 @@ class SendProgress:
     eta_seconds: int | None
     pause_reason: str | None
     pause_guard: str | None  # send_guards.Guard that paused it, while one has
-    bounced: int  # hard bounces reported after the relay took the message
+    bounced: int  # hard bounces: refused during the send or reported after it
     complained: int  # complaints (feedback loops, provider events)
     started_at: str | None
     finished_at: str | None

@@ -40,7 +40,9 @@
     net: colour("--accent", "#1f3a5f"),
     delivered: colour("--ok", "#1e5b2e"),
     failed: colour("--danger", "#9b1c1c"),
-    unsubscribes: "#b86e00"
+    unsubscribes: "#b86e00",
+    releaseBounced: "#6f6b62",
+    complaints: "#6b2c91"
   };
   var locale = document.documentElement.lang || "nb";
   var numbers = new Intl.NumberFormat(locale);
@@ -181,25 +183,33 @@
     function pick(name) {
       return releases.map(function (r) { return r[name]; });
     }
+    // Readers (right axis) as points over the bars of messages (left axis).
+    function readers(label, name, colourOf, shape) {
+      return {
+        type: "line",
+        label: label,
+        data: pick(name),
+        borderColor: colourOf,
+        backgroundColor: colourOf,
+        pointBorderColor: "#ffffff",  // set off against the bars behind
+        pointBorderWidth: 1.5,
+        showLine: false,
+        pointRadius: 6,
+        pointHoverRadius: 8,
+        pointStyle: shape,
+        yAxisID: "y1",
+        order: 1
+      };
+    }
     var chart = new Chart(canvas, {
       data: {
         labels: releases.map(function (r) { return shorten(r.title, room); }),
         datasets: [
           { type: "bar", label: text.delivered, data: pick("delivered"), backgroundColor: palette.delivered, stack: "messages", yAxisID: "y", order: 2 },
           { type: "bar", label: text.failed, data: pick("failed"), backgroundColor: palette.failed, stack: "messages", yAxisID: "y", order: 2 },
-          {
-            type: "line",
-            label: text.unsubscribes,
-            data: pick("unsubscribed"),
-            borderColor: palette.unsubscribes,
-            backgroundColor: palette.unsubscribes,
-            showLine: false,
-            pointRadius: 6,
-            pointHoverRadius: 8,
-            pointStyle: "rectRot",
-            yAxisID: "y1",
-            order: 1
-          }
+          readers(text.unsubscribes, "unsubscribed", palette.unsubscribes, "rectRot"),
+          readers(text.bounced, "bounced", palette.releaseBounced, "triangle"),
+          readers(text.complaints, "complained", palette.complaints, "circle")
         ]
       },
       options: {
@@ -224,8 +234,7 @@
           y1: wholeNumbers({
             position: "right",
             grid: { drawOnChartArea: false },
-            title: { display: true, text: text.unsubscribes, color: palette.unsubscribes },
-            ticks: { color: palette.unsubscribes }
+            title: { display: true, text: text.readers }
           })
         }
       }

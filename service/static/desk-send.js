@@ -70,8 +70,12 @@
     const reason = $("send-paused-reason");
     reason.hidden = !(data.state === "paused" && data.pause_reason);
     if (!reason.hidden) {
-      const guard = data.pause_guard === "complaints" ? reason.dataset.guardComplaints
-        : data.pause_guard === "bounces" ? reason.dataset.guardBounces : null;
+      const guards = {
+        complaints: reason.dataset.guardComplaints,
+        bounces: reason.dataset.guardBounces,
+        refusals: reason.dataset.guardRefusals,
+      };
+      const guard = guards[data.pause_guard] || null;
       text("send-paused-reason", guard || reason.dataset.template.replace("{}", data.pause_reason));
     }
     for (const form of document.querySelectorAll("#send-controls form")) {

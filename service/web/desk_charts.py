@@ -98,6 +98,8 @@ def as_json(
                 "failed": r.failed,
                 "pending": r.pending,
                 "unsubscribed": r.unsubscribed,
+                "bounced": r.bounced,
+                "complained": r.complained,
                 "url": url_for("desk_releases.show", release_id=r.release_id),
             }
             for r in outcomes
@@ -114,6 +116,8 @@ def as_json(
             "delivered": _("Delivered"),
             "failed": _("Failed"),
             "unsubscribes": _("Unsubscribes"),
+            "complaints": _("Complaints"),
+            "readers": _("Readers"),
             "messages": _("Messages"),
             "no_releases": _("No release has been sent by email yet."),
         },

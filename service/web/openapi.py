@@ -317,7 +317,8 @@ def answer_schemas() -> dict[str, Schema]:
                 "bounced": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Hard bounces reported after the relay took the message.",
+                    "description": "Hard bounces: refused by our relay during the send, or "
+                    "reported after it took the message (each delivery once).",
                 },
                 "complained": {
                     "type": "integer",
@@ -329,7 +330,8 @@ def answer_schemas() -> dict[str, Schema]:
                     "nullable": True,
                     "description": "While the send paused itself: the mail server's reply, "
                     "or the guard's figures (complaints above COMPLAINT_RATE_LIMIT of those "
-                    "delivered, hard bounces above BOUNCE_RATE_LIMIT of those attempted); "
+                    "delivered, hard bounces or refusals of the message above BOUNCE_RATE_LIMIT "
+                    "of those attempted); "
                     "else null.",
                 },
             },

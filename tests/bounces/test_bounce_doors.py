@@ -15,59 +15,27 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.app_state import get_database, session_scope
+from service.bounce_server import BounceHandler, controller
 from service.db import utcnow
 from service.domain import incoming_reports
-from service.domain.release_messages import delivery_message_id
 from service.embedded_redis import free_port
 from service.models import (
     BounceReport,
-    Delivery,
-    DeliveryStatus,
     IncomingReport,
-    Release,
-    ReleaseStatus,
     Subscriber,
     SubscriberStatus,
 )
-from service.sending.envelope import EnvelopeSenders
 from service.sending.outbox import Outbox
 from service.sending.report_jobs import ring_waiting_reports
 from service.task_names import TaskName
-from tests.bounces import formats
+from tests.bounces import copies, formats
+from tests.bounces.copies import READER
 from tests.cli.helpers import flask
 from tests.helpers import BIN, ROOT, clean_env, stop
-from tests.rows import subscriber_rows
-
-READER = "gagarin@mail.example"
 
 
 def delivered(app: Flask, email: str = READER) -> formats.Original:
-    """A confirmed reader and their delivered copy of a sending release, as it left."""
-    now = utcnow()
-    with app.app_context(), session_scope() as session:
-        [values] = subscriber_rows(
-            [email], status=SubscriberStatus.CONFIRMED, language="nb", now=now
-        )
-        reader = Subscriber(**values)
-        release = Release(
-            slug="vostok", title="Vostok", language="nb", status=ReleaseStatus.SENDING
-        )
-        session.add_all([reader, release])
-        session.flush()
-        delivery = Delivery(
-            release_id=release.id,
-            subscriber_id=reader.id,
-            language="nb",
-            status=DeliveryStatus.SENT,
-        )
-        session.add(delivery)
-        session.flush()
-        envelope = EnvelopeSenders.from_settings(app.extensions["pressroom.settings"])
-        return formats.Original(
-            recipient=email,
-            envelope_sender=envelope.for_delivery(delivery.id),
-            message_id=delivery_message_id(release.id, reader.uid, "press.example"),
-        )
+    return copies.delivered(app, email)[0]
 
 
 def status_of(app: Flask, email: str = READER) -> SubscriberStatus:
@@ -193,3 +161,35 @@ def test_the_sweep_rings_again_for_a_report_whose_ring_was_lost(app: Flask) -> N
     )
     assert ring_waiting_reports(box, utcnow()) == 1
     assert rung == [(TaskName.TAKE_REPORT, (old,))]
+
+
+def test_the_bounce_server_turns_away_connections_past_its_cap_until_one_closes() -> None:
+    handler = BounceHandler(lambda address: True, lambda data, recipients: 1, lambda id_: None)
+    port = free_port()
+    server = controller(handler, host="127.0.0.1", port=port, max_sessions=2)
+    server.start()
+    try:
+        first = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        second = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        with pytest.raises(smtplib.SMTPConnectError) as turned_away:
+            smtplib.SMTP("127.0.0.1", port, timeout=10)
+        assert turned_away.value.smtp_code == 421
+        assert b"4.3.2" in turned_away.value.smtp_error
+        assert second.noop()[0] == 250  # those already in go on
+        first.quit()
+
+        def another() -> bool:
+            try:
+                smtplib.SMTP("127.0.0.1", port, timeout=10).quit()
+            except smtplib.SMTPConnectError:
+                return False
+            return True
+
+        deadline = time.monotonic() + 10
+        while not another():
+            assert time.monotonic() < deadline, "no room after a session closed"
+            time.sleep(0.05)
+        second.quit()
+    finally:
+        server.stop()
+        handler.close()

@@ -5,6 +5,8 @@ dev_reports.py) through the bounce server's SMTP door, and the next release goes
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -19,10 +21,19 @@ from service.domain import incoming_reports, send_guards
 from service.domain.bounce_policy import Report, take
 from service.embedded_redis import free_port
 from service.mailsink import MailSink
-from service.models import BounceReport, ReportDoor
+from service.models import BounceReport, ReportDoor, Subscriber, SubscriberStatus, Suppression
 from service.sending.envelope import EnvelopeSenders
 from service.task_names import TaskName
-from tests.pipeline.helpers import add_subscribers, api_token, publish, release_state, wait_until
+from tests.bounces import formats
+from tests.helpers import settings_changed
+from tests.pipeline.helpers import (
+    add_subscribers,
+    api_token,
+    publish,
+    release_state,
+    resume,
+    wait_until,
+)
 
 BOUNCING = [f"gone{n}@bounce.example" for n in range(20)]
 COMPLAINING = ["angry0@complaint.example", "angry1@complaint.example"]
@@ -34,15 +45,10 @@ def reports(app: Flask) -> int:
         return session.scalar(select(func.count()).select_from(BounceReport)) or 0
 
 
-def test_bounces_and_complaints_come_back_and_the_next_release_skips_those_readers(
-    app: Flask, desk: FlaskClient, sink: MailSink, worker: None
-) -> None:
-    client = desk  # signed in to the desk; the API calls carry their bearer token
-    token = api_token(app)
-    add_subscribers(app, [*FINE, *BOUNCING, *COMPLAINING])
-    first = publish(client, token)
-    wait_until(lambda: len(sink.handler.received) >= 1000, timeout=180, what="the first send")
-
+@contextmanager
+def bounce_door(app: Flask) -> Iterator[smtplib.SMTP]:
+    """The bounce server (`bounces serve`'s handler and controller) on a free port, storing
+    into the app's database and ringing its workers; an SMTP client connected to it."""
     verp = EnvelopeSenders.from_settings(app.extensions["pressroom.settings"]).verp
     assert verp is not None
 
@@ -55,20 +61,33 @@ def test_bounces_and_complaints_come_back_and_the_next_release_skips_those_reade
             return ring(TaskName.TAKE_REPORT, report_id)
 
     port = free_port()
-    server = controller(
-        BounceHandler(verp.accepts, store, ring_worker), host="127.0.0.1", port=port
-    )
+    handler = BounceHandler(verp.accepts, store, ring_worker)
+    server = controller(handler, host="127.0.0.1", port=port)
     server.start()
     try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as bounce_door:
-            for mail in sink.handler.received:
-                [recipient] = mail.recipients
-                report = report_for(recipient, mail.mail_from, mail.raw)
-                if report is not None:
-                    bounce_door.sendmail("", [mail.mail_from], report)
-        wait_until(lambda: reports(app) == 22, timeout=60, what=lambda: f"{reports(app)} of 22")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as door:
+            yield door
     finally:
         server.stop()
+        handler.close()
+
+
+def test_bounces_and_complaints_come_back_and_the_next_release_skips_those_readers(
+    app: Flask, desk: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    client = desk  # signed in to the desk; the API calls carry their bearer token
+    token = api_token(app)
+    add_subscribers(app, [*FINE, *BOUNCING, *COMPLAINING])
+    first = publish(client, token)
+    wait_until(lambda: len(sink.handler.received) >= 1000, timeout=180, what="the first send")
+
+    with bounce_door(app) as door:
+        for mail in sink.handler.received:
+            [recipient] = mail.recipients
+            report = report_for(recipient, mail.mail_from, mail.raw)
+            if report is not None:
+                door.sendmail("", [mail.mail_from], report)
+        wait_until(lambda: reports(app) == 22, timeout=60, what=lambda: f"{reports(app)} of 22")
 
     delivery = release_state(client, token, first["id"])["delivery"]
     assert (delivery["state"], delivery["sent"]) == ("sent", 1000)
@@ -92,9 +111,7 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
     token = api_token(app)
     readers = [f"reader{n}@mail.example" for n in range(1000)]
     add_subscribers(app, readers)
-    settings = app.extensions["pressroom.settings"]
-    app.extensions["pressroom.settings"] = settings.replace(send_rate=100.0)
-    try:
+    with settings_changed(app, send_rate=100.0) as settings:
         release = publish(desk, token)
         wait_until(lambda: len(sink.handler.received) >= 450, timeout=120, what="450 sent")
         with app.app_context(), session_scope() as session:
@@ -118,20 +135,64 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
         delivery = release_state(desk, token, release["id"])["delivery"]
         assert "COMPLAINT_RATE_LIMIT" in str(delivery["pause_reason"])
         assert delivery["sent"] < 1000
-        answer = desk.post(
-            f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert answer.status_code == 202, answer.get_data(as_text=True)
+        resume(desk, token, release["id"])
         wait_until(
             lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "sent",
             timeout=120,
             what="sent after the resume",
         )
-    finally:
-        app.extensions["pressroom.settings"] = settings
     got = sorted(r for mail in sink.handler.received for r in mail.recipients)
     assert got == sorted(readers)  # each once: the two who complained had theirs already
 
 
 def _message_id(sink: MailSink, address: str) -> str:
     return next(m.message["Message-ID"] for m in sink.handler.received if address in m.recipients)
+
+
+def test_a_content_refusal_reported_for_every_reader_pauses_the_send_and_blames_nobody(
+    app: Flask, desk: FlaskClient, sink: MailSink, worker: None
+) -> None:
+    """The relay takes every copy, and the receiving systems bounce each with 5.7.1 (spam
+    content): the refusals guard pauses the send once 300 were attempted; nobody is scored,
+    bounced or suppressed; a resume finishes it, each reader once."""
+    token = api_token(app)
+    readers = [f"reader{n}@mail.example" for n in range(800)]
+    add_subscribers(app, readers)
+    # Batches of 100 (SEND_RATE x lease / 2): the worker (one task at a time) takes the
+    # reports between them, while the send still has readers to go.
+    with settings_changed(app, send_rate=50.0, send_lease_seconds=4):
+        release = publish(desk, token)
+        wait_until(lambda: len(sink.handler.received) >= 350, timeout=120, what="350 sent")
+        with bounce_door(app) as door:
+            for mail in list(sink.handler.received)[:350]:
+                [recipient] = mail.recipients
+                original = formats.Original(
+                    recipient, mail.mail_from, str(mail.message["Message-ID"])
+                )
+                door.sendmail("", [mail.mail_from], formats.postfix(original, mail.mail_from,
+                                                                     status="5.7.1"))  # fmt: skip
+            wait_until(
+                lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "paused",
+                timeout=60,
+                what=lambda: (
+                    f"{reports(app)} reports, "
+                    f"{release_state(desk, token, release['id'])['delivery']}"
+                ),
+            )
+        delivery = release_state(desk, token, release["id"])["delivery"]
+        assert str(delivery["pause_reason"]).startswith("Refusals of the message: ")
+        assert delivery["bounced"] == 0 and delivery["sent"] < len(readers)
+        page = desk.get(f"/admin/releases/{release['id']}/send?lang=en").get_data(as_text=True)
+        assert "refused the message itself" in page and "No reader is blamed" in page
+        with app.app_context(), session_scope() as session:
+            assert set(session.scalars(select(Subscriber.status))) == {SubscriberStatus.CONFIRMED}
+            assert set(session.scalars(select(Subscriber.bounce_score))) == {0}
+            assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+        resume(desk, token, release["id"])
+        wait_until(
+            lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "sent",
+            timeout=120,
+            what="sent after the resume",
+        )
+    got = sorted(r for mail in sink.handler.received for r in mail.recipients)
+    assert got == sorted(readers)

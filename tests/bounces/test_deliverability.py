@@ -19,7 +19,7 @@ from service.domain.header_test import SUBJECT
 from service.mailsink import MailSink
 from tests.bounces.dns_server import Zone, dns_server
 from tests.conftest import csrf_token
-from tests.helpers import BIN, ROOT, clean_env
+from tests.helpers import BIN, ROOT, clean_env, settings_changed
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = KEY.private_bytes(
@@ -132,13 +132,8 @@ def test_the_command_prints_a_line_a_check_and_fails_when_one_does(tmp_path: Pat
 
 
 def test_the_desk_page_shows_the_checks_and_sends_a_test(app: Flask, desk: FlaskClient) -> None:
-    settings = app.extensions["pressroom.settings"]
-    with dns_server(GOOD) as resolver:
-        app.extensions["pressroom.settings"] = settings.replace(dns_resolver=resolver)
-        try:
-            page = desk.get("/admin/deliverability")
-        finally:
-            app.extensions["pressroom.settings"] = settings
+    with dns_server(GOOD) as resolver, settings_changed(app, dns_resolver=resolver):
+        page = desk.get("/admin/deliverability")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "SPF press.example" in html and "v=spf1 include:_spf.relay.example -all" in html

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from service.app_state import session_scope
 from service.domain import releases, send_guards
 from service.domain.bounce_policy import Report, take
+from service.domain.refusals import Reply, Stage
 from service.domain.send_guards import Guard, Limits
 from service.models import (
     Delivery,
@@ -22,7 +23,9 @@ from service.models import (
     ReportDoor,
     Subscriber,
     SubscriberStatus,
+    Suppression,
 )
+from service.sending.ledger import Recipient, refusal_report
 from tests.pipeline.helpers import api_token
 from tests.rows import subscriber_rows
 
@@ -87,14 +90,43 @@ def test_complaints_above_the_limit_pause_the_send_once_enough_were_delivered(
         assert guard is None and release.status is ReleaseStatus.SENDING
 
 
+def refused_at_once(session: Session, release_id: int, subscriber_id: int, reply: str) -> None:
+    """As the batch's ledger takes a refusal during the SMTP conversation (SqlLedger.fail)."""
+    delivery = (
+        session.query(Delivery).filter_by(release_id=release_id, subscriber_id=subscriber_id).one()
+    )
+    recipient = Recipient(delivery.id, subscriber_id, "uid", "reader@mail.example", "nb")
+    take(session, refusal_report(recipient, Reply(550, reply, Stage.RCPT)), now=NOW)
+
+
 def test_hard_bounces_refused_at_once_and_reported_later_count_together(
     session: Session,
 ) -> None:
     release_id, readers = sending_release(session, sent=290, failed=10)
+    for subscriber_id in readers[290:]:
+        refused_at_once(session, release_id, subscriber_id, "5.1.1 No such user")
     assert send_guards.check(session, release_id, LIMITS) is None  # 10 of 300
     for subscriber_id in readers[:6]:
         report(session, release_id, subscriber_id, "failed", "5.1.1")
     assert send_guards.check(session, release_id, LIMITS) is Guard.BOUNCES  # 16 of 300
+
+
+def test_refusals_of_the_message_pause_the_send_and_blame_no_reader(session: Session) -> None:
+    release_id, readers = sending_release(session, sent=970, failed=30)
+    for subscriber_id in readers[970:]:  # refused during the send, as the ledger takes them
+        refused_at_once(session, release_id, subscriber_id, "5.7.1 Message rejected as spam")
+    for subscriber_id in readers[:20]:  # and bounced with 5.7.1 after the relay took them
+        report(session, release_id, subscriber_id, "failed", "5.7.1")
+    assert send_guards.check(session, release_id, LIMITS) is None  # 50 of 1,000: at the limit
+    report(session, release_id, readers[20], "failed", "5.7.1")
+    assert send_guards.check(session, release_id, LIMITS) is Guard.REFUSALS
+    release = session.get(Release, release_id)
+    assert release is not None and release.status is ReleaseStatus.PAUSED
+    assert release.pause_reason is not None
+    assert release.pause_reason.startswith("Refusals of the message: 51 of 1000")
+    assert set(session.scalars(select(Subscriber.status))) == {SubscriberStatus.CONFIRMED}
+    assert set(session.scalars(select(Subscriber.bounce_score))) == {0}
+    assert session.scalar(select(func.count()).select_from(Suppression)) == 0
 
 
 def test_a_resume_waives_the_guard_that_paused_but_not_the_other(session: Session) -> None:

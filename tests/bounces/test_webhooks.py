@@ -14,22 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from service.app_state import session_scope
-from service.db import utcnow
-from service.domain.release_messages import delivery_message_id
 from service.models import (
     BounceReport,
-    Delivery,
-    DeliveryStatus,
-    Release,
-    ReleaseStatus,
     Subscriber,
     SubscriberStatus,
 )
-from service.sending.envelope import EnvelopeSenders
-from tests.bounces import signing
-from tests.rows import subscriber_rows
-
-READER = "gagarin@mail.example"
+from tests.bounces import copies, signing
+from tests.bounces.copies import READER
+from tests.helpers import settings_changed
 
 
 @dataclass(frozen=True)
@@ -39,36 +31,12 @@ class Copy:
     email: str
     envelope_sender: str
     message_id: str
+    release_id: int
 
 
 def delivered(app: Flask, email: str = READER) -> Copy:
-    with app.app_context(), session_scope() as session:
-        [values] = subscriber_rows(
-            [email], status=SubscriberStatus.CONFIRMED, language="nb", now=utcnow()
-        )
-        reader = Subscriber(**values)
-        release = Release(
-            slug=f"vostok-{secrets.token_hex(3)}",
-            title="Vostok",
-            language="nb",
-            status=ReleaseStatus.SENDING,
-        )
-        session.add_all([reader, release])
-        session.flush()
-        delivery = Delivery(
-            release_id=release.id,
-            subscriber_id=reader.id,
-            language="nb",
-            status=DeliveryStatus.SENT,
-        )
-        session.add(delivery)
-        session.flush()
-        envelope = EnvelopeSenders.from_settings(app.extensions["pressroom.settings"])
-        return Copy(
-            email,
-            envelope.for_delivery(delivery.id),
-            delivery_message_id(release.id, reader.uid, "press.example"),
-        )
+    original, release_id = copies.delivered(app, email)
+    return Copy(email, original.envelope_sender, original.message_id, release_id)
 
 
 def status_of(app: Flask, email: str = READER) -> SubscriberStatus:
@@ -79,6 +47,11 @@ def status_of(app: Flask, email: str = READER) -> SubscriberStatus:
 def reports(app: Flask) -> int:
     with app.app_context(), session_scope() as session:
         return session.scalar(select(func.count()).select_from(BounceReport)) or 0
+
+
+def releases_reported(app: Flask) -> list[int | None]:
+    with app.app_context(), session_scope() as session:
+        return list(session.scalars(select(BounceReport.release_id)))
 
 
 # One hard bounce of `copy`, as each provider posts it, signed by `sign`'s key or a wrong one.
@@ -135,6 +108,13 @@ def postmark_post(copy: Copy, wrong: bool = False) -> signing.Signed:
         "TypeCode": 1,
         "Email": copy.email,
         "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
+        # With the webhook's "Include bounce content": the bounce as received, the
+        # original's headers in it.
+        "Content": (
+            "Return-Path: <>\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n"
+            "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"Message-ID: {copy.message_id}\r\nSubject: Vostok\r\n--b1--\r\n"
+        ),
     }
     return signing.postmark(record, password="wrong-password!" if wrong else signing.WEBHOOK_SECRET)
 
@@ -215,6 +195,7 @@ def test_only_a_signed_post_is_taken_and_only_once(
     assert taken.status_code == 200, taken.get_json()
     assert taken.get_json() == {"taken": 1, "repeats": 0, "ignored": 0}
     assert status_of(app) is SubscriberStatus.BOUNCED
+    assert releases_reported(app) == [copy.release_id]  # counted against the release
 
     replay = post(client, provider, signed)
     assert replay.status_code == 409
@@ -225,12 +206,8 @@ def test_an_unknown_provider_or_one_not_set_up_is_not_found(
     app: Flask, client: FlaskClient
 ) -> None:
     assert client.post("/api/v1/webhooks/sparkpost", data=b"{}").status_code == 404
-    settings = app.extensions["pressroom.settings"]
-    app.extensions["pressroom.settings"] = settings.replace(mailgun_webhook_signing_key=None)
-    try:
+    with settings_changed(app, mailgun_webhook_signing_key=None):
         answer = post(client, "mailgun", mailgun_post(delivered(app)))
-    finally:
-        app.extensions["pressroom.settings"] = settings
     assert answer.status_code == 404
     assert "MAILGUN_WEBHOOK_SIGNING_KEY" in answer.get_json()["error"]["message"]
 

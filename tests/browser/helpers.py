@@ -10,9 +10,17 @@ from sqlalchemy.orm import Session
 
 from service.app_state import get_database
 from service.db import utcnow
-from service.domain import releases, subscriptions
+from service.domain import bounce_policy, releases, subscriptions
+from service.domain.bounce_policy import Report
 from service.domain.tokens import Purpose, TokenSigner
-from service.models import ConsentSource, Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.models import (
+    ConsentSource,
+    Delivery,
+    DeliveryStatus,
+    Release,
+    ReleaseStatus,
+    ReportDoor,
+)
 from service.sending import ledger
 
 TITLES = [
@@ -95,6 +103,17 @@ def sent_release(session: Session, title: str, at: datetime, *, failed: int) -> 
         .values(status=DeliveryStatus.FAILED)
         .execution_options(synchronize_session=False)
     )
+    for delivery_id in failing[1:]:  # refused as addresses that do not exist; one otherwise
+        report = Report(ReportDoor.RELAY, "failed", "5.1.1", delivery_id=delivery_id)
+        bounce_policy.take(session, report, now=at)
+    if len(failing) > 2:  # and a reader who marked it as spam
+        delivered = session.scalars(
+            select(Delivery.id).where(
+                Delivery.release_id == release.id, Delivery.status == DeliveryStatus.SENT
+            )
+        ).first()
+        complaint = Report(ReportDoor.GENERIC, "complaint", delivery_id=delivered)
+        bounce_policy.take(session, complaint, now=at)
     session.execute(
         update(Release)
         .where(Release.id == release.id)

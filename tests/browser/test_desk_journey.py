@@ -11,6 +11,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Credentials, Inbox
+from tests.helpers import settings_changed
 from tests.pipeline.helpers import add_subscribers, api_token, publish
 
 pytestmark = pytest.mark.timeout(300)
@@ -25,10 +26,8 @@ SEND_RATE = 20.0  # messages a second: slow enough to watch the bar move
 @pytest.fixture
 def slow_sending(app: Flask) -> Iterator[None]:
     """The worker reads the settings at each batch: a send rate makes this send take seconds."""
-    settings = app.extensions["pressroom.settings"]
-    app.extensions["pressroom.settings"] = settings.replace(send_rate=SEND_RATE)
-    yield
-    app.extensions["pressroom.settings"] = settings
+    with settings_changed(app, send_rate=SEND_RATE):
+        yield
 
 
 def test_a_publisher_writes_previews_tests_publishes_and_watches_it_go_out(

@@ -18,6 +18,7 @@ from service.redis_clients import app_redis
 from tests.browser.conftest import PHONE, Credentials, cut_off, phone_fits
 from tests.browser.helpers import seed_history
 from tests.browser.page_checks import faces, low_contrast_text, unlabelled_controls
+from tests.helpers import settings_changed
 from tests.pipeline.helpers import add_subscribers
 
 pytestmark = pytest.mark.timeout(300)
@@ -127,16 +128,12 @@ CONTROLS = (
 def test_the_editors_controls_and_hints_share_one_type(
     app: Flask, desk_page: Page, topics: tuple[str, ...]
 ) -> None:
-    settings = app.extensions["pressroom.settings"]
     # Offered topics are checkboxes; without them, topics are a text field.
-    app.extensions["pressroom.settings"] = settings.replace(topics=topics)
-    try:
+    with settings_changed(app, topics=topics):
         desk_page.goto("/admin/releases/new")
         desk_page.locator("#translation summary").click()  # its fields are controls too
         controls = faces(desk_page, CONTROLS)
         hints = faces(desk_page, "#release-form .hint")
-    finally:
-        app.extensions["pressroom.settings"] = settings
     assert len(controls) == 1, (
         controls
     )  # title, summary, text, selects, buttons: one face, one size

@@ -20,6 +20,7 @@ from service.domain import subscriptions
 from service.models import Subscriber, SubscriberStatus
 from tests.browser.conftest import PHONE, Inbox, add_release, phone_fits
 from tests.browser.page_checks import faces, focus_shown, low_contrast_text, unlabelled_controls
+from tests.helpers import settings_changed
 from tests.pipeline.helpers import add_subscribers
 
 NIGHT_BUSES = "Nye nattbusslinjer i hele fylket fra 1. desember"
@@ -272,14 +273,10 @@ def test_the_emails_share_the_look_of_the_site(
 
 
 def test_the_subscribe_forms_controls_and_hint_share_one_type(app: Flask, page: Page) -> None:
-    settings = app.extensions["pressroom.settings"]
-    app.extensions["pressroom.settings"] = settings.replace(topics=("kultur", "sport"))
-    try:
+    with settings_changed(app, topics=("kultur", "sport")):
         page.goto("/")
         controls = faces(page, ".subscribe-form input:not([type=checkbox]), .subscribe-form button")
         hints = faces(page, ".subscribe-form p")  # the note under the button
-    finally:
-        app.extensions["pressroom.settings"] = settings
     assert len(controls) == 1, controls  # the address field and its button: one face, one size
     assert len(hints) == 1, hints
     assert {family for family, _ in controls} == {family for family, _ in hints}

@@ -8,14 +8,16 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service.app_state import session_scope
+from service.domain import bounce_policy
+from service.domain.bounce_policy import Report
 from service.models import (
+    ReportDoor,
     Subscriber,
     SubscriberStatus,
     SubscriptionEvent,
     SubscriptionEventKind,
     Suppression,
 )
-from service.sending import ledger
 from tests.cli.helpers import flask
 from tests.pipeline.helpers import add_subscribers
 
@@ -23,10 +25,16 @@ EARLIER = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 OUTAGE = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 
-def bounce(app: Flask, ids: list[int], at: datetime, *, unknown_user: bool = True) -> None:
+def bounce(app: Flask, ids: list[int], at: datetime, *, status: str = "5.1.1") -> None:
+    """A report naming each reader (a provider's, signed), taken by the bounce policy."""
     with app.app_context(), session_scope() as session:
         for subscriber_id in ids:
-            ledger.record_hard_bounce(session, subscriber_id, unknown_user=unknown_user, now=at)
+            email = session.get(Subscriber, subscriber_id).email  # type: ignore[union-attr]
+            report = Report(
+                ReportDoor.GENERIC, "failed", status, address=email, address_vouched=True,
+                report_id=f"{subscriber_id}@{at.isoformat()}",
+            )  # fmt: skip
+            bounce_policy.take(session, report, now=at)
 
 
 def statuses(app: Flask) -> dict[str, SubscriberStatus]:
@@ -76,32 +84,18 @@ def test_a_time_without_zone_is_refused_and_changes_nothing(app: Flask) -> None:
     assert statuses(app)["wrong@mail.example"] is SubscriberStatus.BOUNCED
 
 
-def test_scores_that_releases_since_then_gave_readers_still_confirmed_are_taken_back(
+def test_points_that_bounces_since_then_gave_readers_still_confirmed_are_taken_back(
     app: Flask,
 ) -> None:
-    from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
-
-    ids = add_subscribers(app, ["scored@mail.example", "older@mail.example"])
-    with app.app_context(), session_scope() as session:
-        for n, started in enumerate((OUTAGE + timedelta(hours=1), EARLIER)):
-            release = Release(
-                slug=f"r{n}", title="T", language="nb", status=ReleaseStatus.SENT,
-                send_started_at=started, created_at=started,
-            )  # fmt: skip
-            session.add(release)
-            session.flush()
-            for subscriber_id in ids:
-                session.add(
-                    Delivery(
-                        release_id=release.id, subscriber_id=subscriber_id, language="nb",
-                        status=DeliveryStatus.FAILED,
-                    )
-                )  # fmt: skip
-        for row in session.scalars(select(Subscriber)):
-            row.bounce_score = 2
+    scored, older = add_subscribers(app, ["scored@mail.example", "older@mail.example"])
+    day = timedelta(days=1)
+    bounce(app, [scored], OUTAGE - day, status="4.2.2")
+    bounce(app, [scored], OUTAGE + timedelta(hours=1), status="4.2.2")
+    bounce(app, [older], OUTAGE - 2 * day, status="4.2.2")
+    bounce(app, [older], OUTAGE - day, status="4.2.2")
     result = flask(app, "subscribers", "unbounce", "--since", OUTAGE.isoformat())
     assert result.exit_code == 0, result.output
     with app.app_context(), session_scope() as session:
         scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
-    # One failed delivery since then each: that score goes; the one from before stays.
-    assert scores == {"scored@mail.example": 1, "older@mail.example": 1}
+    # The point scored since then goes; those from before stay.
+    assert scores == {"scored@mail.example": 1, "older@mail.example": 2}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.refusals import Blame, RefusalJudge, Reply, Stage
+from service.domain import bounce_policy
+from service.domain.refusals import RefusalJudge, Reply, Stage
+from service.models import ReportKind
+from service.sending.ledger import Recipient, refusal_report
 
 
 def rcpt(text: str, code: int = 550) -> Reply:
@@ -71,18 +74,22 @@ def test_different_refusals_in_a_row_end_as_everyones_at_the_run_limit() -> None
 
 
 @pytest.mark.parametrize(
-    ("text", "blame"),
+    ("text", "kind"),
     [
-        ("5.1.1 No such user", Blame.SUPPRESS),
-        ("5.1.10 Recipient address has null MX", Blame.SUPPRESS),
-        ("5.2.2 Mailbox full", Blame.SCORE),
-        ("5.4.1 Access denied", Blame.SCORE),
-        ("Rejected", Blame.SCORE),
-        ("5.7.1 Recipient refuses your domain", Blame.NONE),
+        ("5.1.1 No such user", ReportKind.HARD_BOUNCE),
+        ("5.1.10 Recipient address has null MX", ReportKind.HARD_BOUNCE),
+        ("5.2.2 Mailbox full", ReportKind.SOFT_BOUNCE),
+        ("5.4.1 Recipient address rejected: Access denied", ReportKind.HARD_BOUNCE),
+        ("Rejected", ReportKind.SOFT_BOUNCE),
+        ("Requested action not taken: mailbox unavailable", ReportKind.HARD_BOUNCE),
+        ("5.7.1 Recipient refuses your domain", ReportKind.REFUSAL),
     ],
 )
-def test_what_a_refusal_that_counts_does_to_the_reader(text: str, blame: Blame) -> None:
-    assert rcpt(text).blame is blame
+def test_a_refusal_laid_on_a_reader_goes_by_the_bounce_policys_table(
+    text: str, kind: ReportKind
+) -> None:
+    report = refusal_report(Recipient(1, 2, "uid", "reader@mail.example", "nb"), rcpt(text))
+    assert bounce_policy.classify(report.action, report.status, report.diagnostic) is kind
 
 
 def test_the_signature_masks_what_differs_per_reader() -> None:

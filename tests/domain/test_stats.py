@@ -13,7 +13,8 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.domain import imports, releases, stats, subscriptions
+from service.domain import bounce_policy, imports, releases, stats, subscriptions
+from service.domain.bounce_policy import Report
 from service.domain.errors import InvalidInput
 from service.domain.mail_site import MailSite
 from service.domain.release_messages import ReleaseMessage
@@ -23,6 +24,7 @@ from service.models import (
     Delivery,
     DeliveryStatus,
     Release,
+    ReportDoor,
     Subscriber,
     SubscriberStatus,
     SubscriptionEvent,
@@ -81,7 +83,7 @@ def test_joins_and_departures_per_day_with_net_and_the_list_size(
     dag = join(session, signer, "dag@mail.example", NOW)
     leave(session, signer, anne, NOW)
     subscriptions.erase(session, bo, now=NOW)
-    ledger.record_hard_bounce(session, dag.id, unknown_user=True, now=NOW)
+    bounce(session, dag, "5.1.1", NOW)
 
     history = stats.subscriber_history(session, days=30, now=NOW, zone=OSLO)
 
@@ -218,10 +220,18 @@ def test_a_reader_who_comes_back_counts_as_joining_again(
     assert by_day(history)[TODAY - timedelta(days=2)].total == 0
 
 
-def test_repeated_hard_bounces_log_one_departure(session: Session, signer: TokenSigner) -> None:
+def bounce(session: Session, reader: Subscriber, status: str, at: datetime) -> None:
+    report = Report(
+        ReportDoor.GENERIC, "failed", status, address=reader.email, address_vouched=True,
+        report_id=f"{reader.id}@{at.isoformat()}",
+    )  # fmt: skip
+    bounce_policy.take(session, report, now=at)
+
+
+def test_repeated_soft_bounces_log_one_departure(session: Session, signer: TokenSigner) -> None:
     row = join(session, signer, "full@mail.example", NOW)
-    for _ in range(ledger.HARD_BOUNCE_LIMIT + 2):
-        ledger.record_hard_bounce(session, row.id, unknown_user=False, now=NOW)
+    for n in range(bounce_policy.SCORE_THRESHOLD + 2):
+        bounce(session, row, "4.2.2", NOW + timedelta(days=n))
     session.refresh(row)
     assert row.status is SubscriberStatus.BOUNCED
     assert events(session, SubscriptionEventKind.BOUNCED) == 1
@@ -333,6 +343,47 @@ def test_per_release_delivered_failed_and_the_unsubscribes_it_caused(
     assert (two.recipients, two.delivered, two.failed, two.unsubscribed) == (5, 5, 0, 1)
     assert one.unsubscribe_rate == pytest.approx(0.5)
     assert events(session, SubscriptionEventKind.UNSUBSCRIBED) == 4
+
+
+def test_per_release_hard_bounces_and_complaints_at_once_or_reported_later(
+    session: Session, signer: TokenSigner
+) -> None:
+    readers = [join(session, signer, f"r{n}@mail.example", NOW) for n in range(6)]
+    first = sent_release(session, "Første", NOW - timedelta(days=2))
+    finish(session, first, sent=5, failed=1)
+    second = sent_release(session, "Andre", NOW - timedelta(days=1))
+    finish(session, second, sent=4, failed=0)
+
+    def delivery_of(release: Release, reader: Subscriber) -> int:
+        return session.scalars(
+            select(Delivery.id).where(
+                Delivery.release_id == release.id, Delivery.subscriber_id == reader.id
+            )
+        ).one()
+
+    def report(release: Release, reader: Subscriber, action: str, status: str | None) -> None:
+        door = ReportDoor.RELAY if action == "failed" else ReportDoor.GENERIC
+        bounce_policy.take(
+            session, Report(door, action, status, delivery_id=delivery_of(release, reader)), now=NOW
+        )
+
+    failed_reader = session.get(Subscriber, session.scalars(
+        select(Delivery.subscriber_id).where(
+            Delivery.release_id == first.id, Delivery.status == DeliveryStatus.FAILED
+        )
+    ).one())  # fmt: skip
+    assert failed_reader is not None
+    others = [r for r in readers if r.id != failed_reader.id]
+    report(first, failed_reader, "failed", "5.1.1")  # refused during the send
+    report(first, others[0], "failed", "5.1.1")  # taken, bounced later
+    report(first, others[1], "failed", "4.2.2")  # a soft bounce: not counted here
+    report(first, others[2], "complaint", None)
+    report(first, others[2], "complaint", None)  # the same complaint twice counts once
+    report(second, others[3], "complaint", None)
+
+    one, two = stats.release_outcomes(session)
+    assert (one.bounced, one.complained) == (2, 1)
+    assert (two.bounced, two.complained) == (0, 1)
 
 
 def test_only_the_last_releases_are_shown(session: Session, signer: TokenSigner) -> None:

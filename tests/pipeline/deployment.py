@@ -124,6 +124,8 @@ class Deployment:
             "SMTP_CONNECTIONS": str(s.smtp_connections),
             "SMTP_MESSAGES_PER_CONNECTION": str(s.smtp_messages_per_connection),
             "SEND_CHAINS": str(s.send_chains),
+            "COMPLAINT_RATE_LIMIT": str(s.complaint_rate_limit),
+            "BOUNCE_RATE_LIMIT": str(s.bounce_rate_limit),
         }
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)

@@ -65,6 +65,14 @@ def publish(client: FlaskClient, token: str, **fields: object) -> dict[str, obje
     return answer.get_json()
 
 
+def resume(client: FlaskClient, token: str, release_id: object) -> None:
+    """Resume a paused send through the API, as press staff do once they have seen why."""
+    answer = client.post(
+        f"/api/v1/releases/{release_id}/resume", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+
+
 def release_state(client: FlaskClient, token: str, release_id: object) -> dict[str, object]:
     answer = client.get(
         f"/api/v1/releases/{release_id}", headers={"Authorization": f"Bearer {token}"}

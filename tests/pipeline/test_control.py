@@ -22,6 +22,7 @@ from tests.pipeline.helpers import (
     finished,
     publish,
     readers,
+    resume,
     wait_until,
 )
 
@@ -101,10 +102,7 @@ def test_a_server_refusing_everyone_pauses_the_release_and_blames_no_reader(
         assert statuses == {SubscriberStatus.CONFIRMED}
 
     setattr(d.handler, refusal[0], None)  # the operator fixes the relay, then resumes
-    answer = client.post(
-        f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert answer.status_code == 202
+    resume(client, token, release["id"])
     wait_until(lambda: finished(d, token, release["id"]), timeout=60, what=d.logs)
     assert_each_once(d, everyone)
 

@@ -21,6 +21,7 @@ from tests.pipeline.helpers import (
     delivery,
     finished,
     publish,
+    resume,
     wait_until,
 )
 
@@ -90,10 +91,7 @@ def test_a_refusal_for_everyone_pauses_and_scores_no_reader(
     assert shown in page
 
     setattr(d.handler, where, None)  # the relay recovers; the publisher resumes
-    answer = client.post(
-        f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert answer.status_code == 202
+    resume(client, token, release["id"])
     wait_until(lambda: finished(d, token, release["id"]), timeout=60, what=d.logs)
     assert_each_once(d, everyone)
     nobody_blamed(d)
@@ -122,10 +120,13 @@ def test_refusals_that_differ_from_what_others_get_count_against_those_readers(
     with d.app.app_context(), get_database().session_scope() as session:
         rows = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
         statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    # bounce_policy's table, as for a bounce that comes back later
     assert statuses[dead] is SubscriberStatus.BOUNCED  # no such mailbox: suppressed at once
-    assert rows[full] == 1 and rows[odd] == 1  # one hard bounce each, still readers
-    assert statuses[full] is statuses[odd] is SubscriberStatus.CONFIRMED
+    assert statuses[odd] is SubscriberStatus.BOUNCED  # 5.4.x, no route to it: the same
+    assert rows[full] == 1  # a mailbox full: a soft bounce's point, still a reader
+    assert statuses[full] is SubscriberStatus.CONFIRMED
     assert rows[policy] == 0  # a policy refusal says nothing about the mailbox
+    assert (state["bounced"], state["complained"]) == (2, 0)
 
 
 def a_run_of_dead_addresses(d: Deployment) -> tuple[list[str], list[str]]:
@@ -146,12 +147,16 @@ def a_run_of_dead_addresses(d: Deployment) -> tuple[list[str], list[str]]:
 def assert_blamed_alone(
     d: Deployment, token: str, release_id: object, everyone: list[str], dead: list[str]
 ) -> None:
-    """Everyone else got the release once; the dead failed, one hard bounce each."""
+    """Everyone else got the release once; the dead failed, each a hard bounce (5.1.x,
+    5.4.x): bounced and suppressed, counted on the send."""
     assert_each_once(d, [a for a in everyone if a not in dead])
-    assert delivery(d, token, release_id)["failed"] == len(dead)
+    state = delivery(d, token, release_id)
+    assert (state["failed"], state["bounced"]) == (len(dead), len(dead))
     with d.app.app_context(), get_database().session_scope() as session:
-        scores = dict(session.execute(select(Subscriber.email, Subscriber.bounce_score)).all())
-    assert [scores[a] for a in dead] == [1] * len(dead)
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+        suppressed = session.scalar(select(func.count()).select_from(Suppression))
+    assert [statuses[a] for a in dead] == [SubscriberStatus.BOUNCED] * len(dead)
+    assert suppressed == len(dead)
 
 
 @pytest.mark.deployment_settings(smtp_connections=1)
@@ -173,10 +178,7 @@ def test_a_run_of_dead_addresses_pauses_once_and_resume_then_blames_them(
         what=lambda: f"{delivery(d, token, release['id'])} {d.handler.attempts}",
     )
     nobody_blamed(d)
-    answer = client.post(
-        f"/api/v1/releases/{release['id']}/resume", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert answer.status_code == 202
+    resume(client, token, release["id"])
     wait_until(
         lambda: finished(d, token, release["id"]),
         timeout=60,
@@ -249,3 +251,60 @@ def test_a_small_send_refused_alike_pauses_instead_of_failing(
     state = delivery(d, token, release["id"])
     assert state["failed"] == 0 and state["pending"] == len(everyone)
     nobody_blamed(d)
+
+
+def a_bad_import(d: Deployment) -> tuple[list[str], list[str]]:
+    """600 readers, one in ten refused with 5.1.1 during the SMTP conversation."""
+    everyone = spread(600)
+    dead = everyone[5::10]
+    add_subscribers(d.app, everyone)
+    for address in dead:
+        d.handler.refusals[address] = ["550 5.1.1 No such user"]
+    d.worker("w", concurrency=2)
+    d.beat()
+    return everyone, dead
+
+
+@pytest.mark.deployment_settings(send_rate=60.0)
+def test_many_dead_addresses_refused_during_the_send_trip_the_bounce_guard(
+    deployment: Deployment,
+) -> None:
+    """A bad import: one reader in ten is refused with 5.1.1 during the SMTP conversation.
+    Each is judged theirs (others get through between them), and once 300 were attempted the
+    hard bounces above BOUNCE_RATE_LIMIT (5 %) pause the send, as bounces reported later
+    would (before, the guard only looked when a report came back). A resume finishes it."""
+    d = deployment
+    token = api_token(d.app)
+    everyone, dead = a_bad_import(d)
+    client = d.app.test_client()
+    release = publish(client, token)
+    wait_until(
+        lambda: delivery(d, token, release["id"])["state"] == "paused", timeout=90, what=d.logs
+    )
+    state = delivery(d, token, release["id"])
+    assert str(state["pause_reason"]).startswith("Hard bounces: ")
+    assert "above the limit of 5.0% (BOUNCE_RATE_LIMIT)" in str(state["pause_reason"])
+    attempted = int(str(state["sent"])) + int(str(state["failed"]))
+    assert 300 <= attempted < len(everyone)
+    resume(client, token, release["id"])
+    wait_until(lambda: finished(d, token, release["id"]), timeout=90, what=d.logs)
+    assert_blamed_alone(d, token, release["id"], everyone, dead)
+
+
+@pytest.mark.deployment_settings(send_rate=60.0, bounce_rate_limit=0.2)
+def test_the_bounce_guard_during_the_send_keeps_to_the_configured_limit(
+    deployment: Deployment,
+) -> None:
+    """BOUNCE_RATE_LIMIT=0.2: one in ten is under it, and the send goes through (before, the
+    worker judged its refusals by the default 5 %)."""
+    d = deployment
+    token = api_token(d.app)
+    everyone, dead = a_bad_import(d)
+    release = publish(d.app.test_client(), token)
+    wait_until(
+        lambda: finished(d, token, release["id"]),
+        timeout=90,
+        what=lambda: f"{delivery(d, token, release['id'])} {d.logs()}",
+    )
+    assert delivery(d, token, release["id"])["pause_reason"] is None
+    assert_blamed_alone(d, token, release["id"], everyone, dead)

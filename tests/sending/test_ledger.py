@@ -3,13 +3,26 @@ is only ever sent by the worker holding its lease, and what happened to it is re
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.db import Database, utcnow
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, SubscriberStatus
+from service.domain import bounce_policy
+from service.domain.refusals import Reply, Stage
+from service.models import (
+    BounceReport,
+    Delivery,
+    DeliveryStatus,
+    Release,
+    ReleaseStatus,
+    ReportKind,
+    Subscriber,
+    SubscriberStatus,
+)
 from service.sending import ledger
 from service.sending.ledger import SqlLedger
 from tests.sending.parts import add_deliveries, add_readers, add_release
@@ -189,3 +202,62 @@ def test_a_send_is_finished_once_no_row_is_owed(db: Database) -> None:
         assert release is not None
         assert ledger.finish_if_done(session, release, now=utcnow())
         assert release.status is ReleaseStatus.SENT
+
+
+def test_refusals_laid_on_readers_go_through_the_bounce_policy(db: Database) -> None:
+    release_id, ids = owed(db, 2)
+    book = SqlLedger(db.session_scope, owner="a")
+    claim = book.claim(release_id, limit=10)
+    assert claim is not None
+    dead, full = claim.recipients
+    book.fail(
+        [(dead, Reply(550, "5.1.1 No such user", Stage.RCPT)),
+         (full, Reply(552, "5.2.2 Mailbox full", Stage.RCPT))],
+        blame=True,
+    )  # fmt: skip
+    with db.session_scope() as session:
+        assert {delivery(session, i).status for i in ids} == {DeliveryStatus.FAILED}
+        kinds = dict(session.execute(select(BounceReport.subscriber_id, BounceReport.kind)).all())
+        assert kinds == {dead.subscriber_id: ReportKind.HARD_BOUNCE,
+                         full.subscriber_id: ReportKind.SOFT_BOUNCE}  # fmt: skip
+        statuses = dict(session.execute(select(Subscriber.id, Subscriber.status)).all())
+        assert statuses[dead.subscriber_id] is SubscriberStatus.BOUNCED
+        assert statuses[full.subscriber_id] is SubscriberStatus.CONFIRMED
+
+
+def test_a_refusal_the_policy_cannot_take_still_fails_its_delivery_and_keeps_no_half(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release_id, ids = owed(db, 2)
+    book = SqlLedger(db.session_scope, owner="a")
+    claim = book.claim(release_id, limit=10)
+    assert claim is not None
+    real_take = bounce_policy.take
+    calls: list[int] = []
+
+    def take_then_fail(session: Session, report: bounce_policy.Report, *, now: datetime):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # as a lock wait on the reader's score would end
+            raise OperationalError("UPDATE subscribers", {}, Exception("deadlock detected"))
+        return real_take(session, report, now=now)
+
+    monkeypatch.setattr(bounce_policy, "take", take_then_fail)
+    refused = [(r, Reply(550, "5.1.1 No such user", Stage.RCPT)) for r in claim.recipients]
+    book.fail(refused, blame=True)  # does not raise: the batch goes on
+    with db.session_scope() as session:
+        assert {delivery(session, i).status for i in ids} == {DeliveryStatus.FAILED}
+        assert session.scalar(select(func.count()).select_from(BounceReport)) == 0
+        assert set(session.scalars(select(Subscriber.status))) == {SubscriberStatus.CONFIRMED}
+
+
+def test_a_refusal_of_a_row_whose_lease_was_lost_blames_nobody(db: Database) -> None:
+    release_id, ids = owed(db, 1)
+    claim = SqlLedger(db.session_scope, owner="a").claim(release_id, limit=10)
+    assert claim is not None
+    [recipient] = claim.recipients
+    SqlLedger(db.session_scope, owner="b").fail(
+        [(recipient, Reply(550, "5.1.1 No such user", Stage.RCPT))], blame=True
+    )
+    with db.session_scope() as session:
+        assert delivery(session, ids[0]).status is DeliveryStatus.SENDING  # still a's
+        assert session.scalar(select(func.count()).select_from(BounceReport)) == 0

@@ -22,6 +22,7 @@ from service.domain.tokens import CONFIRM_TTL
 from service.mailsink import MailSink
 from service.models import Subscriber, SubscriberStatus, SuppressionReason
 from tests.conftest import PENDING_EN, PENDING_NB, csrf_token
+from tests.helpers import settings_changed
 from tests.pipeline.helpers import add_subscribers
 from tests.web.helpers import INVITE, LIST, click, recipients, run_sweep, settled, text_of, waiting
 from workers.tasks import send_invitations
@@ -129,17 +130,13 @@ def test_invitations_take_their_turn_under_send_rate(
 ) -> None:
     emails = [f"reader{n}@mail.example" for n in range(10)]
     add_subscribers(app, emails, status=SubscriberStatus.PENDING)
-    settings = app.extensions["pressroom.settings"]
     bucket = redis.Redis.from_url(app.extensions["pressroom.redis_url"])
     bucket.delete("pressroom:send-rate")
-    app.extensions["pressroom.settings"] = settings.replace(send_rate=5.0)
-    try:
+    with settings_changed(app, send_rate=5.0):
         started = time.monotonic()
         click(desk)
         assert recipients(sink.handler.wait_for(10, timeout=30)) == sorted(emails)
         elapsed = time.monotonic() - started
-    finally:
-        app.extensions["pressroom.settings"] = settings
     # A burst of 5, then one every 0.2 s: the shared bucket of release sends.
     assert elapsed >= 0.8
     assert bucket.exists("pressroom:send-rate")

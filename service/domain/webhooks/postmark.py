@@ -4,7 +4,13 @@ Postmark signs nothing: it protects a webhook with HTTP Basic auth in its URL
 
     {"RecordType": "Bounce" | "SpamComplaint", "ID": 4323372036854775807,
      "Type": "HardBounce" | "SoftBounce" | "Transient" | "SpamComplaint" | ...,
-     "Email": "a@b.example", "Description": "...", "Details": "...", "MessageID": "..."}
+     "Email": "a@b.example", "Description": "...", "Details": "...", "MessageID": "...",
+     "Content": "the bounce as received (with the webhook's Include bounce content)"}
+
+Postmark's MessageID is its own, and a message sent over its SMTP service carries no VERP
+address back. The release is known from our Message-ID inside "Content", the bounce's copy
+of the original's headers, when the webhook includes it (bounce_policy traces it with the
+reader); without it the report still counts against the reader.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +49,13 @@ TYPES: dict[str, tuple[str, str | None]] = {
     "DMARCPolicy": ("failed", "5.7.26"),
     "VirusNotification": ("failed", "5.7.1"),
 }
+
+
+# Our Message-ID among the headers a bounce quotes (release_messages.delivery_message_id).
+_MESSAGE_ID = re.compile(
+    r"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<release-[^<>\s]{1,200}>)", re.IGNORECASE | re.MULTILINE
+)
+CONTENT_READ = 256 * 1024  # characters of "Content" searched: the headers come first
 
 
 def read(post: Post, setup: WebhookSetup, verp: VerpAddresses | None, now: datetime) -> Posted:
@@ -76,5 +90,13 @@ def _reports(record: dict[str, Any], verp: VerpAddresses | None) -> list:  # typ
             status=status,
             diagnostic=text(record.get("Details") or record.get("Description")),
             report_id=text(record.get("ID"), 40) or None,
+            message_id=_our_message_id(record.get("Content")),
         )
     ]
+
+
+def _our_message_id(content: object) -> str | None:
+    if not isinstance(content, str):
+        return None
+    found = _MESSAGE_ID.search(content[:CONTENT_READ])
+    return found.group(1) if found else None

@@ -1,5 +1,5 @@
 # Read by `gunicorn 'service:create_app()'` when started from this folder.
-logger_class = "service.logs.RedactingGunicornLogger"
+logger_class = "service.gunicorn_logger.RedactingGunicornLogger"
 # Thread workers (gthread): a slow client, or the streamed CSV export of a large list, holds a
 # thread rather than a whole process, and a long request never trips a sync worker's timeout.
 # This one answers gunicorn's own refusals in the API's error shape, not as HTML.

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import app_state, dispatch
+from service import app_state, dispatch, logs
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
@@ -27,6 +27,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     """Build the app from a Settings object, or from the environment with optional overrides."""
     settings = config if isinstance(config, Settings) else load_settings(config)
+    if not settings.testing and not logs.configured():  # once a process; tests keep pytest's
+        logs.configure(settings.log_format)
     # Named for the package, as before: where templates and static files are, the logger's name.
     app = Flask("service", instance_path=str(Path.cwd() / "instance"))
     app.config.update(
@@ -65,8 +67,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.add_template_filter(display_address, "address")
     dispatch.init_app(app, app.config["RATELIMIT_STORAGE_URI"], settings.task_queue)
 
-    from service.web import body_limits, converters, request_limits
+    from service.web import body_limits, converters, request_ids, request_limits
 
+    request_ids.init_app(app)  # first: every later hook's log lines carry the request's id
     converters.init_app(app)  # before any route: ids in paths are ASCII digits
     request_limits.init_app(app)  # first: an oversized request meets no other hook
     body_limits.init_app(app)  # before CSRF: its check reads the form under the view's limit
@@ -91,7 +94,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         desk_subscribers,
         desk_suppressions,
         errors,
+        health,
         icons,
+        metrics,
         openapi,
         public,
         security,
@@ -100,6 +105,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     )
 
     desk_login.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(icons.bp)
     app.register_blueprint(archive.bp)
@@ -116,6 +122,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     signup.limit_signups(app)
     desk.limit_logins(app)
     security.init_app(app)
+    metrics.init_app(app)
     if settings.dev_mailbox_dir:
         from service.web import dev
 

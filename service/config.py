@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from service.domain.verp import VerpAddresses
 
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
 DEFAULT_ADDRESS_RATE_LIMIT = "5/hour"
+DEFAULT_METRICS_ALLOW = ("127.0.0.0/8", "::1/128")  # loopback: /metrics is never public
 DEFAULT_MAIL_FROM = "Pressroom <noreply@localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 TOPIC_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -80,6 +82,9 @@ class Settings:
     sendgrid_webhook_public_key: str | None = None  # base64 DER, ECDSA P-256
     ses_sns_topic_arns: tuple[str, ...] = ()
     dns_resolver: str | None = None  # host:port for the deliverability check; unset: the system's
+    metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW  # networks that may read /metrics
+    worker_metrics_port: int = 0  # a worker serves its metrics on this port; 0: it does not
+    log_format: str = "json"  # service/logs.py: json (one object a line) or console
     debug: bool = False
     testing: bool = False
 
@@ -146,6 +151,13 @@ class Settings:
             "dns_resolver": env.get("DNS_RESOLVER", "").strip() or None,
             "ses_sns_topic_arns": tuple(
                 a.strip() for a in env.get("SES_SNS_TOPIC_ARNS", "").split(",") if a.strip()
+            ),
+            "log_format": env.get("LOG_FORMAT", "json").strip().lower() or "json",
+            "worker_metrics_port": _int("WORKER_METRICS_PORT", env.get("WORKER_METRICS_PORT")),
+            "metrics_allow": tuple(
+                n.strip()
+                for n in env.get("METRICS_ALLOW", ",".join(DEFAULT_METRICS_ALLOW)).split(",")
+                if n.strip()
             ),
             "debug": debug,
             "testing": testing,
@@ -245,6 +257,21 @@ class Settings:
                 raise ConfigError(
                     f"DNS_RESOLVER must be host:port, like 127.0.0.1:5353, not "
                     f"{self.dns_resolver!r}."
+                ) from None
+        if self.log_format not in ("json", "console"):
+            raise ConfigError(f"LOG_FORMAT must be json or console, not {self.log_format!r}.")
+        if not 0 <= self.worker_metrics_port <= 65535:
+            raise ConfigError(
+                f"WORKER_METRICS_PORT must be a TCP port (1 to 65535), or 0 for none, not "
+                f"{self.worker_metrics_port}."
+            )
+        for network in self.metrics_allow:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ConfigError(
+                    f"METRICS_ALLOW must be networks such as 10.0.0.0/8, comma-separated, not "
+                    f"{network!r}."
                 ) from None
         if self.webhook_secret is not None and len(self.webhook_secret) < 16:
             raise ConfigError("WEBHOOK_SECRET is too short: use at least 16 random characters.")

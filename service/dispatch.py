@@ -65,6 +65,18 @@ class Dispatcher:
     def send(self, task: TaskName, args: list[Any]) -> None:
         self.client().send_task(task.value, args=args)
 
+    def queue_depth(self) -> int:
+        """Tasks waiting in the queue, as the broker counts them (a passive declare, which
+        creates nothing); 0 when the queue does not exist yet. Raises one of BROKER_OUTAGES."""
+        from kombu.exceptions import ChannelError
+
+        with self.client().connection_for_read() as connection:
+            try:
+                declared = connection.default_channel.queue_declare(self.queue, passive=True)
+            except ChannelError:
+                return 0  # not declared yet: no worker has started, no task was sent
+            return int(declared.message_count)
+
 
 def init_app(app: Flask, broker_url: str, queue: str) -> None:
     app.extensions["pressroom.dispatch"] = Dispatcher(broker_url, queue)

@@ -207,3 +207,33 @@ def test_publisher_from_the_cli_reaches_confirmed_and_imported_readers_once(site
     progress = site.api("GET", f"/api/v1/releases/{release['id']}", token=token)["delivery"]
     assert progress["sent"] == progress["total"] == len(release_mail) == len(expected)
     assert progress["failed"] == progress["pending"] == 0
+
+    # One reader leaves with the one-click link of their copy (RFC 8058), as Gmail does.
+    kari = next(mail for mail in release_mail if mail.recipients == ("kari@mail.example",))
+    one_click = str(kari.message["List-Unsubscribe"]).strip("<>")
+    request = urllib.request.Request(
+        one_click, b"List-Unsubscribe=One-Click", method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+    # Every line of every process's log is one JSON object (LOG_FORMAT=json, the default),
+    # and none holds an address, a token, a password or the secret key.
+    secrets = [
+        *expected, "later@mail.example", "lazy@mail.example", "mail.example", PUBLISHER,
+        PASSWORD, token, site.env["SECRET_KEY"], one_click.rsplit("/", 1)[1],
+        *(confirm_link(mail).rsplit("/", 1)[1] for mail in site.sink.handler.received
+          if "/confirm/" in mail.message.get_body(("plain",)).get_content()),
+    ]  # fmt: skip
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for name in ("web", "worker", "beat"):
+        text = (site.workdir / f"{name}.log").read_text(encoding="utf-8")
+        lines[name] = [json.loads(line) for line in text.splitlines() if line.strip()]
+        assert lines[name], f"{name} logged nothing"
+        for secret in secrets:
+            assert secret not in text, f"{name}.log holds {secret[:12]}..."
+        for line in lines[name]:
+            assert {"timestamp", "level", "event"} <= set(line), line
+    assert any("task_id" in line and "release_id" in line for line in lines["worker"])
+    assert any(line.get("task") == "pressroom.send_confirmation" for line in lines["worker"])

@@ -47,9 +47,11 @@ def test_the_bounce_settings_default_to_no_verp_and_the_guards_of_the_mailbox_pr
         ("COMPLAINT_RATE_LIMIT", "0"),
         ("COMPLAINT_RATE_LIMIT", "lots"),
         ("BOUNCE_RATE_LIMIT", "150%"),
+        ("METRICS_ALLOW", "10.0.0.0/8,everyone"),
+        ("METRICS_ALLOW", "10.0.0.1/8"),
     ],
 )
-def test_a_bounce_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: str) -> None:
+def test_a_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name) as raised:
         Settings.from_env({**ENV, name: value})
     assert "\n" not in str(raised.value)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import click
 from celery import Celery, Task
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_ready
 
+from service import logs
 from service.config import Settings, load_settings
 from service.redis_url import redis_url_or_embedded
 from workers import shutdown
@@ -23,13 +26,22 @@ def create_celery(flask_app: Flask) -> Celery:
             with shutdown.task_in_hand(), flask_app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery = Celery(flask_app.import_name, task_cls=FlaskTask, set_as_current=True)
-    celery.conf.update(
-        _configuration(
-            flask_app.extensions["pressroom.settings"], flask_app.extensions["pressroom.redis_url"]
-        )
+    settings = flask_app.extensions["pressroom.settings"]
+    celery = _Celery(
+        flask_app.import_name,
+        task_cls=FlaskTask,
+        set_as_current=True,
+        log_format=settings.log_format,
     )
+    celery.conf.update(_configuration(settings, flask_app.extensions["pressroom.redis_url"]))
     import workers.tasks  # noqa: F401  (registers the tasks on this app)
+
+    @worker_ready.connect(weak=False)
+    def serve_metrics(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is celery:  # this app's worker, not another's
+            from workers import metrics_server  # not for beat: it stays light
+
+            metrics_server.serve(settings)
 
     flask_app.extensions["celery"] = celery
     return celery
@@ -39,9 +51,58 @@ def create_beat_celery(settings: Settings) -> Celery:
     """The Celery app `celery -A workers beat` runs: beat only sends the sweep on its schedule,
     by name, so it needs the broker and the queue, not the Flask app, the database or the
     tasks (about 50 MiB less at rest: issue 12's footprint)."""
-    celery = Celery("service", set_as_current=True)
+    if not logs.configured():
+        logs.configure(settings.log_format)
+    celery = _Celery("service", set_as_current=True, log_format=settings.log_format)
     celery.conf.update(_configuration(settings, redis_url_or_embedded(settings)))
     return celery
+
+
+class _Celery(Celery):  # type: ignore[misc]
+    """Celery whose worker and beat print no banner to stdout when logs are JSON: every line
+    a process writes is then one JSON object (the worker logs its start as usual)."""
+
+    def __init__(self, *args: Any, log_format: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.quiet = log_format == "json"
+
+    @cached_property
+    def Worker(self) -> type:
+        base = self.subclass_with_self("celery.apps.worker:Worker")
+        quiet = self.quiet
+
+        class Worker(base):  # type: ignore[misc, valid-type]
+            def on_before_init(self, **kwargs: Any) -> None:
+                super().on_before_init(**{**kwargs, "quiet": kwargs.get("quiet") or quiet})
+
+        return Worker
+
+    @cached_property
+    def Beat(self) -> type:
+        base = self.subclass_with_self("celery.apps.beat:Beat")
+        quiet = self.quiet
+
+        class Beat(base):  # type: ignore[misc, valid-type]
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**{**kwargs, "quiet": kwargs.get("quiet") or quiet})
+
+        return Beat
+
+
+@setup_logging.connect(weak=False)
+def _keep_our_logging(**_: Any) -> None:
+    """Connected, so Celery leaves the logging that create_app (service/logs.py) set up."""
+
+
+@task_prerun.connect(weak=False)
+def _bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    logs.clear()
+    logs.bind(task_id=task_id, task=getattr(task, "name", None))
+
+
+@task_postrun.connect(weak=False)
+def _unbind_task(**_: Any) -> None:
+    logs.clear()
 
 
 def _configuration(settings: Settings, broker: str) -> dict[str, Any]:

@@ -83,6 +83,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
     env.setdefault("DATABASE_URL", f"sqlite:///{(INSTANCE / 'pressroom.db').resolve()}")
     env.setdefault("BASE_URL", f"http://{host}:{port}")
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("LOG_FORMAT", "console")  # lines for a person; production's default is JSON
 
     redis_server = sink = None
     children: list[subprocess.Popen[bytes]] = []
@@ -163,7 +164,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                     "--graceful-timeout=10",
                     "--threads=8",
                     "--access-logfile=-",
-                    "--logger-class=service.logs.RedactingGunicornLogger",
+                    "--logger-class=service.gunicorn_logger.RedactingGunicornLogger",
                     "--no-control-socket",  # one per user at ~/.gunicorn: instances collide
                 ],
                 env=env,

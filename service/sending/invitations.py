@@ -14,6 +14,7 @@ from sqlalchemy import select
 from service.domain import invitations, notices
 from service.domain.mail_headers import HeaderError
 from service.models import Subscriber
+from service.sending import meters
 from service.sending.jobs import limiter
 from service.sending.outbox import Outbox, TryLater
 from service.sending.transport import SendError, Sent, TransientSendError
@@ -52,10 +53,13 @@ def send_invitations(box: Outbox) -> dict[str, int]:
                     client.expire(INVITATIONS_LOCK, INVITATIONS_LOCK_SECONDS)
                     handled.add(uid)
                     fresh += 1
-                    counts[_send_one(box, uid)] += 1
+                    outcome = _send_one(box, uid)
+                    counts[outcome] += 1
+                    meters.NOTICES.labels("invitation", outcome).inc()
             if not fresh:
                 break
     except SendError as error:
+        meters.NOTICES.labels("invitation", "deferred").inc()
         log.log(
             logging.ERROR if error.systemic else logging.WARNING,
             "invitations deferred: %s",

@@ -11,11 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from service import logs
 from service.domain import notices, owed_notices, send_guards
 from service.domain.header_test import header_test_email
 from service.domain.mail_headers import HeaderError, new_msg_id
 from service.models import OwedNotice, Publisher, Release, Subscriber
-from service.sending import control
+from service.sending import control, meters
 from service.sending.batch import SHUTTING_DOWN, BatchSender
 from service.sending.journal import SendJournal
 from service.sending.ledger import SqlLedger
@@ -34,6 +35,7 @@ NOTICES = {
 
 def start_release(box: Outbox, release_id: int) -> int:
     """Plan the recipients chunk by chunk, starting the senders as soon as there is work."""
+    logs.bind(release_id=release_id)
     return control.start_release(
         box.open_session,
         release_id,
@@ -52,6 +54,7 @@ def limiter(box: Outbox) -> SendRateLimiter | Unlimited:
 
 def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
     """One batch of a release, then what it owes: the next link of its chain, or the end."""
+    logs.bind(release_id=release_id)
     settings = box.settings
     # Unique to this run (a redelivered task keeps its id, a container its pid): names the
     # lease and the send journal.
@@ -75,6 +78,9 @@ def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
         executor=box.executor,
         window=box.window,
     ).run(release_id)
+    meters.count_batch(
+        result.sent, result.failed, result.deferred, result.skipped, claimed=result.claimed > 0
+    )
     more = result.more or result.stopped == SHUTTING_DOWN
     control.after_batch(box.open_session, release_id, more=more, ring=box.ring, now=box.now())
     return {"sent": result.sent, "failed": result.failed, "deferred": result.deferred}
@@ -84,6 +90,17 @@ def send_notice(box: Outbox, notice: OwedNotice, subscriber_uid: str, *, key: st
     """A reader's notice, if still owed (owed_notices.still_owed): "sent", "skipped" or
     "refused" (this address, for good); TryLater for a 4xx or a refusal of every message.
     `key`: the same for every retry of one notice, which keeps its Message-ID."""
+    logs.bind(subscriber_uid=subscriber_uid)
+    try:
+        outcome = _send_notice(box, notice, subscriber_uid, key=key)
+    except TryLater:
+        meters.NOTICES.labels(notice.value, "deferred").inc()
+        raise
+    meters.NOTICES.labels(notice.value, outcome).inc()
+    return outcome
+
+
+def _send_notice(box: Outbox, notice: OwedNotice, subscriber_uid: str, *, key: str | None) -> str:
     now = box.now()
     with box.open_session() as session:
         subscriber = session.scalar(select(Subscriber).where(Subscriber.uid == subscriber_uid))

@@ -37,6 +37,7 @@ from service.models import (
     SubscriberStatus,
     SubscriberTopic,
 )
+from service.sending import meters
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMITS = send_guards.Limits()
@@ -597,10 +598,12 @@ class SqlLedger:
                 )
                 if finished and blame:  # a row whose lease was lost is another's to judge
                     reports.append(refusal_report(recipient, reply))
-            if reports:
-                self._take_refusals(session, reports)
+            taken = self._take_refusals(session, reports) if reports else []
+        meters.count_reports(taken)  # once committed
 
-    def _take_refusals(self, session: Session, reports: list[bounce_policy.Report]) -> None:
+    def _take_refusals(
+        self, session: Session, reports: list[bounce_policy.Report]
+    ) -> list[bounce_policy.Taken]:
         """The bounce policy for refusals laid on readers, then the send guards, in a
         savepoint: should they fail (a lock on a reader's score, a reader erased at that
         moment), the deliveries still fail, the error is logged and the batch goes on."""
@@ -617,6 +620,8 @@ class SqlLedger:
                 "refusals of deliveries %s failed them, but were not applied to their readers",
                 [report.delivery_id for report in reports],
             )
+            return []
+        return taken
 
     def retry_later(self, deferred: Sequence[tuple[Recipient, str]], *, base: float) -> None:
         with self.open_session() as session:

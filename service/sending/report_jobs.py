@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from service.domain import incoming_reports, send_guards
+from service.sending import meters
 from service.sending.outbox import Outbox
 from service.task_names import TaskName
 
@@ -24,6 +25,7 @@ def take_report(box: Outbox, report_id: int) -> dict[str, int]:
             limits=send_guards.Limits.from_settings(box.settings),
             now=box.now(),
         )
+    meters.count_reports(taken)
     counts: dict[str, int] = {}
     for one in taken:
         name = "repeat" if one.repeat else "ignored" if one.outcome is None else one.outcome

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from service.domain import invitations, owed_notices
 from service.models import OwedNotice, ReleaseStatus
-from service.sending import control, ledger, report_jobs
+from service.sending import control, ledger, meters, report_jobs
 from service.sending.batch import BATCH_SIZE
 from service.sending.invitations import INVITATIONS_LOCK
 from service.sending.journal import journal_key
@@ -37,6 +37,8 @@ def sweep(box: Outbox) -> dict[str, int]:
         "notices": 0,
     }
     report["reclaimed"], report["cancelled"] = recover_leases(box, now)
+    meters.SWEEPS.inc()
+    meters.LEASES_EXPIRED.inc(report["reclaimed"])
     with box.open_session() as session:
         due = ledger.due_scheduled(session, now=now)
     for release_id in due:

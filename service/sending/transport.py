@@ -23,6 +23,7 @@ from typing import Final, Protocol
 from service.domain.emails import OutgoingMail
 from service.domain.mail_headers import parse_mailbox
 from service.domain.refusals import NO_SMTPUTF8, Reply, Stage
+from service.sending.meters import SMTP_REPLY_SECONDS
 from service.smtp_relays import SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class SmtpMailer:
         self._connection: smtplib.SMTP | None = None
         self._in_data = False  # the message itself is under way (send_raw)
         self._pending: PendingReply | None = None  # a message's final reply, unread
+        self._replies = _ReplyTimes(settings.name)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -307,10 +309,11 @@ class SmtpMailer:
                     mark_data=self._mark_data,
                     before_replies=self.settle_pending,
                     leave_reply=leave_reply,
+                    timed=self._replies,
                 )
             self.settle_pending()
             _plain_transaction(
-                connection, envelope_from, recipients, data, options, self._mark_data
+                connection, envelope_from, recipients, data, options, self._mark_data, self._replies
             )
             return False
         except smtplib.SMTPServerDisconnected:
@@ -413,6 +416,7 @@ def _pipelined_transaction(
     mark_data: Callable[[], None],
     before_replies: Callable[[], None],
     leave_reply: Callable[[float], bool] | None,
+    timed: _ReplyTimes,
 ) -> bool:
     """MAIL, every RCPT and DATA written at once, their replies read in order (RFC 2920 §3.1),
     then the message. Raises what smtplib.SMTP.sendmail raises for the same replies, so that
@@ -432,6 +436,7 @@ def _pipelined_transaction(
     before_replies()
     mail = connection.getreply()
     round_trip = time.monotonic() - written
+    timed.mail.observe(round_trip)
     rcpts = [connection.getreply() for _ in recipients]
     data_reply = connection.getreply()
     refused = {
@@ -454,7 +459,9 @@ def _pipelined_transaction(
     connection.send(_dot_stuffed(data))
     if leave_reply is not None and leave_reply(round_trip):
         return True
+    written = time.monotonic()
     code, reply = connection.getreply()
+    timed.data.observe(time.monotonic() - written)
     if code != 250:
         _reset(connection)
         raise smtplib.SMTPDataError(code, reply)
@@ -468,11 +475,14 @@ def _plain_transaction(
     data: bytes,
     options: list[str],
     mark_data: Callable[[], None],
+    timed: _ReplyTimes,
 ) -> None:
     """MAIL, RCPT and DATA one by one, as smtplib.SMTP.sendmail sends them (and raising what
     it raises), but saying when the message itself goes (`mark_data`, before DATA)."""
     options = _with_size(connection, options, data)
+    asked = time.monotonic()
     code, reply = connection.mail(envelope_from, options)
+    timed.mail.observe(time.monotonic() - asked)
     if code != 250:
         _end_transaction(connection, code)
         raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
@@ -488,10 +498,20 @@ def _plain_transaction(
         _reset(connection)
         raise smtplib.SMTPRecipientsRefused(refused)
     mark_data()
-    code, reply = connection.data(data)
+    asked = time.monotonic()
+    code, reply = connection.data(data)  # DATA, its 354, the message and the final reply
+    timed.data.observe(time.monotonic() - asked)
     if code != 250:
         _end_transaction(connection, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+class _ReplyTimes:
+    """meters.SMTP_REPLY_SECONDS for one relay, its labels looked up once."""
+
+    def __init__(self, relay: str) -> None:
+        self.mail = SMTP_REPLY_SECONDS.labels(relay, "mail")
+        self.data = SMTP_REPLY_SECONDS.labels(relay, "data")
 
 
 def _line_lost(*, after_data: bool) -> TransientSendError:

@@ -22,6 +22,7 @@ from service.domain.errors import N_, DomainError, ErrorKind
 from service.domain.webhooks import PROVIDERS, Post, Replayed, WebhookSetup
 from service.extensions import csrf
 from service.redis_clients import app_redis
+from service.sending import meters
 from service.sending.envelope import EnvelopeSenders
 from service.web import openapi as doc
 
@@ -93,6 +94,7 @@ def receive(provider: str) -> Response:
     with session_scope() as session:
         taken = [bounce_policy.take(session, report, now=now) for report in posted.reports]
         incoming_reports.guard_releases(session, taken, limits)
+    meters.count_reports(taken)
     answer: dict[str, Any] = {
         "taken": sum(1 for t in taken if t.outcome is not None),
         "repeats": sum(1 for t in taken if t.repeat),

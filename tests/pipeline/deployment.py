@@ -129,6 +129,8 @@ class Deployment:
         }
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)
+        if s.worker_metrics_port:
+            values["WORKER_METRICS_PORT"] = str(s.worker_metrics_port)
         return {**values, **extra}
 
     def _start(self, args: list[str], name: str) -> subprocess.Popen[bytes]:

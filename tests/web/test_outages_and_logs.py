@@ -12,7 +12,8 @@ from flask import Flask
 from service import create_app
 from service.app_state import get_database
 from service.embedded_redis import free_port
-from service.logs import RedactingGunicornLogger, redact
+from service.gunicorn_logger import RedactingGunicornLogger
+from service.logs import redact
 from service.mailsink import MailSink
 from tests.conftest import make_settings
 
@@ -60,3 +61,49 @@ def _gunicorn_cfg() -> dict[str, object]:
     from gunicorn.config import Config
 
     return {name: setting.get() for name, setting in Config().settings.items()}
+
+
+def test_a_request_id_is_echoed_and_carried_by_the_log_lines_of_that_request(
+    app: Flask, database_url: str, sink: MailSink
+) -> None:
+    import io
+    import json
+
+    from service.logs import formatter
+
+    dead = create_app(make_settings(database_url, f"redis://127.0.0.1:{free_port()}/0", sink.url))
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        client = dead.test_client()
+        answer = client.post(
+            "/api/v1/subscriptions",
+            json={"email": "kari.nordmann@mail.example"},
+            headers={"X-Request-ID": "lb-7f3a9c21"},
+        )
+        odd = client.get("/healthz", headers={"X-Request-ID": "bad id\u2028with a line"})
+    finally:
+        root.removeHandler(handler)
+        with dead.app_context():
+            get_database().dispose()
+    assert answer.status_code == 503 and answer.headers["X-Request-ID"] == "lb-7f3a9c21"
+    assert odd.headers["X-Request-ID"] != "bad id\u2028with a line"  # a new one instead
+    assert len(odd.headers["X-Request-ID"]) == 32
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    mine = [line for line in lines if line.get("request_id") == "lb-7f3a9c21"]
+    assert mine and all({"timestamp", "level", "event", "logger"} <= set(m) for m in mine)
+    assert "kari" not in out.getvalue() and "mail.example" not in out.getvalue()
+
+
+def test_addresses_credentials_and_tokens_are_redacted_anywhere_in_a_line() -> None:
+    assert redact("550 5.1.1 <kari.nordmann@mail.example>: no such user") == (
+        "550 5.1.1 <<address>>: no such user"
+    )
+    assert redact("could not connect to postgresql://pressroom:s3cret@db:5432/press") == (
+        "could not connect to postgresql://<credentials>@db:5432/press"
+    )
+    assert redact("GET /unsubscribe/eyJ1.abc.def?x=1") == "GET /unsubscribe/<token>?x=1"
+    assert redact("release 12 sent to 400 readers") == "release 12 sent to 400 readers"

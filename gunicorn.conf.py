@@ -16,3 +16,14 @@ limit_request_fields = 200
 # every instance of a user, so two instances on one machine took each other's. Pressroom does
 # not use it; `--control-socket PATH` turns it back on where wanted.
 control_socket_disable = True
+
+
+def child_exit(server: object, worker: object) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR (several processes' /metrics summed), a process that ends
+    takes its live gauges with it (prometheus_client's multiprocess mode)."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

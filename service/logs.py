@@ -20,28 +20,47 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 LOG_FORMATS = ("json", "console")
 
 _TOKEN_IN_PATH = re.compile(r"/(confirm|unsubscribe|preferences)/[^/?#\s\"']+")
-_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s\"']+@")
-# Anything shaped like local@domain.tld, the local part as generous as RFC 5322 and 6531 are.
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+\.[^\s<>\"'(),;:@\[\]]+")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s\"']{1,256}@")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+# Shaped like local@domain.tld (or local%40domain, as in a query string): the local part as
+# generous as RFC 5322 and 6531 are, but at most 64 characters (RFC 5321 §4.5.3.1.1), which
+# also keeps the search linear in a long header.
+_NOT_IN = r"[^\s<>\"'(),;:@%\[\]/?=&#]"
+_ADDRESS = re.compile(rf"{_NOT_IN}{{1,64}}(?:@|%40){_NOT_IN}{{1,253}}\.{_NOT_IN}{{1,63}}")
 
 
 def redact(text: str) -> str:
     """'/confirm/eyJ1Ijo...' -> '/confirm/<token>'; 'kari@mail.example' -> '<address>';
-    'postgresql://user:secret@db/x' -> 'postgresql://<credentials>@db/x'."""
-    text = _TOKEN_IN_PATH.sub(r"/\1/<token>", text)
-    text = _URL_CREDENTIALS.sub("<credentials>@", text)
-    return _ADDRESS.sub("<address>", text)
+    'postgresql://user:secret@db/x' -> 'postgresql://<credentials>@db/x';
+    'Bearer abc' -> 'Bearer <token>'."""
+    if "/" in text:
+        text = _TOKEN_IN_PATH.sub(r"/\1/<token>", text)
+        text = _URL_CREDENTIALS.sub("<credentials>@", text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub(r"\1 <token>", text)
+    if "@" in text or "%40" in text:
+        text = _ADDRESS.sub("<address>", text)
+    return text
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _redact_values(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if isinstance(value, str):
-            event[key] = redact(value)
-    return event
+    """Every string in the line, at any depth (a traceback's frames, Celery's extras)."""
+    return {key: _redacted(value) for key, value in event.items()}
 
 
 _SHARED: list[Any] = [
@@ -57,13 +76,19 @@ def formatter(log_format: str) -> logging.Formatter:
     """A logging formatter writing `log_format` (LOG_FORMATS), redacted."""
     rendering: list[Any]
     if log_format == "json":
+        # Frames without their local variables: those hold tokens, passwords and addresses.
+        tracebacks = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         rendering = [
-            structlog.processors.dict_tracebacks,
+            structlog.processors.ExceptionRenderer(tracebacks),
             _redact_values,
             structlog.processors.JSONRenderer(),
         ]
     else:
-        rendering = [_redact_values, structlog.dev.ConsoleRenderer(colors=False)]
+        rendering = [
+            structlog.processors.format_exc_info,  # plain text, no locals, then redacted
+            _redact_values,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],

@@ -68,30 +68,28 @@ class _Celery(Celery):  # type: ignore[misc]
 
     @cached_property
     def Worker(self) -> type:
-        base = self.subclass_with_self("celery.apps.worker:Worker")
-        quiet = self.quiet
-
-        class Worker(base):  # type: ignore[misc, valid-type]
-            def on_before_init(self, **kwargs: Any) -> None:
-                super().on_before_init(**{**kwargs, "quiet": kwargs.get("quiet") or quiet})
-
-        return Worker
+        return _quiet_if(self.quiet, self.subclass_with_self("celery.apps.worker:Worker"))
 
     @cached_property
     def Beat(self) -> type:
-        base = self.subclass_with_self("celery.apps.beat:Beat")
-        quiet = self.quiet
+        return _quiet_if(self.quiet, self.subclass_with_self("celery.apps.beat:Beat"))
 
-        class Beat(base):  # type: ignore[misc, valid-type]
-            def __init__(self, **kwargs: Any) -> None:
-                super().__init__(**{**kwargs, "quiet": kwargs.get("quiet") or quiet})
 
-        return Beat
+def _quiet_if(quiet: bool, base: type) -> type:
+    """`base` (Celery's worker or beat), told `quiet` (no banner) unless its command line
+    already is."""
+
+    class Quiet(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "quiet": kwargs.get("quiet") or quiet})
+
+    return Quiet
 
 
 @setup_logging.connect(weak=False)
 def _keep_our_logging(**_: Any) -> None:
-    """Connected, so Celery leaves the logging that create_app (service/logs.py) set up."""
+    """Connected, so Celery leaves the logging that create_app (service/logs.py) set up: INFO
+    and above, `--loglevel` aside (a test's in-process worker keeps pytest's)."""
 
 
 @task_prerun.connect(weak=False)

@@ -31,6 +31,8 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = 10  # seconds a connection may idle: an open socket must not hold a thread
+
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every 15 s are not worth a log line each."""
 

@@ -6,16 +6,21 @@
 - `GET /readyz`: the process can serve (a readiness probe): the database answers, its schema
   is at the migrations' head, and Redis answers. 200 `{"status": "ready", "checks": {...}}`,
   or 503 `{"status": "unavailable", "checks": {...}}` where each part says "ok" or why not
-  (the error's kind, never a URL or a password), with `Retry-After`.
+  (the error's kind, never a URL or a password), with `Retry-After`. Each part has
+  CHECK_SECONDS: a database host that drops packets makes the probe say so, not hang.
 
-Neither needs a login, both are left out of rate limits, and neither touches a session
+Neither needs a login, both are left out of rate limits and metrics, and neither sets a
 cookie. Kubernetes' probe conventions (kubernetes.io/docs/reference/using-api/health-checks).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as OutOfTime
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 from alembic.script import ScriptDirectory
@@ -24,11 +29,28 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.app_state import get_database, redis_url
+from service.db import Database
 
 bp = Blueprint("health", __name__)
 
-CHECK_SECONDS = 2.0  # how long Redis may take to answer a readiness check
+CHECK_SECONDS = 2.0  # how long each part of readiness may take to answer
 RETRY_AFTER_SECONDS = 5
+T = TypeVar("T")
+# Checks run here, so that one that hangs costs a thread of this pool, not the request's.
+_CHECKS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
+
+
+class TooSlow(Exception):
+    """A check did not answer within CHECK_SECONDS."""
+
+
+def within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`'s result, in a thread of the checks' pool; raises TooSlow after `seconds`
+    (the call goes on in its thread), or what `call` raised."""
+    try:
+        return _CHECKS.submit(call).result(timeout=seconds)
+    except OutOfTime:
+        raise TooSlow() from None
 
 
 @bp.get("/healthz")
@@ -38,14 +60,15 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    checks = {"database": "ok", "migrations": "ok", "redis": _redis()}
+    database, url = get_database(), redis_url()
+    checks = {"database": "ok", "migrations": "ok", "redis": _redis(url)}
     try:
-        current = _schema_revision()
-    except SQLAlchemyError as error:
-        checks["database"] = f"unreachable ({type(error).__name__})"
+        current = within(CHECK_SECONDS, lambda: _schema_revision(database))
+    except (SQLAlchemyError, TooSlow) as error:
+        checks["database"] = _why(error)
         checks["migrations"] = "unknown: the database is unreachable"
     else:
-        checks["migrations"] = _migrations(current)
+        checks["migrations"] = _migrations(current, current_app.extensions["migrate"].directory)
     ready = all(state == "ok" for state in checks.values())
     answer = _no_store(jsonify(status="ready" if ready else "unavailable", checks=checks))
     if not ready:
@@ -53,16 +76,25 @@ def readyz() -> tuple[Response, int]:
     return answer, 200 if ready else 503
 
 
-def _schema_revision() -> set[str]:
+def _why(error: Exception) -> str:
+    if isinstance(error, TooSlow):
+        return f"unreachable (no answer in {CHECK_SECONDS:g} s)"
+    return f"unreachable ({type(error).__name__})"
+
+
+def _schema_revision(database: Database) -> set[str]:
     """The revisions the database says it is at (Alembic's alembic_version table)."""
-    with get_database().engine.connect() as connection:
+    with database.engine.connect() as connection:
         if not connection.dialect.has_table(connection, "alembic_version"):
             return set()
         return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def _migrations(current: set[str]) -> str:
-    heads = migration_heads(current_app.extensions["migrate"].directory)
+def _migrations(current: set[str], directory: str) -> str:
+    try:
+        heads = migration_heads(directory)
+    except Exception as error:  # no migrations folder beside the code: a broken install
+        return f"unknown: the migrations could not be read ({type(error).__name__})"
     if current == heads:
         return "ok"
     at = ", ".join(sorted(current)) or "none"
@@ -75,11 +107,11 @@ def migration_heads(directory: str) -> set[str]:
     return set(ScriptDirectory(str(Path(directory))).get_heads())
 
 
-def _redis() -> str:
+def _redis(url: str) -> str:
     try:
-        _health_client(redis_url()).ping()
-    except redis.RedisError as error:
-        return f"unreachable ({type(error).__name__})"
+        within(CHECK_SECONDS + 1, _health_client(url).ping)
+    except (redis.RedisError, TooSlow) as error:
+        return _why(error)
     return "ok"
 
 

@@ -27,15 +27,22 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_flask_exporter import PrometheusMetrics
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.app_state import session_scope, settings_of
-from service.db import utcnow
+from service.app_state import get_database, session_scope, settings_of
+from service.db import Database, utcnow
 from service.dispatch import BROKER_OUTAGES, Dispatcher
 from service.domain import gauges, publishers
+from service.domain.errors import N_, DomainError, ErrorKind
 from service.web.api_auth import Unauthorized
+from service.web.health import TooSlow, within
 
 log = logging.getLogger(__name__)
 
+READ_SECONDS = 5.0  # each scrape-time read; Prometheus's own scrape timeout is 10 s
+
 UNMEASURED = ("^/metrics$", "^/healthz$", "^/readyz$", "^/static/")  # probes and files
+# Requests with other methods (gunicorn takes any token) are not counted: each would be a
+# series of its own, and anyone could add them without end.
+COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
@@ -51,6 +58,12 @@ def init_app(app: Flask) -> None:
     exporter.init_app(app)
     dispatcher: Dispatcher = app.extensions["pressroom.dispatch"]
 
+    @app.after_request  # runs before the exporter's (Flask runs them last first)
+    def count_known_methods_only(response: Response) -> Response:
+        if request.method not in COUNTED_METHODS:
+            request.prom_do_not_track = True  # type: ignore[attr-defined]
+        return response
+
     @app.get("/metrics")
     def metrics() -> Response:
         if not _from(allowed) and not _token_given():
@@ -62,7 +75,7 @@ def init_app(app: Flask) -> None:
         if not _multiprocess():
             body += generate_latest(REGISTRY).decode()
         scraped = CollectorRegistry(auto_describe=False)
-        scraped.register(_ScrapeTime(dispatcher))
+        scraped.register(_ScrapeTime(get_database(), dispatcher))
         answer = Response(body + generate_latest(scraped).decode(), mimetype=None)
         answer.headers["Content-Type"] = content_type
         answer.headers["Cache-Control"] = "no-store"
@@ -85,22 +98,36 @@ def _token_given() -> bool:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return False
-    with session_scope() as session:
-        return publishers.publisher_for_token(session, token.strip(), now=utcnow()) is not None
+    try:
+        with session_scope() as session:
+            found = publishers.publisher_for_token(session, token.strip(), now=utcnow())
+    except SQLAlchemyError:
+        raise DatabaseUnavailable() from None
+    return found is not None
+
+
+class DatabaseUnavailable(DomainError):
+    code = "unavailable"
+    kind = ErrorKind.UNAVAILABLE
+    message = N_("The service is busy for a moment. Try again in a minute.")
 
 
 class _ScrapeTime:
-    """Gauges read when Prometheus asks; a part that cannot be read is left out (and logged),
-    so that the HTTP metrics still come through an outage."""
+    """Gauges read when Prometheus asks, each within READ_SECONDS; a part that cannot be read
+    is left out (and logged), so that the HTTP metrics still come through an outage."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, database: Database, dispatcher: Dispatcher) -> None:
+        self.database = database
         self.dispatcher = dispatcher
+
+    def _gauges(self) -> gauges.Gauges:
+        with self.database.session_scope() as session:
+            return gauges.read(session)
 
     def collect(self) -> Iterator[Metric]:
         try:
-            with session_scope() as session:
-                now = gauges.read(session)
-        except SQLAlchemyError as error:
+            now = within(READ_SECONDS, self._gauges)
+        except (SQLAlchemyError, TooSlow) as error:
             log.warning("metrics: the database could not be read: %s", type(error).__name__)
         else:
             yield _by("pressroom_subscribers", "Readers by status.", "status", now.subscribers)
@@ -111,8 +138,8 @@ class _ScrapeTime:
                 value=now.deliveries_owed,
             )
         try:
-            depth = self.dispatcher.queue_depth()
-        except BROKER_OUTAGES as error:
+            depth = within(READ_SECONDS, self.dispatcher.queue_depth)
+        except (*BROKER_OUTAGES, TooSlow) as error:
             log.warning("metrics: the broker could not be read: %s", type(error).__name__)
         else:
             yield GaugeMetricFamily(

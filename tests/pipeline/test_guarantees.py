@@ -177,8 +177,15 @@ def test_pause_and_resume_take_effect_between_messages(deployment: Deployment) -
     wait_until(lambda: len(d.handler.received) >= 10, what="first mails", timeout=30)
     answer = client.post(f"/api/v1/releases/{release['id']}/pause", headers=headers)
     assert answer.status_code == 202 and answer.get_json()["delivery"]["state"] == "paused"
-    time.sleep(0.6)  # a message already in the SMTP transaction may still land
-    at_pause = len(d.handler.received)
+    # Messages already in their SMTP transactions may still land: wait until none has for a
+    # second (a busy machine takes longer to finish them than a quiet one).
+    at_pause, quiet_since = len(d.handler.received), time.monotonic()
+    deadline = quiet_since + 15
+    while time.monotonic() - quiet_since < 1.0:
+        assert time.monotonic() < deadline, "mail kept coming after the pause"
+        time.sleep(0.05)
+        if len(d.handler.received) != at_pause:
+            at_pause, quiet_since = len(d.handler.received), time.monotonic()
     time.sleep(1.5)
     assert len(d.handler.received) == at_pause < len(everyone)
     answer = client.post(f"/api/v1/releases/{release['id']}/resume", headers=headers)

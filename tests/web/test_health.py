@@ -83,3 +83,23 @@ def test_a_database_or_redis_that_is_down_is_named_without_its_address(app: Flas
     text = answer.get_data(as_text=True)
     assert "password" not in text and str(port) not in text
     assert client.get("/healthz").status_code == 200  # alive all the same
+
+
+def test_a_database_that_takes_the_connection_and_never_answers_fails_in_seconds(
+    app: Flask,
+) -> None:
+    import socket
+    import time
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), says nothing
+    port = silent.getsockname()[1]
+    try:
+        stuck = other_app(app, database_url=f"postgresql://pressroom@127.0.0.1:{port}/pressroom")
+        started = time.monotonic()
+        answer = stuck.test_client().get("/readyz")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert answer.status_code == 503
+    assert answer.get_json()["checks"]["database"] == "unreachable (no answer in 2 s)"
+    assert took < 10  # the probe's own deadline, far below an orchestrator's patience

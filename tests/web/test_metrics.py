@@ -121,3 +121,33 @@ def test_the_grafana_dashboard_asks_only_for_metrics_pressroom_exports(
         for name in re.findall(r"\bpressroom_[a-z_]+", target["expr"])
     }
     assert asked and asked <= names, asked - names
+
+
+def test_requests_with_made_up_methods_add_no_series(client: FlaskClient) -> None:
+    for method in ("FOOBARBAZ", "ZZZQQ", "PROPFIND"):
+        assert client.open("/", method=method).status_code in (404, 405)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOOBARBAZ" not in text and "ZZZQQ" not in text and "PROPFIND" not in text
+
+
+def test_a_token_cannot_be_checked_while_the_database_is_down(app: Flask) -> None:
+    from service import create_app
+    from service.embedded_redis import free_port
+    from tests.conftest import make_settings
+
+    settings = app.extensions["pressroom.settings"]
+    down = create_app(
+        make_settings(
+            f"postgresql://pressroom@127.0.0.1:{free_port()}/pressroom",
+            app.extensions["pressroom.redis_url"],
+            settings.smtp_url,
+        )
+    )
+    token = api_token(app)  # well formed: it must be looked up
+    answer = down.test_client().get(
+        "/metrics", environ_base=OUTSIDE, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 503
+    loopback = down.test_client().get("/metrics")  # the HTTP metrics, without the gauges
+    assert loopback.status_code == 200
+    assert "pressroom_subscribers" not in loopback.get_data(as_text=True)

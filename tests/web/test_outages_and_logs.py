@@ -107,3 +107,33 @@ def test_addresses_credentials_and_tokens_are_redacted_anywhere_in_a_line() -> N
     )
     assert redact("GET /unsubscribe/eyJ1.abc.def?x=1") == "GET /unsubscribe/<token>?x=1"
     assert redact("release 12 sent to 400 readers") == "release 12 sent to 400 readers"
+
+
+def test_a_traceback_in_a_log_line_holds_no_local_variable_and_is_redacted() -> None:
+    import io
+    import json
+
+    from service.logs import formatter
+
+    def unsubscribe(token: str, email: str, password: str) -> None:
+        raise ValueError(f"could not unsubscribe {email}")
+
+    secrets = ("eyJ1.secret-token.sig", "kari@mail.example", "hunter2-password")
+    for log_format in ("json", "console"):
+        out = io.StringIO()
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(formatter(log_format))
+        logger = logging.getLogger(f"test-traceback-{log_format}")
+        logger.addHandler(handler)
+        logger.propagate = False
+        try:
+            unsubscribe(*secrets)  # (a traceback shows this line of source, not the values)
+        except ValueError:
+            logger.exception("failed on /unsubscribe/%s", secrets[0])
+        text = out.getvalue()
+        for secret in ("secret-token", "kari", "hunter2"):
+            assert secret not in text, (log_format, text)
+        assert "could not unsubscribe <address>" in text
+        if log_format == "json":
+            line = json.loads(text)
+            assert line["exception"][0]["exc_type"] == "ValueError"

@@ -24,10 +24,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/pressroom run$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
 
+# The suite in PYTEST_WORKERS processes (pytest-xdist), each test file in one of them: its
+# module fixtures (a deployment, a browser) are built once. PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Browser tests run in Debian's Chromium (never a browser from `playwright install`). When it
 # is missing, root installs it with apt; anyone else gets the browser tests skipped, and told how.

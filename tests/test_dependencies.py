@@ -19,6 +19,7 @@ USED_BY_NAME = {
     "pytest-timeout": "a pytest plugin: [tool.pytest.ini_options] timeout",
     "pytest-playwright": "a pytest plugin: the `page` and `browser` fixtures of tests/browser",
     "ruff": "a program: `make test` and `make lint` run it",
+    "pytest-xdist": "a pytest plugin: `make test` runs the suite with -n PYTEST_WORKERS",
     "py-spy": "a program: profiling the workers during `make bench`",
 }
 

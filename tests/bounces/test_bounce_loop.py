@@ -158,9 +158,9 @@ def test_a_content_refusal_reported_for_every_reader_pauses_the_send_and_blames_
     token = api_token(app)
     readers = [f"reader{n}@mail.example" for n in range(800)]
     add_subscribers(app, readers)
-    # Batches of 100 (SEND_RATE x lease / 2): the worker (one task at a time) takes the
-    # reports between them, while the send still has readers to go.
-    with settings_changed(app, send_rate=50.0, send_lease_seconds=4):
+    # Batches of 50 (SEND_RATE x lease / 2): the worker (one task at a time) takes the reports
+    # between them, while the send still has 18 s of readers to go, on a busy machine too.
+    with settings_changed(app, send_rate=25.0, send_lease_seconds=4):
         release = publish(desk, token)
         wait_until(lambda: len(sink.handler.received) >= 350, timeout=120, what="350 sent")
         with bounce_door(app) as door:

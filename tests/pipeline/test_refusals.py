@@ -287,8 +287,21 @@ def test_many_dead_addresses_refused_during_the_send_trip_the_bounce_guard(
     attempted = int(str(state["sent"])) + int(str(state["failed"]))
     assert 300 <= attempted < len(everyone)
     resume(client, token, release["id"])
-    wait_until(lambda: finished(d, token, release["id"]), timeout=90, what=d.logs)
-    assert_blamed_alone(d, token, release["id"], everyone, dead)
+
+    def done() -> bool:
+        # The readers the guard's pause gave back come first in the resumed send; if a batch
+        # of them alone looks like the relay refusing everyone, the send pauses once more
+        # (refusals.py), and the publisher resumes again.
+        if delivery(d, token, release["id"])["state"] == "paused":
+            resume(client, token, release["id"])
+        return finished(d, token, release["id"])
+
+    wait_until(done, timeout=120, what=d.logs)
+    assert_each_once(d, [a for a in everyone if a not in dead])  # the dead got nothing
+    state = delivery(d, token, release["id"])
+    assert state["failed"] == len(dead)
+    # Judged theirs, but for any the send ended on, with nobody after to compare (unblamed).
+    assert len(dead) - 3 <= int(str(state["bounced"])) <= len(dead)
 
 
 @pytest.mark.deployment_settings(send_rate=60.0, bounce_rate_limit=0.2)

@@ -32,6 +32,7 @@ from tests.pipeline.helpers import (
     publish,
     release_state,
     resume,
+    send_state,
     wait_until,
 )
 
@@ -98,7 +99,7 @@ def test_bounces_and_complaints_come_back_and_the_next_release_skips_those_reade
     sink.handler.clear()
     second = publish(client, token, title="Vostok 2")
     wait_until(
-        lambda: release_state(client, token, second["id"])["delivery"]["state"] == "sent",
+        lambda: send_state(client, token, second["id"]) == "sent",
         timeout=180,
         what="the second send",
     )
@@ -128,7 +129,7 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
                 session, taken, send_guards.Limits.from_settings(settings)
             )
         wait_until(
-            lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "paused",
+            lambda: send_state(desk, token, release["id"]) == "paused",
             timeout=60,
             what="paused by the guard",
         )
@@ -137,7 +138,7 @@ def test_the_complaint_guard_pauses_a_send_and_a_resume_finishes_it_once_for_eve
         assert delivery["sent"] < 1000
         resume(desk, token, release["id"])
         wait_until(
-            lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "sent",
+            lambda: send_state(desk, token, release["id"]) == "sent",
             timeout=120,
             what="sent after the resume",
         )
@@ -172,7 +173,7 @@ def test_a_content_refusal_reported_for_every_reader_pauses_the_send_and_blames_
                 door.sendmail("", [mail.mail_from], formats.postfix(original, mail.mail_from,
                                                                      status="5.7.1"))  # fmt: skip
             wait_until(
-                lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "paused",
+                lambda: send_state(desk, token, release["id"]) == "paused",
                 timeout=60,
                 what=lambda: (
                     f"{reports(app)} reports, "
@@ -190,7 +191,7 @@ def test_a_content_refusal_reported_for_every_reader_pauses_the_send_and_blames_
             assert session.scalar(select(func.count()).select_from(Suppression)) == 0
         resume(desk, token, release["id"])
         wait_until(
-            lambda: release_state(desk, token, release["id"])["delivery"]["state"] == "sent",
+            lambda: send_state(desk, token, release["id"]) == "sent",
             timeout=120,
             what="sent after the resume",
         )

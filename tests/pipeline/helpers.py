@@ -81,6 +81,11 @@ def release_state(client: FlaskClient, token: str, release_id: object) -> dict[s
     return answer.get_json()
 
 
+def send_state(client: FlaskClient, token: str, release_id: object) -> str:
+    """The release's delivery state as the API says it: sending, paused, sent, ..."""
+    return str(release_state(client, token, release_id)["delivery"]["state"])
+
+
 def wait_until(
     check: Callable[[], bool], timeout: float = 60.0, what: str | Callable[[], str] = "condition"
 ) -> None:

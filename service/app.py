@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import app_state, dispatch, logs
+from service import app_state, dispatch, logs, redis_sentinel
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
@@ -45,11 +45,14 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=PRIMARY_LANGUAGE,
         BABEL_DEFAULT_TIMEZONE=settings.timezone,
-        RATELIMIT_STORAGE_URI=redis_url_or_embedded(settings),
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="pressroom-limit",
         JSON_SORT_KEYS=False,
+    )
+    redis_url = redis_url_or_embedded(settings)
+    app.config["RATELIMIT_STORAGE_URI"], app.config["RATELIMIT_STORAGE_OPTIONS"] = (
+        redis_sentinel.limiter_storage(redis_url)
     )
     if settings.trusted_proxy_count:
         count = settings.trusted_proxy_count
@@ -58,14 +61,14 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app_state.install(
         app,
         settings=settings,
-        redis_url=app.config["RATELIMIT_STORAGE_URI"],
+        redis_url=redis_url,
         database=Database(settings.sqlalchemy_url),
         signer=TokenSigner(settings.secret_key, settings.secret_key_fallbacks),
         emails=EmailRenderer(),
         dkim=_dkim_key(settings),
     )
     app.add_template_filter(display_address, "address")
-    dispatch.init_app(app, app.config["RATELIMIT_STORAGE_URI"], settings.task_queue)
+    dispatch.init_app(app, redis_url, settings.task_queue)
 
     from service.web import body_limits, converters, request_ids, request_limits
 

@@ -19,7 +19,7 @@ from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from service import smtp_relays
+from service import redis_sentinel, smtp_relays
 from service.domain import mail_headers
 from service.domain.verp import VerpAddresses
 
@@ -101,7 +101,7 @@ class Settings:
                 k.strip() for k in env.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
             ),
             "database_url": env.get("DATABASE_URL", "sqlite:///instance/pressroom.db"),
-            "redis_url": env.get("REDIS_URL", ""),
+            "redis_url": _redis_url(env),
             "smtp_url": env.get("SMTP_URL", "smtp://127.0.0.1:8025"),
             "base_url": env.get("BASE_URL", DEFAULT_BASE_URL),
             "mail_from": env.get("MAIL_FROM", DEFAULT_MAIL_FROM),
@@ -192,6 +192,10 @@ class Settings:
             raise ConfigError(
                 "REDIS_URL is not set: point it at your Redis (`make run` starts one for you)."
             )
+        try:
+            redis_sentinel.parse(self.redis_url)
+        except redis_sentinel.SentinelUrlError as error:
+            raise ConfigError(f"REDIS_URL: {error}") from None
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
@@ -343,6 +347,25 @@ def _rate(name: str, value: str | None, *, default: float) -> float:
     number = _optional_float(name, text.rstrip("%").strip())
     assert number is not None
     return number / 100 if percent else number
+
+
+def _redis_url(env: os._Environ[str] | dict[str, str]) -> str:
+    """REDIS_URL, or the Sentinel URL that REDIS_SENTINELS and REDIS_SENTINEL_MASTER spell."""
+    url = env.get("REDIS_URL", "").strip()
+    sentinels = env.get("REDIS_SENTINELS", "").strip()
+    master = env.get("REDIS_SENTINEL_MASTER", "").strip()
+    if not sentinels and not master:
+        return url
+    if not sentinels or not master:
+        raise ConfigError(
+            "REDIS_SENTINELS (host:port,host:port) and REDIS_SENTINEL_MASTER (the name the "
+            "sentinels monitor) go together: set both, or REDIS_URL=redis+sentinel://... alone."
+        )
+    if url:
+        raise ConfigError(
+            "REDIS_URL and REDIS_SENTINELS are both set: name Redis once, either way."
+        )
+    return redis_sentinel.url_from_parts(sentinels, master)
 
 
 def _optional_float(name: str, value: str | None) -> float | None:

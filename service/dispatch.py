@@ -19,6 +19,7 @@ import redis
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 
+from service import redis_sentinel
 from service.task_names import TaskName
 
 if TYPE_CHECKING:
@@ -52,11 +53,16 @@ class Dispatcher:
             if self._client is None:
                 from celery import Celery
 
-                client = Celery("pressroom-dispatch", broker=self.broker_url, set_as_current=False)
+                broker, transport_options = redis_sentinel.celery_broker(self.broker_url)
+                client = Celery("pressroom-dispatch", broker=broker, set_as_current=False)
                 client.conf.update(
                     task_default_queue=self.queue,
                     broker_connection_retry_on_startup=True,
-                    broker_transport_options={"max_retries": 3, "interval_start": 0.1},
+                    broker_transport_options={
+                        "max_retries": 3,
+                        "interval_start": 0.1,
+                        **transport_options,
+                    },
                     task_serializer="json",
                 )
                 self._client = client

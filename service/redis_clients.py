@@ -8,11 +8,12 @@ import functools
 import redis
 
 from service.app_state import redis_url
+from service.redis_sentinel import connect
 
 
 @functools.cache
 def client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return connect(url)
 
 
 def app_redis() -> redis.Redis:

@@ -9,7 +9,7 @@ import click
 from celery import Celery, Task
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_ready
 
-from service import logs
+from service import logs, redis_sentinel
 from service.config import Settings, load_settings
 from service.redis_url import redis_url_or_embedded
 from workers import shutdown
@@ -103,7 +103,8 @@ def _unbind_task(**_: Any) -> None:
     logs.clear()
 
 
-def _configuration(settings: Settings, broker: str) -> dict[str, Any]:
+def _configuration(settings: Settings, redis_url: str) -> dict[str, Any]:
+    broker, transport_options = redis_sentinel.celery_broker(redis_url)
     return {
         "broker_url": broker,
         "task_default_queue": settings.task_queue,
@@ -120,7 +121,7 @@ def _configuration(settings: Settings, broker: str) -> dict[str, Any]:
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_concurrency,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": {"visibility_timeout": 3600, **transport_options},
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "beat_schedule": {

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from celery import Celery
 
+from service import redis_sentinel
+
 
 def web_answers(url: str, timeout: float = 2.0) -> bool:
     """True once `url` gives any HTTP answer below 500 (a page, a redirect, a 404)."""
@@ -26,8 +28,10 @@ class WorkerPing:
     the worker must be consuming to answer)."""
 
     def __init__(self, broker_url: str, node_name: str) -> None:
-        self._celery = Celery("pressroom-launcher", broker=broker_url, set_as_current=False)
+        broker, transport_options = redis_sentinel.celery_broker(broker_url)
+        self._celery = Celery("pressroom-launcher", broker=broker, set_as_current=False)
         self._celery.conf.broker_connection_retry_on_startup = False
+        self._celery.conf.broker_transport_options = transport_options
         self.node_name = node_name
 
     def answers(self, timeout: float = 1.0) -> bool:

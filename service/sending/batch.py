@@ -13,6 +13,7 @@ nothing the sweep cannot find again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -141,6 +142,11 @@ class BatchResult:
     more: bool = False
 
 
+class JournalUnavailable(Exception):
+    """The batch's journal (Redis) could not be written: the batch stops, its messages in
+    flight recorded, its untried rows left leased to the sweep; a message not sent for it."""
+
+
 class BatchSender:
     def __init__(
         self,
@@ -183,6 +189,7 @@ class BatchSender:
         self._answers: SimpleQueue[Future[Outcome]] = SimpleQueue()  # futures as answered
         self._unanswered = 0  # messages handed to the executor and not yet answered
         self._journaled: set[int] = set()  # journaled by the thread that sent them, unjudged
+        self._journal_failed = threading.Event()  # a write failed: send nothing more
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -229,10 +236,13 @@ class BatchSender:
         self._answers = SimpleQueue()
         self._unanswered = 0
         self._journaled = set()
+        self._journal_failed.clear()
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.ledger.lease.total_seconds() / 3
         try:
             while queue or in_flight:
+                if self._journal_failed.is_set():
+                    raise JournalUnavailable(f"release {release_id}: the send journal")
                 if queue and self.stop_requested():
                     held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
                     self._give_back(held, list(queue), result, SHUTTING_DOWN)
@@ -286,7 +296,16 @@ class BatchSender:
                 log.error("release %s: %s rows left to the sweep", release_id, len(lost))
             self._settle_unjudged(release_id, judge, result)
             self.ledger.record_sent(sent, renew=[])
-            self.journal.close()  # everything sent is now in the database
+            self._forget_journal()
+
+    def _forget_journal(self) -> None:
+        """Everything sent is now in the database: the journal can go (if Redis is away,
+        it expires by itself; the sweep reads journals of expired leases alone)."""
+        try:
+            self.journal.close()
+        except Exception:
+            if not self._journal_failed.is_set():
+                raise
 
     def _fill(
         self,
@@ -339,7 +358,11 @@ class BatchSender:
         goes over that connection (`on_sent`): a worker killed at any instant can then have
         sent twice only the message each connection was in the middle of (CONTRACT §8). A
         journal that cannot be written is left to the batch's thread, which writes it when it
-        judges the message (and, failing again, ends the batch with the row counted sent)."""
+        judges the message (and, failing again, ends the batch with the row counted sent);
+        meanwhile no connection sends another (JournalUnavailable), so a Redis that fails over
+        can cost a duplicate only of the message each connection had under way."""
+        if self._journal_failed.is_set():
+            raise JournalUnavailable
         sender = self.envelope(recipient.delivery_id) if self.envelope else self.mail_from
         return self.transport.deliver(
             sender, [recipient.email], data, lambda: self._journal(recipient)
@@ -349,6 +372,7 @@ class BatchSender:
         try:
             self.journal.add(recipient.delivery_id)
         except Exception:
+            self._journal_failed.set()
             log.warning("journal write failed for delivery %s", recipient.delivery_id)
         else:
             self._journaled.add(recipient.delivery_id)
@@ -399,6 +423,9 @@ class BatchSender:
                 continue
             try:
                 outcome = self._result_renewing(future, in_flight, queue)
+            except JournalUnavailable:  # not tried
+                unsent.append(recipient)
+                continue
             except Exception:
                 log.exception("sending to delivery %s failed", recipient.delivery_id)
                 unsent.append(recipient)
@@ -428,12 +455,21 @@ class BatchSender:
                 self.ledger.record_sent([], renew=mine)
 
     def _sent(self, recipient: Recipient, sent: list[int], result: BatchResult) -> None:
-        # Counted first: should the journal write fail, the flush still records it.
+        """Count a message the server took; journal it unless its thread did. A journal that
+        cannot be written stops the batch (`_send`) once this row and those in flight are
+        recorded in the database: the batch's last act, Redis or not."""
         sent.append(recipient.delivery_id)
         result.sent += 1
-        if recipient.delivery_id not in self._journaled:
+        if recipient.delivery_id in self._journaled:
+            self._journaled.discard(recipient.delivery_id)
+            return
+        if self._journal_failed.is_set():
+            return  # the flush at the batch's end records it; no more waits on a dead Redis
+        try:
             self.journal.add(recipient.delivery_id)
-        self._journaled.discard(recipient.delivery_id)
+        except Exception:
+            self._journal_failed.set()
+            log.warning("journal write failed for delivery %s", recipient.delivery_id)
 
     def _settle(
         self,

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.app_state import get_database, redis_url
 from service.db import Database
+from service.redis_sentinel import connect
 
 bp = Blueprint("health", __name__)
 
@@ -119,9 +120,7 @@ def _redis(url: str) -> str:
 def _health_client(url: str) -> redis.Redis:
     """A client of its own, with short timeouts: a Redis that hangs must fail the check, not
     hold the probe past its deadline."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=CHECK_SECONDS, socket_timeout=CHECK_SECONDS
-    )
+    return connect(url, socket_connect_timeout=CHECK_SECONDS, socket_timeout=CHECK_SECONDS)
 
 
 def _no_store(answer: Response) -> Response:

@@ -180,26 +180,33 @@ def deployment(
 ) -> Iterator[Deployment]:
     """Options through indirect parametrization are not needed: tests adjust `settings` with
     `deployment_settings` marks."""
+    marker = request.node.get_closest_marker("deployment_settings")
+    with deployed(database_url, redis_url, tmp_path, **(marker.kwargs if marker else {})) as d:
+        yield d
+
+
+@contextlib.contextmanager
+def deployed(
+    database_url: str, redis_url: str, workdir: Path, **changes: Any
+) -> Iterator[Deployment]:
+    """A deployment on `redis_url` (a queue of its own) and the database, whose schema the
+    `app` fixture has made; its processes are killed at the end."""
     handler = ScriptedHandler()
     sink = MailSink(handler).start()
-    marker = request.node.get_closest_marker("deployment_settings")
-    changes = dict(marker.kwargs) if marker else {}
+    defaults = {"send_lease_seconds": 3, "retry_seconds": 0.5, "sweep_seconds": 1.0}
     settings = make_settings(
         database_url,
         redis_url,
         sink.url,
         task_queue=f"pressroom-deploy-{uuid.uuid4().hex[:8]}",
-        send_lease_seconds=3,
-        retry_seconds=0.5,
-        sweep_seconds=1.0,
-        **changes,
+        **{**defaults, **changes},
     )
     web = create_app(settings)
-    deployed = Deployment(web, settings, sink, handler, tmp_path)
+    deployment = Deployment(web, settings, sink, handler, workdir)
     try:
-        yield deployed
+        yield deployment
     finally:
-        deployed.stop()
+        deployment.stop()
         sink.stop()
         with web.app_context():
             get_database().dispose()

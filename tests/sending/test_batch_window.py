@@ -5,6 +5,7 @@ its message, nothing is offered twice, and every other row is owed again."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from service.db import Database, utcnow
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
-from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender
+from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender, JournalUnavailable
 from service.sending.journal import SendJournal, journal_key
 from service.sending.ledger import SqlLedger
 from service.sending.messages import Composer
@@ -280,3 +281,45 @@ def test_a_connection_journals_what_the_server_took_before_its_next_message(
         result = batch.run(release_id)
     assert result.sent == len(READERS)
     assert behind == []
+
+
+class RedisGoingAway(SendJournal):
+    """A journal whose Redis goes away after `writes` writes: each write then fails after
+    `stall` seconds, as redis-py's client does once its retries and backoff are spent."""
+
+    def __init__(self, client: redis.Redis, writes: int, stall: float) -> None:
+        super().__init__(client, OWNER)
+        self.writes_left = writes
+        self.stall = stall
+        self._lock = threading.Lock()
+
+    def add(self, delivery_id: int) -> None:
+        with self._lock:
+            self.writes_left -= 1
+            gone = self.writes_left < 0
+        if gone:
+            time.sleep(self.stall)
+            raise redis.ConnectionError("Redis went away")
+        super().add(delivery_id)
+
+
+def test_once_a_journal_write_fails_no_connection_starts_another_message(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """A Redis failing over (Sentinel) fails the journal writes for seconds. A message sent
+    then cannot be found by the sweep, so it may come twice: only the messages already under
+    way may go. Before, the connections sent every message handed to them meanwhile (64
+    duplicates over 32 connections in the failover test)."""
+    transport.delay = 0.02
+    with ThreadPoolExecutor(2) as two_connections:
+        release_id, batch = window_sender(
+            db, transport, redis_client, composer, 8, executor=two_connections
+        )
+        batch.journal = RedisGoingAway(redis_client, writes=10, stall=0.5)
+        with pytest.raises(JournalUnavailable):
+            batch.run(release_id)
+    offered = len(transport.calls)
+    assert offered <= 10 + 2, offered  # journaled, then one under way on each connection
+    found = rows(db)
+    sent = {e for e, row in found.items() if row.status is DeliveryStatus.SENT}
+    assert sent == set(transport.addressed)  # what went out is recorded: the batch's last act

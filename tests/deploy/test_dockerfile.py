@@ -3,9 +3,11 @@ build stage, the final image runs as an unprivileged user the commands compose n
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
+from tests.conftest import ROOT
 from tests.deploy.helpers import command, compose_services, dockerfile_stages
 
 COMPILERS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cc|python3?-dev)\b")
@@ -31,3 +33,22 @@ def test_the_image_runs_as_a_user_and_serves_gunicorn_on_its_port() -> None:
     assert "/healthz" in final.arguments("HEALTHCHECK")[-1]
     # The image's default is the web, as compose names it.
     assert json.loads(final.arguments("CMD")[-1]) == command(compose_services()["web"])
+
+
+def test_what_the_image_copies_is_in_the_build_context() -> None:
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sources = [
+        source
+        for stage in dockerfile_stages()
+        for args in stage.arguments("COPY")
+        if not args.startswith("--from=")
+        for source in args.split()[:-1]
+    ]
+    assert {"pyproject.toml", "service", "workers", "migrations", "templates"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert not [p for p in ignored if fnmatch.fnmatch(source, p)], f"{source} is ignored"

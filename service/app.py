@@ -62,7 +62,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         app,
         settings=settings,
         redis_url=redis_url,
-        database=Database(settings.sqlalchemy_url),
+        database=Database(
+            settings.sqlalchemy_url, prepared_statements=settings.prepared_statements
+        ),
         signer=TokenSigner(settings.secret_key, settings.secret_key_fallbacks),
         emails=EmailRenderer(),
         dkim=_dkim_key(settings),

@@ -48,6 +48,7 @@ class Settings:
     secret_key: str
     secret_key_fallbacks: tuple[str, ...] = ()
     database_url: str = "sqlite:///instance/pressroom.db"
+    database_pool_mode: str = "session"  # transaction: behind PgBouncer, no prepared statements
     redis_url: str = ""
     smtp_url: str = "smtp://127.0.0.1:8025"
     base_url: str = DEFAULT_BASE_URL
@@ -101,6 +102,8 @@ class Settings:
                 k.strip() for k in env.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
             ),
             "database_url": env.get("DATABASE_URL", "sqlite:///instance/pressroom.db"),
+            "database_pool_mode": env.get("DATABASE_POOL_MODE", "session").strip().lower()
+            or "session",
             "redis_url": _redis_url(env),
             "smtp_url": env.get("SMTP_URL", "smtp://127.0.0.1:8025"),
             "base_url": env.get("BASE_URL", DEFAULT_BASE_URL),
@@ -180,6 +183,13 @@ class Settings:
     def sqlalchemy_url(self) -> str:
         return normalize_database_url(self.database_url)
 
+    @property
+    def prepared_statements(self) -> bool:
+        """Whether psycopg may prepare statements on the server: not behind a pooler in
+        transaction mode, where the next transaction can run on another server connection
+        (PgBouncer's docs, "Features": protocol-level prepared statements)."""
+        return self.database_pool_mode != "transaction"
+
     def validate(self) -> None:
         if not self.secret_key:
             raise ConfigError(
@@ -235,6 +245,7 @@ class Settings:
             raise ConfigError(
                 "DATABASE_URL is not a database URL (sqlite:///… or postgresql://…)."
             ) from None
+        self._validate_pool_mode()
         for name, value in (
             ("WORKER_CONCURRENCY", self.worker_concurrency),
             ("SEND_CHAINS", self.send_chains),
@@ -293,6 +304,21 @@ class Settings:
             raise ConfigError(
                 f"TIMEZONE must be an IANA time zone like Europe/Oslo, not {self.timezone!r}."
             ) from None
+
+    def _validate_pool_mode(self) -> None:
+        if self.database_pool_mode not in ("session", "transaction"):
+            raise ConfigError(
+                "DATABASE_POOL_MODE must be session (a direct connection, or PgBouncer's "
+                "session pooling) or transaction (PgBouncer's transaction pooling), not "
+                f"{self.database_pool_mode!r}."
+            )
+        if self.database_pool_mode == "transaction" and (
+            make_url(self.sqlalchemy_url).get_backend_name() != "postgresql"
+        ):
+            raise ConfigError(
+                "DATABASE_POOL_MODE=transaction is for PostgreSQL behind PgBouncer; "
+                "DATABASE_URL names another database."
+            )
 
     def _validate_mail_identity(self) -> None:
         """MAIL_FROM, SITE_NAME, LIST_ID and BASE_URL go into every mail's headers: each must

@@ -69,7 +69,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, prepared_statements: bool = True, **kwargs: Any) -> Engine:
+    """An engine for `url`. `prepared_statements=False` is for PostgreSQL behind a pooler in
+    transaction mode (PgBouncer): psycopg then never prepares a statement on the server
+    (`prepare_threshold=None`), where the next transaction may find another server connection
+    that does not know it ("prepared statement "_pg3_0" does not exist")."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -82,6 +86,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if not prepared_statements:
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "prepare_threshold": None}
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 

@@ -21,6 +21,14 @@ def test_a_send_chains_that_cannot_carry_a_send_stops_the_app(value: str) -> Non
         Settings.from_env({**ENV, "SEND_CHAINS": value})
 
 
+def test_transaction_pool_mode_turns_prepared_statements_off_and_session_keeps_them() -> None:
+    assert Settings.from_env(ENV).prepared_statements
+    postgres = {**ENV, "DATABASE_URL": "postgres://app@pgbouncer.internal:6432/pressroom"}
+    assert Settings.from_env({**postgres, "DATABASE_POOL_MODE": "session"}).prepared_statements
+    behind = Settings.from_env({**postgres, "DATABASE_POOL_MODE": " Transaction "})
+    assert (behind.database_pool_mode, behind.prepared_statements) == ("transaction", False)
+
+
 def test_the_bounce_settings_default_to_no_verp_and_the_guards_of_the_mailbox_providers() -> None:
     settings = Settings.from_env(ENV)
     assert settings.bounce_address is None
@@ -49,6 +57,8 @@ def test_the_bounce_settings_default_to_no_verp_and_the_guards_of_the_mailbox_pr
         ("BOUNCE_RATE_LIMIT", "150%"),
         ("METRICS_ALLOW", "10.0.0.0/8,everyone"),
         ("METRICS_ALLOW", "10.0.0.1/8"),
+        ("DATABASE_POOL_MODE", "statement"),
+        ("DATABASE_POOL_MODE", "transaction"),  # the default DATABASE_URL is SQLite
     ],
 )
 def test_a_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: str) -> None:

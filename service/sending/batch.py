@@ -561,7 +561,11 @@ class BatchSender:
             judge.release_held()
             queue.clear()
             if status is ReleaseStatus.PAUSED:
-                self.ledger.give_back(held, untried, delay=timedelta(0))
+                # Marked like a pattern's give-back: after the resume, these readers' refusals
+                # alone must not read as the relay refusing everyone (refusals.py).
+                self.ledger.give_back(
+                    held, untried, delay=timedelta(0), tried_error=GIVEN_BACK + "paused"
+                )
                 result.stopped = "paused"
                 result.deferred += len(held) + len(untried)
             else:

@@ -237,6 +237,37 @@ def test_a_pause_takes_effect_between_messages(
     assert all(found[e].attempts == 0 for e in READERS[2:])
 
 
+def test_a_refusal_a_pause_gives_back_unjudged_is_marked_given_back(
+    db: Database,
+    transport: RecordingTransport,
+    redis_client: redis.Redis,
+    composer: Composer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pause (press staff, or a send guard past BOUNCE_RATE_LIMIT) ends the batch with a
+    refusal still unjudged. Given back unmarked, such readers came first after the resume,
+    and a batch of them alone read as the relay refusing everyone: the send paused again
+    (seen in test_bounce_loop's bad import). Marked, they do not count towards a pattern."""
+    monkeypatch.setattr(batch, "CHECK_EVERY", 0.0)
+    release_id = add_release(db)
+    add_deliveries(db, release_id, add_readers(db, READERS))
+
+    def pause() -> None:
+        with db.session_scope() as session:
+            session.execute(
+                update(Release).where(Release.id == release_id).values(status=ReleaseStatus.PAUSED)
+            )
+
+    transport.answer(READERS[0], (550, "5.1.1 <{address}>: no such user"))
+    transport.on_call[1] = pause
+    result = sender(db, transport, redis_client, composer).run(release_id)
+
+    assert result.stopped == "paused"
+    refused = rows(db)[READERS[0]]
+    assert refused.status is DeliveryStatus.PENDING
+    assert refused.last_error is not None and refused.last_error.startswith(GIVEN_BACK)
+
+
 def test_a_warm_shutdown_gives_the_unsent_rows_back_at_once(
     db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
 ) -> None:

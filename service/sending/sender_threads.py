@@ -8,13 +8,14 @@ work queues up, up to the limit, and stay; `grow` raises the limit while work is
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from queue import SimpleQueue
 from typing import Any
 
-_Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_Work = tuple[Future[Any], contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class SenderThreads(Executor):
@@ -46,7 +47,9 @@ class SenderThreads(Executor):
             if self._shut:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._queued += 1
-            self._queue.put((future, fn, args, kwargs))
+            # The submitter's context goes with the work: its log lines keep the task's
+            # release_id and task_id (structlog's contextvars), as in the task's own thread.
+            self._queue.put((future, contextvars.copy_context(), fn, args, kwargs))
             self._start_wanted()
         return future
 
@@ -101,13 +104,13 @@ class SenderThreads(Executor):
             waiting = False
             if work is None:
                 return
-            future, fn, args, kwargs = work
+            future, context, fn, args, kwargs = work
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                result = fn(*args, **kwargs)
+                result = context.run(fn, *args, **kwargs)
             except BaseException as error:
                 future.set_exception(error)
             else:
                 future.set_result(result)
-            del work, future, fn, args, kwargs
+            del work, future, context, fn, args, kwargs

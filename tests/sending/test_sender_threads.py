@@ -8,7 +8,9 @@ import threading
 import time
 
 import pytest
+import structlog
 
+from service import logs
 from service.sending.sender_threads import SenderThreads
 
 
@@ -65,3 +67,15 @@ def test_shutdown_with_cancel_futures_drops_queued_work() -> None:
     gate.set()
     assert running.result(timeout=5) is True
     assert all(future.cancelled() for future in queued)
+
+
+def test_work_runs_in_the_context_of_whoever_submitted_it() -> None:
+    """A send task binds release_id and task_id for its log lines (structlog's contextvars);
+    the SMTP conversations run in these threads, and their lines carried neither."""
+    logs.bind(release_id=7)
+    try:
+        with SenderThreads(2) as threads:
+            seen = threads.submit(structlog.contextvars.get_contextvars).result(timeout=5)
+    finally:
+        logs.clear()
+    assert seen["release_id"] == 7

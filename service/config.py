@@ -104,7 +104,7 @@ class Settings:
             "database_url": env.get("DATABASE_URL", "sqlite:///instance/pressroom.db"),
             "database_pool_mode": env.get("DATABASE_POOL_MODE", "session").strip().lower()
             or "session",
-            "redis_url": _redis_url(env),
+            "redis_url": redis_url_from_env(env),
             "smtp_url": env.get("SMTP_URL", "smtp://127.0.0.1:8025"),
             "base_url": env.get("BASE_URL", DEFAULT_BASE_URL),
             "mail_from": env.get("MAIL_FROM", DEFAULT_MAIL_FROM),
@@ -375,7 +375,7 @@ def _rate(name: str, value: str | None, *, default: float) -> float:
     return number / 100 if percent else number
 
 
-def _redis_url(env: os._Environ[str] | dict[str, str]) -> str:
+def redis_url_from_env(env: os._Environ[str] | dict[str, str]) -> str:
     """REDIS_URL, or the Sentinel URL that REDIS_SENTINELS and REDIS_SENTINEL_MASTER spell."""
     url = env.get("REDIS_URL", "").strip()
     sentinels = env.get("REDIS_SENTINELS", "").strip()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.cli import readiness
+from service.config import redis_url_from_env
 
 INSTANCE = Path("instance")
 
@@ -88,7 +89,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
     redis_server = sink = None
     children: list[subprocess.Popen[bytes]] = []
     try:
-        if not env.get("REDIS_URL"):
+        if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             redis_server = EmbeddedRedis().start()
             env["REDIS_URL"] = redis_server.url
         bounce_port = None
@@ -172,7 +173,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
         )
         parts = _Parts(
             web_url=f"http://{_reachable(host)}:{port}/",
-            worker=readiness.WorkerPing(env["REDIS_URL"], worker_name),
+            worker=readiness.WorkerPing(redis_url_from_env(env), worker_name),
             schedule=schedule,
             since=started_at,
         )

@@ -1,6 +1,7 @@
 """`pressroom run`: the whole service on one machine, for trying it out (what `make run` starts).
 
-Starts an embedded Redis (unless REDIS_URL is set), a local SMTP sink with its inbox at
+Starts an embedded Redis (unless REDIS_URL is set; it is Celery's broker too unless
+CELERY_BROKER_URL names one), a local SMTP sink with its inbox at
 /dev/mailbox (unless SMTP_URL is set), migrates the database and seeds a demo publisher and
 releases, then runs the web server, a Celery worker and beat as child processes, and, once
 all three answer (service/cli/readiness.py), prints where to go with the demo login. Ctrl-C
@@ -173,7 +174,9 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
         )
         parts = _Parts(
             web_url=f"http://{_reachable(host)}:{port}/",
-            worker=readiness.WorkerPing(redis_url_from_env(env), worker_name),
+            worker=readiness.WorkerPing(
+                env.get("CELERY_BROKER_URL") or redis_url_from_env(env), worker_name
+            ),
             schedule=schedule,
             since=started_at,
         )

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from kombu import Connection
@@ -147,3 +148,25 @@ class PrivateRabbitMQ:
 
     def log(self) -> str:
         return (self.workdir / "server.log").read_text(errors="replace")[-3000:]
+
+
+def queue_types(url: str) -> dict[str, str]:
+    """Each queue's type (classic, quorum) in the virtual host of `url`, by name."""
+    vhost = unquote(urlsplit(url).path[1:]) or "/"
+    listed = subprocess.run(
+        [
+            _tool("rabbitmqctl"),
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "-p",
+            vhost,
+            "name",
+            "type",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return dict(line.split("\t") for line in listed.splitlines() if "\t" in line)

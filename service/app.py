@@ -58,7 +58,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         count = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
-    redis_url = app.config["RATELIMIT_STORAGE_URI"]
     app_state.install(
         app,
         settings=settings,

@@ -74,6 +74,7 @@ def test_celery_uses_redis_unless_celery_broker_url_names_another_broker() -> No
         "amqps://pressroom:secret@rabbitmq.example:5671/pressroom",
         "redis://127.0.0.1:6380/1",
         "rediss://queue.example:6380/0",
+        "redis+sentinel://s1:26379,s2:26380/mymaster",
     ):
         assert Settings.from_env({**ENV, "CELERY_BROKER_URL": url}).celery_broker_url == url
 
@@ -86,6 +87,7 @@ def test_celery_uses_redis_unless_celery_broker_url_names_another_broker() -> No
         "amqp://pressroom:secret@/pressroom",
         "amqp://pressroom:secret@rabbitmq:port/pressroom",
         "kafka://pressroom:secret@broker:9092",
+        "redis+sentinel://:secret@/mymaster",
     ],
 )
 def test_a_celery_broker_url_that_cannot_work_stops_the_app_without_its_password(

@@ -15,7 +15,7 @@ from typing import Protocol
 import pytest
 
 from service.embedded_redis import EmbeddedRedis, free_port
-from tests.pipeline.deployment import BOTH_BROKERS, Deployment
+from tests.pipeline.deployment import BOTH_BROKERS, Deployment, skip_on_the_second_database
 from tests.pipeline.helpers import (
     add_subscribers,
     api_token,
@@ -58,7 +58,11 @@ class RestartableRedis:
 
 
 @pytest.fixture
-def restartable_broker(broker: str, tmp_path: Path) -> Iterator[Restartable]:
+def restartable_broker(
+    broker: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Restartable]:
+    if broker == "rabbitmq":
+        skip_on_the_second_database(request)
     server: Restartable = (
         PrivateRabbitMQ(tmp_path / "rabbitmq") if broker == "rabbitmq" else RestartableRedis()
     )

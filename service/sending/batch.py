@@ -247,10 +247,8 @@ class BatchSender:
                     self._stop_without_redis(release_id, queue, judge, in_flight, sent, result)
                     return
                 if queue and self.stop_requested():
-                    held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
-                    self._give_back(held, list(queue), result, SHUTTING_DOWN)
-                    judge.release_held()
-                    queue.clear()
+                    held, untried = self._take_back(queue, judge, in_flight, sent, result)
+                    self._give_back(held, untried, result, SHUTTING_DOWN)
                     return
                 now_mono = time.monotonic()
                 if queue and now_mono - last_check >= CHECK_EVERY:
@@ -565,10 +563,7 @@ class BatchSender:
         status = self.ledger.status(release_id)
         if status is not ReleaseStatus.SENDING:
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
-            untried = list(queue)
-            judge.release_held()
-            queue.clear()
+            held, untried = self._take_back(queue, judge, in_flight, sent, result)
             if status is ReleaseStatus.PAUSED:
                 # Marked like a pattern's give-back: after the resume, these readers' refusals
                 # alone must not read as the relay refusing everyone (refusals.py).
@@ -593,6 +588,23 @@ class BatchSender:
                 queue.remove(recipient)
         return False
 
+    def _take_back(
+        self,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
+        result: BatchResult,
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        """End the batch early: wait for the messages under way (`_drain`), then hand over
+        what is left as (held: tried, the refusals unjudged among them; untried), emptying
+        the queue and the judge."""
+        held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
+        untried = list(queue)
+        judge.release_held()
+        queue.clear()
+        return held, untried
+
     def _stop_without_redis(
         self,
         release_id: int,
@@ -606,10 +618,7 @@ class BatchSender:
         a message sent now could not be found by the sweep after a crash, so none goes. Those
         under way are recorded as they end (in the database, at the batch's end); the rest go
         back unblamed, due after `retry_seconds`, for the sweep to send once Redis is back."""
-        held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
-        untried = list(queue)
-        judge.release_held()
-        queue.clear()
+        held, untried = self._take_back(queue, judge, in_flight, sent, result)
         given_back = len(held) + len(untried)
         log.warning("release %s: Redis is unavailable; %s rows given back", release_id, given_back)
         self.ledger.give_back(

@@ -284,6 +284,8 @@ class BatchSender:
                 can_fill = bool(queue) and self._halting is None and self._room(in_flight)
                 self._await_answers(in_flight, can_fill=can_fill)
                 while in_flight and (head := next(iter(in_flight))).done():
+                    if self._redis_away.is_set():
+                        break  # what is in flight, JournalUnavailable or not: _take_back
                     recipient = in_flight.pop(head)
                     ended = self._settle(
                         release_id, recipient, head.result(), queue, judge, in_flight, sent,
@@ -320,7 +322,12 @@ class BatchSender:
         """Hand messages to the transport until `window` are in flight, SEND_RATE allowing;
         back by `until` (monotonic seconds) at the latest, so that a pause or a cancel is seen
         while the rate holds the window back. At least one message goes each time."""
-        while queue and self._halting is None and self._room(in_flight):
+        while (
+            queue
+            and self._halting is None
+            and not self._redis_away.is_set()
+            and self._room(in_flight)
+        ):
             if in_flight and time.monotonic() >= until:
                 return
             recipient = queue.popleft()

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import app_state, dispatch, logs, redis_sentinel
+from service import app_state, dispatch, logs, redis_sentinel, webhook_bell
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
@@ -71,6 +71,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     )
     app.add_template_filter(display_address, "address")
     dispatch.init_app(app, redis_url, settings.task_queue)
+    webhook_bell.init_app(app)
 
     from service.web import body_limits, converters, request_ids, request_limits
 

@@ -99,6 +99,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         desk_releases,
         desk_subscribers,
         desk_suppressions,
+        desk_webhooks,
         errors,
         health,
         icons,
@@ -121,6 +122,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(desk_suppressions.bp)
     app.register_blueprint(desk_charts.bp)
     app.register_blueprint(desk_deliverability.bp)
+    app.register_blueprint(desk_webhooks.bp)
     documented = openapi.init_app(app)
     documented.register_blueprint(api.bp)
     documented.register_blueprint(webhooks.bp)

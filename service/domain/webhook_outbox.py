@@ -176,6 +176,7 @@ def claim(session: Session, row_id: int, *, now: datetime) -> Attempt | None:
         select(WebhookEvent, WebhookEndpoint)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookEvent.endpoint_id)
         .where(WebhookEvent.id == row_id)
+        .execution_options(populate_existing=True)
     ).one()
     event, endpoint = row
     return Attempt(
@@ -215,7 +216,7 @@ def settle(
     """Record how `attempt` went: `error` None for a 2xx, else what went wrong (kept for the
     desk, cut to MAX_ERROR). None when the attempt was no longer this worker's (its lease
     ran out and another attempt was claimed): the later attempt records its own."""
-    event = session.get(WebhookEvent, attempt.row_id, with_for_update=True)
+    event = session.get(WebhookEvent, attempt.row_id, with_for_update=True, populate_existing=True)
     if (
         event is None
         or event.status is not WebhookEventStatus.PENDING

@@ -1,0 +1,65 @@
+"""`flask webhooks add|list|remove`: registering outgoing webhook endpoints (CONTRACT §9)."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+
+from service.app_state import session_scope
+from service.domain import webhook_signing
+from service.models import WebhookEndpoint
+from tests.cli.helpers import flask
+
+
+def endpoints(app: Flask) -> list[tuple[str, str, bool]]:
+    with app.app_context(), session_scope() as session:
+        rows = session.query(WebhookEndpoint).order_by(WebhookEndpoint.id)
+        return [(row.url, row.events, row.include_address) for row in rows]
+
+
+def test_add_prints_the_id_and_the_secret_once_then_list_and_remove(app: Flask) -> None:
+    added = flask(
+        app,
+        "webhooks",
+        "add",
+        "https://crm.example/hooks?key=1",
+        "--events",
+        "release.sent,subscriber.confirmed",
+        "--include-address",
+    )
+    assert added.exit_code == 0, added.output
+    endpoint_id = re.search(r"endpoint (\d+)", added.output)
+    secret = re.search(r"(whsec_\S+)", added.output)
+    assert endpoint_id and secret
+    assert len(webhook_signing.key_of(secret.group(1))) == 24
+    assert endpoints(app) == [
+        ("https://crm.example/hooks?key=1", "subscriber.confirmed,release.sent", True)
+    ]
+
+    listed = flask(app, "webhooks", "list")
+    assert listed.exit_code == 0
+    assert "https://crm.example/hooks?key=1" in listed.output
+    assert "with addresses" in listed.output and "0 failed" in listed.output
+    assert secret.group(1) not in listed.output, "the secret is shown once only"
+
+    removed = flask(app, "webhooks", "remove", endpoint_id.group(1))
+    assert removed.exit_code == 0 and endpoints(app) == []
+    again = flask(app, "webhooks", "remove", endpoint_id.group(1))
+    assert again.exit_code == 1 and "no webhook endpoint" in again.output
+    assert "Traceback" not in again.output
+
+
+def test_bad_urls_and_events_are_refused_in_a_line(app: Flask) -> None:
+    for args, said in (
+        (["ftp://crm.example/", "--events", "release.sent"], "http:// or https://"),
+        (["https:///nohost", "--events", "release.sent"], "names a host"),
+        (["https://crm.example/", "--events", "release.deleted"], "Unknown event release.deleted"),
+        (["https://crm.example/", "--events", ","], "at least one event"),
+    ):
+        result = flask(app, "webhooks", "add", *args)
+        assert result.exit_code == 1, result.output
+        assert said in result.output and "Traceback" not in result.output
+    missing = flask(app, "webhooks", "add", "https://crm.example/")
+    assert missing.exit_code == 2 and "--events" in missing.output
+    assert endpoints(app) == []

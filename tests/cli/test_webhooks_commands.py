@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import select
 
 from service.app_state import session_scope
 from service.domain import webhook_signing
-from service.models import WebhookEndpoint
+from service.models import Subscriber, WebhookEndpoint, WebhookEvent
 from tests.cli.helpers import flask
 
 
@@ -63,3 +66,33 @@ def test_bad_urls_and_events_are_refused_in_a_line(app: Flask) -> None:
     missing = flask(app, "webhooks", "add", "https://crm.example/")
     assert missing.exit_code == 2 and "--events" in missing.output
     assert endpoints(app) == []
+
+
+def test_a_confirmed_import_owes_each_new_reader_a_confirmed_event(
+    app: Flask, tmp_path: Path
+) -> None:
+    assert (
+        flask(
+            app, "webhooks", "add", "https://crm.example/", "--events", "subscriber.confirmed"
+        ).exit_code
+        == 0
+    )
+    pending = tmp_path / "pending.csv"
+    pending.write_text("email\nper@example.no\n")
+    assert flask(app, "subscribers", "import", str(pending)).exit_code == 0
+    confirmed = tmp_path / "confirmed.csv"
+    confirmed.write_text("email,topics\nola@example.no,kultur\nkari@example.no,\n")
+    result = flask(
+        app, "subscribers", "import", str(confirmed), "--confirmed", "--consent-note", "Paper forms"
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context(), session_scope() as session:
+        rows = session.execute(select(Subscriber.email, Subscriber.uid))
+        uids = {email: uid for email, uid in rows}
+        events = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+        bodies = [json.loads(event.body) for event in events]
+    assert [b["type"] for b in bodies] == ["subscriber.confirmed"] * 2
+    assert {b["data"]["subscriber"]["uid"] for b in bodies} == {
+        uids["ola@example.no"],
+        uids["kari@example.no"],
+    }

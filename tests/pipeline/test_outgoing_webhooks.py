@@ -15,7 +15,7 @@ from service.domain import subscriptions, webhook_endpoints
 from service.models import Subscriber, SubscriberStatus, WebhookEvent, WebhookEventStatus
 from tests.conftest import log_in
 from tests.pipeline.deployment import Deployment
-from tests.pipeline.helpers import NOW, add_subscribers, api_token, wait_until
+from tests.pipeline.helpers import NOW, add_subscribers, api_token, publish, wait_until
 from tests.webhook_receiver import Receiver, closed_port_url, verify
 
 
@@ -98,3 +98,21 @@ def test_a_receiver_down_for_longer_than_the_retry_window_shows_as_failed(
     assert page.status_code == 200
     assert event.event_id in page.text
     assert "no answer" in page.text
+
+
+def test_a_release_is_announced_published_then_sent_in_that_order(deployment: Deployment) -> None:
+    d = deployment
+    token = api_token(d.app)
+    add_subscribers(d.app, ["one@mail.example", "two@mail.example"])
+    with Receiver() as receiver:
+        secret = endpoint(d, receiver.url, ["release.published", "release.sent"])
+        d.worker("w", concurrency=2)
+        d.beat()
+        release = publish(d.app.test_client(), token)
+        wait_until(lambda: len(receiver.requests()) >= 2, what=d.logs)
+        got = receiver.requests()
+    assert [r.payload["type"] for r in got] == ["release.published", "release.sent"]
+    assert all(verify(secret, r.headers, r.body) for r in got)
+    sent = got[1].payload["data"]["release"]
+    assert (sent["id"], sent["status"]) == (release["id"], "sent")
+    assert d.handler.counts() == {"one@mail.example": 1, "two@mail.example": 1}

@@ -63,6 +63,11 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
+    def recover(self) -> None:
+        """From now on every POST is answered 200."""
+        with self._lock:
+            self.script.clear()
+
     def requests(self) -> list[Received]:
         with self._lock:
             return list(self.received)

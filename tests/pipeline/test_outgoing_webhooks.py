@@ -116,3 +116,28 @@ def test_a_release_is_announced_published_then_sent_in_that_order(deployment: De
     sent = got[1].payload["data"]["release"]
     assert (sent["id"], sent["status"]) == (release["id"], "sent")
     assert d.handler.counts() == {"one@mail.example": 1, "two@mail.example": 1}
+
+
+@pytest.mark.deployment_settings(webhook_backoff_seconds=0.2, webhook_retry_seconds=300.0)
+def test_a_readers_later_event_waits_for_the_earlier_one_being_retried(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    with Receiver(script=[500] * 10_000) as receiver:  # down until it recovers
+        endpoint(d, receiver.url, ["subscriber.confirmed", "subscriber.unsubscribed"])
+        d.worker("w", concurrency=2)
+        d.beat()
+        uid = confirm_on_the_page(d, "kari@mail.example")
+        with d.app.app_context(), get_database().session_scope() as session:
+            reader = session.scalar(select(Subscriber).where(Subscriber.uid == uid))
+            assert reader is not None
+            token = subscriptions.unsubscribe_token(signer(), reader)
+        assert d.app.test_client().post(f"/unsubscribe/{token}").status_code == 200
+        tried = len(receiver.requests())
+        wait_until(lambda: len(receiver.requests()) >= tried + 3, what=d.logs)  # retried since
+        receiver.recover()
+        wait_until(lambda: sum(r.answered == 200 for r in receiver.requests()) == 2, what=d.logs)
+        got = [(r.payload["type"], r.answered) for r in receiver.requests()]
+    failed = len(got) - 2
+    assert got[:failed] == [("subscriber.confirmed", 500)] * failed, "the later one waited"
+    assert got[failed:] == [("subscriber.confirmed", 200), ("subscriber.unsubscribed", 200)]

@@ -42,6 +42,8 @@ class Receiver:
                     headers = {name.lower(): value for name, value in self.headers.items()}
                     receiver.received.append(Received(headers, body, status))
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("location", "http://elsewhere.example/hooks")
                 self.send_header("content-length", "0")
                 self.end_headers()
 

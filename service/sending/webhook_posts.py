@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.domain import webhook_outbox, webhook_signing
 from service.models import WebhookEventStatus
+from service.sending import meters
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def deliver(
         )
     if settled is None:
         return Delivery(None)
+    outcome = "retrying" if settled.status is WebhookEventStatus.PENDING else settled.status.value
+    meters.WEBHOOK_ATTEMPTS.labels(outcome).inc()
     if error is not None:
         log.warning(
             "webhook %s (%s, attempt %s) not delivered: %s; now %s",

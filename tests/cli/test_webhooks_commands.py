@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from flask import Flask
@@ -13,6 +14,8 @@ from service.app_state import session_scope
 from service.domain import webhook_signing
 from service.models import Subscriber, WebhookEndpoint, WebhookEvent
 from tests.cli.helpers import flask
+from tests.conftest import ROOT
+from tests.helpers import BIN, clean_env
 
 
 def endpoints(app: Flask) -> list[tuple[str, str, bool]]:
@@ -96,3 +99,41 @@ def test_a_confirmed_import_owes_each_new_reader_a_confirmed_event(
         uids["ola@example.no"],
         uids["kari@example.no"],
     }
+
+
+def test_the_command_the_contract_names_runs_as_an_operator_runs_it(app: Flask) -> None:
+    """`flask --app service webhooks add URL --events ...` (CONTRACT §9) in a process of its
+    own, configured by the environment alone; a refusal is one line and exit status 1."""
+    settings = app.extensions["pressroom.settings"]
+    env = clean_env(
+        SECRET_KEY=settings.secret_key,
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        LOG_FORMAT="console",
+    )
+    command = [str(BIN / "flask"), "--app", "service", "webhooks", "add"]
+    added = subprocess.run(
+        [*command, "https://crm.example/hooks", "--events", "release.sent"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    assert re.search(r"Added webhook endpoint \d+ for release\.sent\.", added.stdout)
+    assert re.search(r"whsec_[A-Za-z0-9+/=]{32}", added.stdout)
+    refused = subprocess.run(
+        [*command, "https://crm.example/hooks", "--events", "release.deleted"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith("Error: Unknown event release.deleted")
+    assert "Traceback" not in refused.stderr
+    assert endpoints(app) == [("https://crm.example/hooks", "release.sent", False)]

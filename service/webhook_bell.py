@@ -33,9 +33,12 @@ def _ring(session: Session) -> None:
     owed: list[int] = session.info.pop(TO_RING, [])
     if not owed or not has_app_context() or "pressroom.dispatch" not in current_app.extensions:
         return  # the sweep rings them
-    for row_id in owed:
-        if not dispatch.ring(TaskName.DELIVER_WEBHOOK, row_id):
-            return  # the broker is down: the sweep rings the rest too
+    try:
+        for row_id in owed:
+            if not dispatch.ring(TaskName.DELIVER_WEBHOOK, row_id):
+                return  # the broker is down: the sweep rings the rest too
+    except Exception:  # committed already: a failed ring must not turn into an error answer
+        log.exception("outgoing webhook events left to the sweep")
 
 
 def _forget(session: Session, previous_transaction: Any) -> None:

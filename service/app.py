@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import app_state, dispatch, logs, redis_sentinel, webhook_bell
+from service import app_state, broker, dispatch, logs, redis_sentinel, webhook_bell
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
@@ -62,6 +62,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         app,
         settings=settings,
         redis_url=redis_url,
+        broker_url=broker.broker_url(settings.celery_broker_url, redis_url),
         database=Database(
             settings.sqlalchemy_url, prepared_statements=settings.prepared_statements
         ),
@@ -70,7 +71,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         dkim=_dkim_key(settings),
     )
     app.add_template_filter(display_address, "address")
-    dispatch.init_app(app, redis_url, settings.task_queue)
+    dispatch.init_app(app, app_state.broker_url_of(app), settings.task_queue)
     webhook_bell.init_app(app)
 
     from service.web import body_limits, converters, request_ids, request_limits

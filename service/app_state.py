@@ -1,6 +1,7 @@
 """What the running Flask app holds for everyone (settings, database, signer, renderer, DKIM key,
-Redis URL), stored once by create_app and read here, in one place, by the web, the CLI and the
-workers. This is the Flask glue: the domain is handed these objects, never reads them here."""
+Redis and broker URLs), stored once by create_app and read here, in one place, by the web, the
+CLI and the workers. This is the Flask glue: the domain is handed these objects, never reads
+them here."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ SIGNER = "pressroom.signer"
 EMAILS = "pressroom.emails"
 DKIM = "pressroom.dkim"
 REDIS_URL = "pressroom.redis_url"
+BROKER_URL = "pressroom.broker_url"
 
 
 def install(
@@ -36,12 +38,14 @@ def install(
     emails: EmailRenderer,
     dkim: Dkim | None,
     redis_url: str,
+    broker_url: str,
 ) -> None:
     """Stores the app's shared objects (create_app calls this once)."""
     app.extensions.update(
         {
             SETTINGS: settings,
             REDIS_URL: redis_url,
+            BROKER_URL: broker_url,
             DATABASE: database,
             SIGNER: signer,
             EMAILS: emails,
@@ -86,3 +90,8 @@ def dkim() -> Dkim | None:
 
 def redis_url() -> str:
     return current_app.extensions[REDIS_URL]
+
+
+def broker_url_of(app: Flask) -> str:
+    """Celery's broker for `app`: CELERY_BROKER_URL, or its Redis (service/broker.py)."""
+    return app.extensions[BROKER_URL]

@@ -19,7 +19,7 @@ from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from service import redis_sentinel, smtp_relays
+from service import broker, redis_sentinel, smtp_relays
 from service.domain import mail_headers
 from service.domain.verp import VerpAddresses
 
@@ -50,6 +50,7 @@ class Settings:
     database_url: str = "sqlite:///instance/pressroom.db"
     database_pool_mode: str = "session"  # transaction: behind PgBouncer, no prepared statements
     redis_url: str = ""
+    celery_broker_url: str = ""  # Celery's broker; empty: REDIS_URL's server (service/broker.py)
     smtp_url: str = "smtp://127.0.0.1:8025"
     base_url: str = DEFAULT_BASE_URL
     mail_from: str = DEFAULT_MAIL_FROM
@@ -108,7 +109,8 @@ class Settings:
             "database_url": env.get("DATABASE_URL", "sqlite:///instance/pressroom.db"),
             "database_pool_mode": env.get("DATABASE_POOL_MODE", "session").strip().lower()
             or "session",
-            "redis_url": _redis_url(env),
+            "redis_url": redis_url_from_env(env),
+            "celery_broker_url": env.get("CELERY_BROKER_URL", "").strip(),
             "smtp_url": env.get("SMTP_URL", "smtp://127.0.0.1:8025"),
             "base_url": env.get("BASE_URL", DEFAULT_BASE_URL),
             "mail_from": env.get("MAIL_FROM", DEFAULT_MAIL_FROM),
@@ -218,6 +220,11 @@ class Settings:
             redis_sentinel.parse(self.redis_url)
         except redis_sentinel.SentinelUrlError as error:
             raise ConfigError(f"REDIS_URL: {error}") from None
+        if self.celery_broker_url:
+            try:
+                broker.check_broker_url(self.celery_broker_url)
+            except broker.BrokerUrlError as error:
+                raise ConfigError(f"CELERY_BROKER_URL {error}.") from None
         base = urlsplit(self.base_url)
         if base.scheme not in ("http", "https") or not base.netloc:
             raise ConfigError(f"BASE_URL must be an absolute http(s) URL, not {self.base_url!r}.")
@@ -393,7 +400,7 @@ def _rate(name: str, value: str | None, *, default: float) -> float:
     return number / 100 if percent else number
 
 
-def _redis_url(env: os._Environ[str] | dict[str, str]) -> str:
+def redis_url_from_env(env: os._Environ[str] | dict[str, str]) -> str:
     """REDIS_URL, or the Sentinel URL that REDIS_SENTINELS and REDIS_SENTINEL_MASTER spell."""
     url = env.get("REDIS_URL", "").strip()
     sentinels = env.get("REDIS_SENTINELS", "").strip()

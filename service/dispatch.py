@@ -16,10 +16,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import redis
+from amqp.exceptions import MessageNacked
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 
-from service import redis_sentinel
+from service import broker
 from service.task_names import TaskName
 
 if TYPE_CHECKING:
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 # The broker (or Redis behind it) being unreachable, or up but refusing writes (READONLY on a
 # replica after a failover, OOM under maxmemory noeviction, MISCONF when it cannot persist,
 # NOREPLICAS): an outage to wait out, not a bug. Redis answers these as error replies
-# (ResponseError), so every error reply counts; the log names the class.
+# (ResponseError), so every error reply counts; the log names the class. RabbitMQ refusing a
+# publish it was asked to confirm (a queue over its limit, a disk alarm) is a MessageNacked.
 BROKER_OUTAGES: tuple[type[Exception], ...] = (
     OperationalError,
+    MessageNacked,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ResponseError,
@@ -40,7 +43,8 @@ BROKER_OUTAGES: tuple[type[Exception], ...] = (
 
 
 class Dispatcher:
-    """A Celery client that sends tasks by name to `queue` on `broker_url`, made on first use."""
+    """A Celery client that sends tasks by name to `queue` on `broker_url` (Redis or RabbitMQ,
+    service/broker.py), made on first use."""
 
     def __init__(self, broker_url: str, queue: str) -> None:
         self.broker_url = broker_url
@@ -53,15 +57,17 @@ class Dispatcher:
             if self._client is None:
                 from celery import Celery
 
-                broker, transport_options = redis_sentinel.celery_broker(self.broker_url)
-                client = Celery("pressroom-dispatch", broker=broker, set_as_current=False)
+                shared = broker.celery_settings(self.broker_url, self.queue)
+                client = Celery(
+                    "pressroom-dispatch", broker=shared["broker_url"], set_as_current=False
+                )
                 client.conf.update(
-                    task_default_queue=self.queue,
+                    shared,
                     broker_connection_retry_on_startup=True,
                     broker_transport_options={
+                        **shared["broker_transport_options"],
                         "max_retries": 3,
                         "interval_start": 0.1,
-                        **transport_options,
                     },
                     task_serializer="json",
                 )
@@ -73,13 +79,14 @@ class Dispatcher:
 
     def queue_depth(self) -> int:
         """Tasks waiting in the queue, as the broker counts them (a passive declare, which
-        creates nothing); 0 when the queue does not exist yet. Raises one of BROKER_OUTAGES."""
+        creates nothing: on RabbitMQ the ready messages, not those a worker holds unacked); 0
+        when the queue does not exist yet. Raises one of BROKER_OUTAGES."""
         from kombu.exceptions import ChannelError
 
         with self.client().connection_for_read() as connection:
             try:
                 declared = connection.default_channel.queue_declare(self.queue, passive=True)
-            except ChannelError:
+            except (ChannelError, *connection.channel_errors):  # RabbitMQ's NOT_FOUND is amqp's
                 return 0  # not declared yet: no worker has started, no task was sent
             return int(declared.message_count)
 

@@ -21,10 +21,11 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """Runs redis-server on 127.0.0.1 at a free port, keeping nothing on disk."""
+    """Runs redis-server on 127.0.0.1 at `port` (by default a free one), keeping nothing on
+    disk."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = Path(tempfile.mkdtemp(prefix="pressroom-redis-"))
         self._process: subprocess.Popen[bytes] | None = None

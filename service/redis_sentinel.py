@@ -15,7 +15,7 @@ over (https://redis.io/docs/latest/develop/reference/sentinel-clients/).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -26,6 +26,10 @@ SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
 # A sentinel that does not answer within this many seconds is passed over for the next.
 SENTINEL_SOCKET_SECONDS = 1.0
+# The app's own clients (journal, rate bucket, limiter): a primary whose machine vanished must
+# fail a command in seconds, not hang a send until TCP gives up (minutes).
+CONNECT_SECONDS = 5.0
+COMMAND_SECONDS = 10.0
 
 
 class SentinelUrlError(ValueError):
@@ -41,7 +45,7 @@ class SentinelAddress:
     master: str
     db: int = 0
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def auth(self) -> dict[str, str]:
         credentials = {"username": self.username, "password": self.password}
@@ -55,25 +59,42 @@ def is_sentinel_url(url: str) -> bool:
 def parse(url: str) -> SentinelAddress | None:
     """The Sentinel address `url` names, or None for a plain Redis URL.
 
-    Raises SentinelUrlError (its message names the part, never the password)."""
+    Raises SentinelUrlError; its message names the part at fault and never quotes the URL,
+    which may hold a password."""
     if not is_sentinel_url(url):
         return None
+    try:
+        return _parse(url)
+    except SentinelUrlError:
+        raise
+    except ValueError:  # urllib's own complaints (a bracket left open, say)
+        raise SentinelUrlError(f"{SCHEME}:// is not a URL: host:port,host:port/master.") from None
+
+
+def _parse(url: str) -> SentinelAddress:
     parts = urlsplit(url)
     credentials, _, hosts = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
     sentinels = tuple(_sentinel(host) for host in hosts.split(",") if host.strip())
     if not sentinels:
-        raise SentinelUrlError(f"{SCHEME}:// names no sentinel: list them as host:port,host:port.")
+        raise SentinelUrlError(
+            f"{SCHEME}:// names no sentinel: list them as host:port,host:port (a password "
+            "with / ? # or @ in it must be percent-encoded)."
+        )
     path = [segment for segment in parts.path.split("/") if segment]
     if not path:
         raise SentinelUrlError(
             f"{SCHEME}:// names no primary: end the URL with /<master name> (Sentinel's "
             "`sentinel monitor <master name> ...`)."
         )
-    if len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+    if len(path) > 2 or (len(path) == 2 and not (path[1].isascii() and path[1].isdigit())):
         raise SentinelUrlError(
-            f"{SCHEME}:// ends with /<master name> or /<master name>/<db number>, "
-            f"not {parts.path!r}."
+            f"{SCHEME}:// ends with /<master name> or /<master name>/<db number>."
+        )
+    if parts.query:
+        raise SentinelUrlError(
+            f"{SCHEME}:// takes no options after '?' (a password with / ? # or @ in it must "
+            "be percent-encoded)."
         )
     return SentinelAddress(
         sentinels=sentinels,
@@ -85,12 +106,17 @@ def parse(url: str) -> SentinelAddress | None:
 
 
 def _sentinel(host_port: str) -> tuple[str, int]:
-    host, colon, port = host_port.strip().rpartition(":")
-    if not colon:
-        host, port = port, str(SENTINEL_PORT)
+    text = host_port.strip()
+    host, colon, port = text.rpartition(":")
+    bare_ipv6 = ":" in host and not host.endswith("]")  # [::1] or ::1 with no port
+    if not colon or bare_ipv6:
+        host, port = text, str(SENTINEL_PORT)
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SentinelUrlError(f"{SCHEME}:// has a sentinel that is not host:port: {host_port!r}.")
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise SentinelUrlError(
+            f"{SCHEME}:// has a sentinel that is not host:port (a password with / ? # or @ "
+            "in it must be percent-encoded)."
+        )
     return host, int(port)
 
 
@@ -101,7 +127,14 @@ def url_from_parts(sentinels: str, master: str) -> str:
 
 def connect(url: str, **options: Any) -> redis.Redis:
     """A client for the Redis `url` names: for a Sentinel URL, the current primary's, found
-    again through the sentinels when it fails over. `options` are redis.Redis's (timeouts)."""
+    again through the sentinels when it fails over. `options` are redis.Redis's; its timeouts
+    default to CONNECT_SECONDS and COMMAND_SECONDS."""
+    options = {
+        "socket_connect_timeout": CONNECT_SECONDS,
+        "socket_timeout": COMMAND_SECONDS,
+        "health_check_interval": 30,
+        **options,
+    }
     address = parse(url)
     if address is None:
         return redis.Redis.from_url(url, **options)
@@ -135,23 +168,25 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def limiter_storage(url: str) -> tuple[str, dict[str, Any]]:
-    """Flask-Limiter's RATELIMIT_STORAGE_URI and RATELIMIT_STORAGE_OPTIONS for `url`. `limits`
-    reads a Sentinel URL itself, all but a database number (its path is the master's name
-    alone), which goes in the options; counts are read from the primary, never a replica that
-    may lag behind it."""
+    """Flask-Limiter's RATELIMIT_STORAGE_URI and RATELIMIT_STORAGE_OPTIONS for `url`. For a
+    Sentinel URL, `limits` is given the hosts and the master's name in the URI and the rest
+    as options, decoded (it would send a percent-encoded password as it stands, and reads
+    the whole path as the master's name); counts are read from the primary, never a replica
+    that may lag behind it."""
     address = parse(url)
     if address is None:
         return url, {}
-    credentials, _, _ = urlsplit(url).netloc.rpartition("@")
     hosts = ",".join(f"{_host(host)}:{port}" for host, port in address.sentinels)
-    at = f"{credentials}@" if credentials else ""
     options: dict[str, Any] = {
         "use_replicas": False,
         "sentinel_kwargs": {"socket_timeout": SENTINEL_SOCKET_SECONDS},
+        "socket_connect_timeout": CONNECT_SECONDS,
+        "socket_timeout": COMMAND_SECONDS,
+        **address.auth(),
     }
     if address.db:
         options["db"] = address.db
-    return f"{SCHEME}://{at}{hosts}/{quote(address.master, safe='')}", options
+    return f"{SCHEME}://{hosts}/{quote(address.master, safe='')}", options
 
 
 def _host(host: str) -> str:

@@ -65,3 +65,34 @@ def test_a_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: st
     with pytest.raises(ConfigError, match=name) as raised:
         Settings.from_env({**ENV, name: value})
     assert "\n" not in str(raised.value)
+
+
+def test_celery_uses_redis_unless_celery_broker_url_names_another_broker() -> None:
+    assert Settings.from_env(ENV).celery_broker_url == ""
+    for url in (
+        "amqp://pressroom:secret@rabbitmq:5672/pressroom",
+        "amqps://pressroom:secret@rabbitmq.example:5671/pressroom",
+        "redis://127.0.0.1:6380/1",
+        "rediss://queue.example:6380/0",
+        "redis+sentinel://s1:26379,s2:26380/mymaster",
+    ):
+        assert Settings.from_env({**ENV, "CELERY_BROKER_URL": url}).celery_broker_url == url
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "rabbitmq:5672",
+        "http://pressroom:secret@rabbitmq:5672/",
+        "amqp://pressroom:secret@/pressroom",
+        "amqp://pressroom:secret@rabbitmq:port/pressroom",
+        "kafka://pressroom:secret@broker:9092",
+        "redis+sentinel://:secret@/mymaster",
+    ],
+)
+def test_a_celery_broker_url_that_cannot_work_stops_the_app_without_its_password(
+    value: str,
+) -> None:
+    with pytest.raises(ConfigError, match="CELERY_BROKER_URL") as raised:
+        Settings.from_env({**ENV, "CELERY_BROKER_URL": value})
+    assert "secret" not in str(raised.value) and "\n" not in str(raised.value)

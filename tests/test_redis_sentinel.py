@@ -46,6 +46,9 @@ def test_a_plain_redis_url_is_not_a_sentinel_one(url: str) -> None:
         ("redis+sentinel://s1.example:70000/mymaster", "not host:port"),
         ("redis+sentinel://s1.example/mymaster/zero", "/<master name>/<db number>"),
         ("redis+sentinel://s1.example/a/1/2", "/<master name>/<db number>"),
+        ("redis+sentinel://s1.example/a/²", "/<master name>/<db number>"),
+        ("redis+sentinel://s1.example:26379,[::1/m", "not a URL"),
+        ("redis+sentinel://s1.example/m?socket_timeout=1", "no options"),
     ],
 )
 def test_a_sentinel_url_that_cannot_work_says_which_part(url: str, names: str) -> None:
@@ -53,11 +56,40 @@ def test_a_sentinel_url_that_cannot_work_says_which_part(url: str, names: str) -
         redis_sentinel.parse(url)
 
 
-def test_a_bad_sentinel_url_stops_the_app_at_start_without_showing_the_password() -> None:
-    url = "redis+sentinel://:hunter2secret@s1.example:bad/mymaster"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://:hunter2secret@s1.example:bad/mymaster",
+        "redis+sentinel://:hunter2/secret@s1.example:26379/mymaster",  # / not encoded
+        "redis+sentinel://:hunter2#secret@s1.example:26379/mymaster",
+    ],
+)
+def test_a_bad_sentinel_url_stops_the_app_at_start_without_showing_the_password(
+    url: str,
+) -> None:
     with pytest.raises(ConfigError, match="REDIS_URL") as raised:
         Settings.from_env({**ENV, "REDIS_URL": url})
-    assert "hunter2secret" not in str(raised.value)
+    assert "hunter2" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+def test_an_address_never_shows_its_password() -> None:
+    address = redis_sentinel.parse("redis+sentinel://:hunter2@s1.example/m")
+    assert "hunter2" not in repr(address)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "sentinels"),
+    [
+        ("[::1]:26380", (("::1", 26380),)),
+        ("[::1]", (("::1", 26379),)),
+        ("s1.example", (("s1.example", 26379),)),
+    ],
+)
+def test_sentinels_may_be_ipv6_and_leave_the_port_out(
+    hosts: str, sentinels: tuple[tuple[str, int], ...]
+) -> None:
+    address = redis_sentinel.parse(f"redis+sentinel://{hosts}/m")
+    assert address is not None and address.sentinels == sentinels
 
 
 def test_celery_gets_kombus_sentinel_transport_with_the_primary_named() -> None:
@@ -73,6 +105,14 @@ def test_the_limiter_reads_the_primary_alone_and_gets_the_database_as_an_option(
     uri, options = redis_sentinel.limiter_storage("redis+sentinel://s1.example/mymaster/2")
     assert uri == "redis+sentinel://s1.example:26379/mymaster"
     assert options["db"] == 2 and options["use_replicas"] is False
+
+
+def test_the_limiter_gets_the_password_decoded_as_every_other_client_does() -> None:
+    """`limits` sends the password in its URI as it stands: p%40ss, where the journal and
+    the broker send p@ss (and signups would fail to authenticate)."""
+    uri, options = redis_sentinel.limiter_storage("redis+sentinel://:p%40ss@s1.example/m")
+    assert uri == "redis+sentinel://s1.example:26379/m"
+    assert options["password"] == "p@ss"
 
 
 def test_redis_sentinels_and_master_spell_the_same_url() -> None:

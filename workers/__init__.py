@@ -9,7 +9,7 @@ import click
 from celery import Celery, Task
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_ready
 
-from service import logs, redis_sentinel
+from service import broker, logs
 from service.config import Settings, load_settings
 from service.redis_url import redis_url_or_embedded
 from workers import shutdown
@@ -33,7 +33,7 @@ def create_celery(flask_app: Flask) -> Celery:
         set_as_current=True,
         log_format=settings.log_format,
     )
-    celery.conf.update(_configuration(settings, flask_app.extensions["pressroom.redis_url"]))
+    celery.conf.update(_configuration(settings, flask_app.extensions["pressroom.broker_url"]))
     import workers.tasks  # noqa: F401  (registers the tasks on this app)
 
     @worker_ready.connect(weak=False)
@@ -54,7 +54,9 @@ def create_beat_celery(settings: Settings) -> Celery:
     if not logs.configured():
         logs.configure(settings.log_format)
     celery = _Celery("service", set_as_current=True, log_format=settings.log_format)
-    celery.conf.update(_configuration(settings, redis_url_or_embedded(settings)))
+    # Beat needs no Redis when Celery's broker is RabbitMQ: none is embedded then.
+    url = settings.celery_broker_url or redis_url_or_embedded(settings)
+    celery.conf.update(_configuration(settings, url))
     return celery
 
 
@@ -103,11 +105,11 @@ def _unbind_task(**_: Any) -> None:
     logs.clear()
 
 
-def _configuration(settings: Settings, redis_url: str) -> dict[str, Any]:
-    broker, transport_options = redis_sentinel.celery_broker(redis_url)
+def _configuration(settings: Settings, broker_url: str) -> dict[str, Any]:
     return {
-        "broker_url": broker,
-        "task_default_queue": settings.task_queue,
+        # broker_url, the queue and how it is declared, broker_transport_options: the same for
+        # the web's task client (service/broker.py; Redis or RabbitMQ).
+        **broker.celery_settings(broker_url, settings.task_queue),
         "result_backend": None,
         "task_ignore_result": True,
         "task_serializer": "json",
@@ -121,7 +123,6 @@ def _configuration(settings: Settings, redis_url: str) -> dict[str, Any]:
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_concurrency,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": 3600, **transport_options},
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "beat_schedule": {

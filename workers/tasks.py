@@ -25,8 +25,10 @@ IMPORT_BUSY_RETRY_SECONDS = 30  # a crashed run's lock lapses within background_
 
 
 def backoff_seconds(retries: int) -> float:
-    """Exponential backoff with full jitter: 5 s, 10 s, 20 s ... capped at 30 minutes."""
-    return random.uniform(0, min(1800.0, 5.0 * 2**retries))
+    """Exponential backoff with full jitter: up to 5 s, 10 s, 20 s ... capped at 30 minutes,
+    and at least 1 s: on RabbitMQ a countdown is held by the broker's delay queues, in whole
+    seconds, and Celery refuses one under a second there (kombu's calculate_routing_key)."""
+    return random.uniform(1.0, min(1800.0, 5.0 * 2**retries))
 
 
 def _notice(task: Task, notice: OwedNotice, subscriber_uid: str) -> str:

@@ -1,6 +1,7 @@
 """`pressroom run`: the whole service on one machine, for trying it out (what `make run` starts).
 
-Starts an embedded Redis (unless REDIS_URL is set), a local SMTP sink with its inbox at
+Starts an embedded Redis (unless REDIS_URL is set; it is Celery's broker too unless
+CELERY_BROKER_URL names one), a local SMTP sink with its inbox at
 /dev/mailbox (unless SMTP_URL is set), migrates the database and seeds a demo publisher and
 releases, then runs the web server, a Celery worker and beat as child processes, and, once
 all three answer (service/cli/readiness.py), prints where to go with the demo login. Ctrl-C
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.cli import readiness
+from service.config import redis_url_from_env
 
 INSTANCE = Path("instance")
 
@@ -88,7 +90,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
     redis_server = sink = None
     children: list[subprocess.Popen[bytes]] = []
     try:
-        if not env.get("REDIS_URL"):
+        if not env.get("REDIS_URL") and not env.get("REDIS_SENTINELS"):
             redis_server = EmbeddedRedis().start()
             env["REDIS_URL"] = redis_server.url
         bounce_port = None
@@ -172,7 +174,9 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
         )
         parts = _Parts(
             web_url=f"http://{_reachable(host)}:{port}/",
-            worker=readiness.WorkerPing(env["REDIS_URL"], worker_name),
+            worker=readiness.WorkerPing(
+                env.get("CELERY_BROKER_URL") or redis_url_from_env(env), worker_name
+            ),
             schedule=schedule,
             since=started_at,
         )

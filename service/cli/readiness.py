@@ -9,7 +9,9 @@ from pathlib import Path
 
 from celery import Celery
 
-from service import redis_sentinel
+from service import broker
+
+PING_ONLY = "pressroom-ping"  # Celery's remote control needs no task queue; named for clarity
 
 
 def web_answers(url: str, timeout: float = 2.0) -> bool:
@@ -28,10 +30,11 @@ class WorkerPing:
     the worker must be consuming to answer)."""
 
     def __init__(self, broker_url: str, node_name: str) -> None:
-        broker, transport_options = redis_sentinel.celery_broker(broker_url)
-        self._celery = Celery("pressroom-launcher", broker=broker, set_as_current=False)
-        self._celery.conf.broker_connection_retry_on_startup = False
-        self._celery.conf.broker_transport_options = transport_options
+        self._celery = Celery("pressroom-launcher", set_as_current=False)
+        self._celery.conf.update(
+            broker.celery_settings(broker_url, queue=PING_ONLY),
+            broker_connection_retry_on_startup=False,
+        )
         self.node_name = node_name
 
     def answers(self, timeout: float = 1.0) -> bool:

@@ -46,6 +46,7 @@ READERS_CHECK_EVERY = 1.0  # seconds between looks for readers who left during t
 FLUSH_EVERY = 0.25  # seconds between database writes of what was sent
 FLUSH_COUNT = 200
 SHUTTING_DOWN = "shutting down"
+REDIS_UNAVAILABLE = "redis unavailable"
 REORDER_LIMIT = 4  # windows of answers that may wait behind one slow message
 # Marks the rows a relay-wide refusal gave back: after a resume, they do not count towards a
 # new pattern (else a run of genuinely dead addresses would pause the send at every resume).
@@ -143,8 +144,8 @@ class BatchResult:
 
 
 class JournalUnavailable(Exception):
-    """The batch's journal (Redis) could not be written: the batch stops, its messages in
-    flight recorded, its untried rows left leased to the sweep; a message not sent for it."""
+    """A message not sent: its batch could not write its journal (or its rate bucket) and
+    sends nothing more (BatchSender._stop_without_redis)."""
 
 
 class BatchSender:
@@ -189,7 +190,8 @@ class BatchSender:
         self._answers: SimpleQueue[Future[Outcome]] = SimpleQueue()  # futures as answered
         self._unanswered = 0  # messages handed to the executor and not yet answered
         self._journaled: set[int] = set()  # journaled by the thread that sent them, unjudged
-        self._journal_failed = threading.Event()  # a write failed: send nothing more
+        # The journal or the rate bucket (Redis) failed: nothing more goes out.
+        self._redis_away = threading.Event()
         # A slow SEND_RATE must not outlast the lease: take only what fits in half of it.
         if send_rate:
             lease_seconds = ledger.lease.total_seconds()
@@ -236,18 +238,17 @@ class BatchSender:
         self._answers = SimpleQueue()
         self._unanswered = 0
         self._journaled = set()
-        self._journal_failed.clear()
+        self._redis_away.clear()
         last_check = last_flush = last_readers_check = leased = time.monotonic()
         renew_every = self.ledger.lease.total_seconds() / 3
         try:
             while queue or in_flight:
-                if self._journal_failed.is_set():
-                    raise JournalUnavailable(f"release {release_id}: the send journal")
+                if self._redis_away.is_set():
+                    self._stop_without_redis(release_id, queue, judge, in_flight, sent, result)
+                    return
                 if queue and self.stop_requested():
-                    held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
-                    self._give_back(held, list(queue), result, SHUTTING_DOWN)
-                    judge.release_held()
-                    queue.clear()
+                    held, untried = self._take_back(queue, judge, in_flight, sent, result)
+                    self._give_back(held, untried, result, SHUTTING_DOWN)
                     return
                 now_mono = time.monotonic()
                 if queue and now_mono - last_check >= CHECK_EVERY:
@@ -304,7 +305,7 @@ class BatchSender:
         try:
             self.journal.close()
         except Exception:
-            if not self._journal_failed.is_set():
+            if not self._redis_away.is_set():
                 raise
 
     def _fill(
@@ -328,8 +329,14 @@ class BatchSender:
             except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
                 self._fail([(recipient, MALFORMED.reply)], result)
                 continue
-            if not self.limiter.acquire(self.stop_requested):
-                queue.appendleft(recipient)  # asked to stop while waiting: the loop gives back
+            try:
+                acquired = self.limiter.acquire(self.stop_requested)
+            except Exception as error:  # the bucket lives in Redis
+                log.warning("the SEND_RATE bucket is unavailable (%s)", type(error).__name__)
+                self._redis_away.set()
+                acquired = False
+            if not acquired:
+                queue.appendleft(recipient)  # the loop gives it back
                 return
             in_flight[self._submit(recipient, data)] = recipient
 
@@ -358,10 +365,10 @@ class BatchSender:
         goes over that connection (`on_sent`): a worker killed at any instant can then have
         sent twice only the message each connection was in the middle of (CONTRACT §8). A
         journal that cannot be written is left to the batch's thread, which writes it when it
-        judges the message (and, failing again, ends the batch with the row counted sent);
-        meanwhile no connection sends another (JournalUnavailable), so a Redis that fails over
-        can cost a duplicate only of the message each connection had under way."""
-        if self._journal_failed.is_set():
+        judges the message; meanwhile no connection sends another (JournalUnavailable), so a
+        Redis that fails over can cost a duplicate only of the message each connection had
+        under way."""
+        if self._redis_away.is_set():
             raise JournalUnavailable
         sender = self.envelope(recipient.delivery_id) if self.envelope else self.mail_from
         return self.transport.deliver(
@@ -372,7 +379,7 @@ class BatchSender:
         try:
             self.journal.add(recipient.delivery_id)
         except Exception:
-            self._journal_failed.set()
+            self._redis_away.set()
             log.warning("journal write failed for delivery %s", recipient.delivery_id)
         else:
             self._journaled.add(recipient.delivery_id)
@@ -456,19 +463,19 @@ class BatchSender:
 
     def _sent(self, recipient: Recipient, sent: list[int], result: BatchResult) -> None:
         """Count a message the server took; journal it unless its thread did. A journal that
-        cannot be written stops the batch (`_send`) once this row and those in flight are
-        recorded in the database: the batch's last act, Redis or not."""
+        cannot be written stops the batch (_stop_without_redis); this row and those in flight
+        are recorded in the database at its end, Redis or not."""
         sent.append(recipient.delivery_id)
         result.sent += 1
         if recipient.delivery_id in self._journaled:
             self._journaled.discard(recipient.delivery_id)
             return
-        if self._journal_failed.is_set():
+        if self._redis_away.is_set():
             return  # the flush at the batch's end records it; no more waits on a dead Redis
         try:
             self.journal.add(recipient.delivery_id)
         except Exception:
-            self._journal_failed.set()
+            self._redis_away.set()
             log.warning("journal write failed for delivery %s", recipient.delivery_id)
 
     def _settle(
@@ -556,10 +563,7 @@ class BatchSender:
         status = self.ledger.status(release_id)
         if status is not ReleaseStatus.SENDING:
             # Refusals still unjudged go back unjudged: a pause or cancel says nothing of them.
-            held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
-            untried = list(queue)
-            judge.release_held()
-            queue.clear()
+            held, untried = self._take_back(queue, judge, in_flight, sent, result)
             if status is ReleaseStatus.PAUSED:
                 # Marked like a pattern's give-back: after the resume, these readers' refusals
                 # alone must not read as the relay refusing everyone (refusals.py).
@@ -584,6 +588,48 @@ class BatchSender:
                 queue.remove(recipient)
         return False
 
+    def _take_back(
+        self,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
+        result: BatchResult,
+    ) -> tuple[list[Recipient], list[Recipient]]:
+        """End the batch early: wait for the messages under way (`_drain`), then hand over
+        what is left as (held: tried, the refusals unjudged among them; untried), emptying
+        the queue and the judge."""
+        held = [*judge.holding, *self._drain(in_flight, sent, result, queue)]
+        untried = list(queue)
+        judge.release_held()
+        queue.clear()
+        return held, untried
+
+    def _stop_without_redis(
+        self,
+        release_id: int,
+        queue: deque[Recipient],
+        judge: RefusalJudge[Recipient],
+        in_flight: dict[Future[Outcome], Recipient],
+        sent: list[int],
+        result: BatchResult,
+    ) -> None:
+        """The journal or the rate bucket could not be written (Redis away, failing over):
+        a message sent now could not be found by the sweep after a crash, so none goes. Those
+        under way are recorded as they end (in the database, at the batch's end); the rest go
+        back unblamed, due after `retry_seconds`, for the sweep to send once Redis is back."""
+        held, untried = self._take_back(queue, judge, in_flight, sent, result)
+        given_back = len(held) + len(untried)
+        log.warning("release %s: Redis is unavailable; %s rows given back", release_id, given_back)
+        self.ledger.give_back(
+            held,
+            untried,
+            delay=timedelta(seconds=self.retry_seconds),
+            tried_error=GIVEN_BACK + REDIS_UNAVAILABLE,
+        )
+        result.deferred += given_back
+        result.stopped = REDIS_UNAVAILABLE
+
     def _defer(self, recipient: Recipient, error: SendError, result: BatchResult) -> None:
         self.ledger.retry_later([(recipient, str(error))], base=self.retry_seconds)
         result.deferred += 1
@@ -603,6 +649,7 @@ class BatchSender:
             untried,
             delay=timedelta(seconds=self.retry_seconds),
             error=str(error),
+            tried_error=GIVEN_BACK + str(error),
         )
         result.deferred += len(tried) + len(untried)
         result.stopped = "smtp unavailable"
@@ -654,8 +701,9 @@ class BatchSender:
         result: BatchResult,
         reason: str,
     ) -> None:
-        """Rows this batch will not send after all go back as owed, due at once, unblamed."""
-        self.ledger.give_back(held, untried, delay=timedelta(0))
+        """Rows this batch will not send after all go back as owed, due at once, unblamed
+        (refusals among them marked given back: they count towards no pattern)."""
+        self.ledger.give_back(held, untried, delay=timedelta(0), tried_error=GIVEN_BACK + reason)
         result.deferred += len(held) + len(untried)
         result.stopped = reason
 

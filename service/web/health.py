@@ -92,11 +92,16 @@ def _schema_revision(database: Database) -> set[str]:
 
 
 def _migrations(current: set[str], directory: str) -> str:
+    """ "ok" when the database is at the code's head, or ahead of it: at revisions this code
+    does not know, which a newer release's `db upgrade` wrote. During a rolling upgrade the
+    migrations run first, and the web processes still on the old code must stay ready; one
+    whose code is newer than the database is not."""
     try:
         heads = migration_heads(directory)
+        known = migration_revisions(directory)
     except Exception as error:  # no migrations folder beside the code: a broken install
         return f"unknown: the migrations could not be read ({type(error).__name__})"
-    if current == heads:
+    if current == heads or (current and not current & known):
         return "ok"
     at = ", ".join(sorted(current)) or "none"
     return f"not at head: the database is at {at}, the code at {', '.join(sorted(heads))}"
@@ -106,6 +111,13 @@ def _migrations(current: set[str], directory: str) -> str:
 def migration_heads(directory: str) -> set[str]:
     """The head revisions of the migrations in `directory` (read once per process)."""
     return set(ScriptDirectory(str(Path(directory))).get_heads())
+
+
+@functools.cache
+def migration_revisions(directory: str) -> set[str]:
+    """Every revision of the migrations in `directory` (read once per process)."""
+    script = ScriptDirectory(str(Path(directory)))
+    return {revision.revision for revision in script.walk_revisions()}
 
 
 def _redis(url: str) -> str:

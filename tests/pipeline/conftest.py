@@ -1,3 +1,3 @@
-from tests.pipeline.deployment import deployment
+from tests.pipeline.deployment import broker, celery_broker_url, deployment
 
-__all__ = ["deployment"]
+__all__ = ["broker", "celery_broker_url", "deployment"]

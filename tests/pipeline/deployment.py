@@ -1,6 +1,7 @@
 """A production-like deployment inside a test: real `celery worker` and `celery beat` processes
 (in process groups of their own, so they can be killed like on a server), a scripted SMTP sink,
-and a web app sharing the database and a Redis queue of its own."""
+and a web app sharing the database and a Celery queue of its own: on Redis, or on RabbitMQ for
+the tests parametrized with BOTH_BROKERS (a virtual host of their own on the machine's server)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,15 @@ from service import create_app
 from service.app_state import get_database
 from service.config import Settings
 from service.mailsink import MailSink, SinkHandler
-from tests.conftest import make_settings
+from tests.conftest import DATABASES, make_settings
+from tests.rabbitmq import shared_vhost
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
+
+# The guarantee tests run on both of Celery's brokers (README, "RabbitMQ as the broker"); the
+# rest of the pipeline on Redis only, for the suite's time.
+BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 
 
 class ScriptedHandler(SinkHandler):
@@ -114,6 +120,7 @@ class Deployment:
             "SECRET_KEY": s.secret_key,
             "DATABASE_URL": s.database_url,
             "REDIS_URL": s.redis_url,
+            "CELERY_BROKER_URL": s.celery_broker_url,
             "SMTP_URL": s.smtp_url,
             "BASE_URL": s.base_url,
             "MAIL_FROM": s.mail_from,
@@ -177,13 +184,47 @@ class Deployment:
 
 
 @pytest.fixture
+def broker() -> str:
+    """Celery's broker for the deployment: redis, or rabbitmq (parametrized: BOTH_BROKERS)."""
+    return "redis"
+
+
+@pytest.fixture
+def celery_broker_url(broker: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """CELERY_BROKER_URL for the deployment: empty on Redis (REDIS_URL's server), a virtual
+    host of its own on the machine's RabbitMQ (skips when none answers)."""
+    if broker == "rabbitmq":
+        skip_on_the_second_database(request)
+        with shared_vhost() as url:
+            yield url
+    else:
+        yield ""
+
+
+def skip_on_the_second_database(request: pytest.FixtureRequest) -> None:
+    """A RabbitMQ variant runs on one database: PostgreSQL, production's, when the suite runs
+    on both. The broker changes nothing the database does, and each variant costs half a
+    minute of the suite's time."""
+    callspec = getattr(request.node, "callspec", None)
+    database = callspec.params.get("database_url") if callspec else None
+    if database == "sqlite" and "postgresql" in DATABASES:
+        pytest.skip("the RabbitMQ variant runs on PostgreSQL only when the suite runs on both")
+
+
+@pytest.fixture
 def deployment(
-    app: Flask, database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    app: Flask,
+    database_url: str,
+    redis_url: str,
+    celery_broker_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Deployment]:
     """Options through indirect parametrization are not needed: tests adjust `settings` with
     `deployment_settings` marks."""
     marker = request.node.get_closest_marker("deployment_settings")
-    with deployed(database_url, redis_url, tmp_path, **(marker.kwargs if marker else {})) as d:
+    changes = {"celery_broker_url": celery_broker_url, **(marker.kwargs if marker else {})}
+    with deployed(database_url, redis_url, tmp_path, **changes) as d:
         yield d
 
 
@@ -191,8 +232,9 @@ def deployment(
 def deployed(
     database_url: str, redis_url: str, workdir: Path, **changes: Any
 ) -> Iterator[Deployment]:
-    """A deployment on `redis_url` (a queue of its own) and the database, whose schema the
-    `app` fixture has made; its processes are killed at the end."""
+    """A deployment on `redis_url` (a queue of its own there, or on the broker
+    `celery_broker_url` names, among `changes`) and the database, whose schema the `app`
+    fixture has made; its processes are killed at the end."""
     handler = ScriptedHandler()
     sink = MailSink(handler).start()
     defaults = {"send_lease_seconds": 3, "retry_seconds": 0.5, "sweep_seconds": 1.0}

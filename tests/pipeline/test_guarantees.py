@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from service.app_state import get_database
 from service.models import Subscriber, SubscriberStatus, Suppression
-from tests.pipeline.deployment import Deployment
+from tests.pipeline.deployment import BOTH_BROKERS, Deployment
 from tests.pipeline.helpers import (
     add_subscribers,
     api_token,
@@ -26,6 +26,7 @@ from tests.pipeline.helpers import (
 )
 
 
+@BOTH_BROKERS
 def test_kill_9_mid_send_loses_nobody(deployment: Deployment) -> None:
     d = deployment
     token = api_token(d.app)
@@ -46,6 +47,7 @@ def test_kill_9_mid_send_loses_nobody(deployment: Deployment) -> None:
     assert_each_once(d, everyone, duplicates_allowed=d.settings.smtp_connections)
 
 
+@BOTH_BROKERS
 def test_warm_shutdown_mid_send_sends_nothing_twice(deployment: Deployment) -> None:
     d = deployment
     token = api_token(d.app)

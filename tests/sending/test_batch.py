@@ -64,6 +64,14 @@ def _message(composer: Composer, release: Release, language: str):  # type: igno
     return composer.release_message(release, language, now=utcnow())
 
 
+def pause(db: Database, release_id: int) -> None:
+    """Pause the release as press staff would, behind the batch's back."""
+    with db.session_scope() as session:
+        session.execute(
+            update(Release).where(Release.id == release_id).values(status=ReleaseStatus.PAUSED)
+        )
+
+
 def status_of(db: Database, release_id: int) -> tuple[ReleaseStatus, str | None]:
     with db.session_scope() as session:
         release = session.get(Release, release_id)
@@ -218,13 +226,7 @@ def test_a_pause_takes_effect_between_messages(
     release_id = add_release(db)
     add_deliveries(db, release_id, add_readers(db, READERS))
 
-    def pause() -> None:
-        with db.session_scope() as session:
-            session.execute(
-                update(Release).where(Release.id == release_id).values(status=ReleaseStatus.PAUSED)
-            )
-
-    transport.on_call[2] = pause
+    transport.on_call[2] = lambda: pause(db, release_id)
     result = sender(db, transport, redis_client, composer).run(release_id)
 
     assert transport.addressed == READERS[:2]
@@ -252,14 +254,8 @@ def test_a_refusal_a_pause_gives_back_unjudged_is_marked_given_back(
     release_id = add_release(db)
     add_deliveries(db, release_id, add_readers(db, READERS))
 
-    def pause() -> None:
-        with db.session_scope() as session:
-            session.execute(
-                update(Release).where(Release.id == release_id).values(status=ReleaseStatus.PAUSED)
-            )
-
     transport.answer(READERS[0], (550, "5.1.1 <{address}>: no such user"))
-    transport.on_call[1] = pause
+    transport.on_call[1] = lambda: pause(db, release_id)
     result = sender(db, transport, redis_client, composer).run(release_id)
 
     assert result.stopped == "paused"

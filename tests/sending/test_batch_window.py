@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from service.db import Database, utcnow
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus, Subscriber
-from service.sending.batch import SHUTTING_DOWN, BatchResult, BatchSender, JournalUnavailable
+from service.sending.batch import REDIS_UNAVAILABLE, SHUTTING_DOWN, BatchResult, BatchSender
 from service.sending.journal import SendJournal, journal_key
 from service.sending.ledger import SqlLedger
 from service.sending.messages import Composer
@@ -316,10 +316,44 @@ def test_once_a_journal_write_fails_no_connection_starts_another_message(
             db, transport, redis_client, composer, 8, executor=two_connections
         )
         batch.journal = RedisGoingAway(redis_client, writes=10, stall=0.5)
-        with pytest.raises(JournalUnavailable):
-            batch.run(release_id)
+        result = batch.run(release_id)
+    assert result.stopped == REDIS_UNAVAILABLE
     offered = len(transport.calls)
     assert offered <= 10 + 2, offered  # journaled, then one under way on each connection
     found = rows(db)
     sent = {e for e, row in found.items() if row.status is DeliveryStatus.SENT}
     assert sent == set(transport.addressed)  # what went out is recorded: the batch's last act
+    # The rest is owed again at once, not left leased until the sweep takes it back.
+    assert {found[e].status for e in set(READERS) - sent} == {DeliveryStatus.PENDING}
+    assert {row.lease_owner for row in found.values()} == {None}
+
+
+class BucketGoingAway:
+    """A SEND_RATE bucket whose Redis goes away after `takes` tokens."""
+
+    def __init__(self, takes: int) -> None:
+        self.takes_left = takes
+
+    def acquire(self, stop_requested: object) -> bool:
+        self.takes_left -= 1
+        if self.takes_left < 0:
+            raise redis.ConnectionError("Redis went away")
+        return True
+
+
+def test_a_rate_bucket_gone_with_redis_gives_the_batch_back_and_sends_nothing_more(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """Before, the bucket's error ended the batch with its rows leased: nobody sent them
+    until the lease ran out and the sweep took them back (a minute and more), and the task
+    failed with a traceback."""
+    release_id, batch = window_sender(db, transport, redis_client, composer, 4)
+    batch.limiter = BucketGoingAway(takes=10)
+    result = batch.run(release_id)
+    assert result.stopped == REDIS_UNAVAILABLE
+    offered = len(transport.calls)
+    assert offered <= 10  # those not yet taken by a connection are taken back untried
+    found = rows(db)
+    assert sum(row.status is DeliveryStatus.SENT for row in found.values()) == offered
+    assert {row.lease_owner for row in found.values()} == {None}
+    assert result.deferred == len(READERS) - offered

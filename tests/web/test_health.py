@@ -9,8 +9,10 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from sqlalchemy import text
 
 from service import create_app
+from service.app_state import get_database
 from service.embedded_redis import free_port
 from service.web.health import migration_heads
 from tests.conftest import make_settings
@@ -64,6 +66,23 @@ def test_a_database_behind_the_migrations_is_not_ready_and_says_where_it_is(
     never = other_app(app, database_url=f"sqlite:///{tmp_path / 'new.db'}")
     body = never.test_client().get("/readyz").get_json()
     assert body["checks"]["migrations"].startswith("not at head: the database is at none")
+
+
+def test_a_database_ahead_of_the_code_is_ready_for_a_rolling_upgrade(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Upgrades run `db upgrade` first, then restart the web: meanwhile the processes on the
+    old code meet a revision they do not know, and must stay ready (they all answered 503
+    "not at head", and a load balancer had none left)."""
+    ahead = other_app(app, database_url=f"sqlite:///{tmp_path / 'ahead.db'}")
+    with ahead.app_context():
+        upgrade()
+        get_database().engine.dispose()
+        with get_database().engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999_next'"))
+    answer = ahead.test_client().get("/readyz")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["checks"]["migrations"] == "ok"
 
 
 def test_a_database_or_redis_that_is_down_is_named_without_its_address(app: Flask) -> None:

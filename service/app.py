@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import app_state, broker, dispatch, logs, redis_sentinel
+from service import app_state, broker, dispatch, logs, redis_sentinel, webhook_bell
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database
 from service.domain.addresses import display_address
@@ -72,6 +72,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     )
     app.add_template_filter(display_address, "address")
     dispatch.init_app(app, app_state.broker_url_of(app), settings.task_queue)
+    webhook_bell.init_app(app)
 
     from service.web import body_limits, converters, request_ids, request_limits
 
@@ -99,6 +100,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         desk_releases,
         desk_subscribers,
         desk_suppressions,
+        desk_webhooks,
         errors,
         health,
         icons,
@@ -121,6 +123,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(desk_suppressions.bp)
     app.register_blueprint(desk_charts.bp)
     app.register_blueprint(desk_deliverability.bp)
+    app.register_blueprint(desk_webhooks.bp)
     documented = openapi.init_app(app)
     documented.register_blueprint(api.bp)
     documented.register_blueprint(webhooks.bp)

@@ -82,6 +82,10 @@ class Settings:
     webhook_secret: str | None = None  # the generic webhook's HMAC key; Postmark's password
     mailgun_webhook_signing_key: str | None = None
     sendgrid_webhook_public_key: str | None = None  # base64 DER, ECDSA P-256
+    # Outgoing webhooks: retried until this long after the event, the first retry after
+    # about WEBHOOK_BACKOFF_SECONDS, each wait doubling (at most an hour), with jitter.
+    webhook_retry_seconds: float = 86400.0
+    webhook_backoff_seconds: float = 10.0
     ses_sns_topic_arns: tuple[str, ...] = ()
     dns_resolver: str | None = None  # host:port for the deliverability check; unset: the system's
     metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW  # networks that may read /metrics
@@ -153,6 +157,14 @@ class Settings:
             or None,
             "sendgrid_webhook_public_key": env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip()
             or None,
+            "webhook_retry_seconds": _optional_float(
+                "WEBHOOK_RETRY_SECONDS", env.get("WEBHOOK_RETRY_SECONDS")
+            )
+            or 86400.0,
+            "webhook_backoff_seconds": _optional_float(
+                "WEBHOOK_BACKOFF_SECONDS", env.get("WEBHOOK_BACKOFF_SECONDS")
+            )
+            or 10.0,
             "dns_resolver": env.get("DNS_RESOLVER", "").strip() or None,
             "ses_sns_topic_arns": tuple(
                 a.strip() for a in env.get("SES_SNS_TOPIC_ARNS", "").split(",") if a.strip()
@@ -303,6 +315,12 @@ class Settings:
         ):
             if not 0 < share <= 1:
                 raise ConfigError(f"{name} must be a share above 0 and at most 1, not {share}.")
+        for name, seconds in (
+            ("WEBHOOK_RETRY_SECONDS", self.webhook_retry_seconds),
+            ("WEBHOOK_BACKOFF_SECONDS", self.webhook_backoff_seconds),
+        ):
+            if not seconds > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, not {seconds}.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
         try:

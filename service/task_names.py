@@ -18,3 +18,4 @@ class TaskName(enum.StrEnum):
     SEND_INVITATIONS = "pressroom.send_invitations"
     TAKE_REPORT = "pressroom.take_report"
     SEND_HEADER_TEST = "pressroom.send_header_test"
+    DELIVER_WEBHOOK = "pressroom.deliver_webhook"

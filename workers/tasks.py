@@ -8,9 +8,11 @@ import random
 from celery import Task, shared_task
 
 from service import background_import
+from service.app_state import session_scope, settings
+from service.db import utcnow
 from service.models import OwedNotice
 from service.redis_clients import app_redis
-from service.sending import invitations, jobs, report_jobs
+from service.sending import invitations, jobs, report_jobs, webhook_posts
 from service.sending import sweep as sweeping
 from service.sending.outbox import TryLater
 from service.task_names import TaskName
@@ -121,3 +123,17 @@ def import_subscribers(self: Task, job_id: str) -> str:
     if status == background_import.INTERRUPTED:  # a warm shutdown: another worker resumes it
         import_subscribers.delay(job_id)
     return status
+
+
+@shared_task(name=TaskName.DELIVER_WEBHOOK.value)
+def deliver_webhook(row_id: int) -> str:
+    """One attempt of an outgoing webhook event; a failed one is tried again at the time the
+    outbox set (the sweep also rings it then, should this countdown be lost), and a settled
+    one lets the next event of its reader (or release) go."""
+    done = webhook_posts.deliver(session_scope, row_id, settings(), now=utcnow)
+    if done.retry_at is not None:
+        countdown = max(0.0, (done.retry_at - utcnow()).total_seconds())
+        deliver_webhook.apply_async((row_id,), countdown=countdown)
+    if done.next_in_line is not None:
+        deliver_webhook.delay(done.next_in_line)
+    return done.status.value if done.status else "nothing due"

@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     from service.cli.bounces import bounces_group
     from service.cli.deliverability import deliverability_group
     from service.cli.demo import demo_group
+    from service.cli.webhooks import webhooks_group
 
     for group in (
         publisher_group,
@@ -61,6 +62,7 @@ def init_app(app: Flask) -> None:
         demo_group,
         bounces_group,
         deliverability_group,
+        webhooks_group,
     ):
         app.cli.add_command(group)
 

@@ -34,9 +34,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID, insert_for
-from service.domain import release_messages, subscriptions
+from service.domain import release_messages, subscriptions, webhook_outbox
 from service.domain.addresses import normalize_address
 from service.domain.errors import InvalidAddress
+from service.domain.webhook_endpoints import EventType
 from service.models import (
     BounceReport,
     Delivery,
@@ -204,7 +205,7 @@ def _bounced(
     session: Session, subscriber: Subscriber, release_id: int | None, *, now: datetime
 ) -> ReportOutcome:
     if subscriber.status in (SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING):
-        subscriptions.leave_list(
+        left = subscriptions.leave_list(
             session,
             subscriber.id,
             SubscriptionEventKind.BOUNCED,
@@ -213,13 +214,17 @@ def _bounced(
             status=SubscriberStatus.BOUNCED,
             updated_at=now,
         )
-        session.execute(
+        was_pending = session.execute(
             update(Subscriber)
             .where(Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.PENDING)
             .values(status=SubscriberStatus.BOUNCED, updated_at=now)
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
         session.refresh(subscriber)
+        if left or was_pending:
+            webhook_outbox.subscriber_changed(
+                session, EventType.SUBSCRIBER_BOUNCED, subscriber, now=now, release_id=release_id
+            )
         changed = True
     else:
         changed = False

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service.domain import subscription_events
+from service.domain import subscription_events, webhook_outbox
+from service.domain.webhook_endpoints import EventType
 from service.models import (
     BounceReport,
     ReportOutcome,
@@ -55,6 +56,9 @@ def unbounce(session: Session, *, since: datetime, now: datetime, dry_run: bool 
         subscriber.bounce_score = 0
         session.execute(delete(Suppression).where(Suppression.id == suppression_id))
         subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
+        webhook_outbox.subscriber_changed(
+            session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now
+        )
     session.flush()
     return len(restored)
 

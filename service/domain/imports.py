@@ -26,10 +26,11 @@ from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.domain import subscription_events, text_files
+from service.domain import subscription_events, text_files, webhook_endpoints, webhook_outbox
 from service.domain.addresses import normalize_address, trim_address
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
+from service.domain.webhook_endpoints import EventType
 from service.models import (
     ConsentSource,
     Subscriber,
@@ -452,6 +453,11 @@ def import_rows(
         subscription_events.record_each(
             session, SubscriptionEventKind.CONFIRMED, ids.values(), at=now
         )
+        if webhook_endpoints.listening(session, EventType.SUBSCRIBER_CONFIRMED):
+            joined = session.scalars(select(Subscriber).where(Subscriber.id.in_(ids.values())))
+            webhook_outbox.subscribers_changed(
+                session, EventType.SUBSCRIBER_CONFIRMED, joined, now=now
+            )
     for email, row in fresh.items():
         if email in ids:
             report.imported += 1

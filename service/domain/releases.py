@@ -12,10 +12,12 @@ from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
+from service.domain import webhook_outbox
 from service.domain.content import render_markdown
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput, NotFound
 from service.domain.mime import lines_of
 from service.domain.subscriptions import exact_language, topic_list
+from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES
 from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
 
@@ -501,10 +503,14 @@ def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Releas
     session.refresh(release)
     if not won and release.status is ReleaseStatus.CANCELLED:
         raise InvalidState(N_("A cancelled release cannot be published."))
+    if won:
+        webhook_outbox.release_changed(session, EventType.RELEASE_PUBLISHED, release, now=now)
     return release, bool(won) and target is ReleaseStatus.SENDING
 
 
-def pause(session: Session, release_id: int, *, reason: str | None = None) -> Release:
+def pause(
+    session: Session, release_id: int, *, reason: str | None = None, now: datetime
+) -> Release:
     release = get_release(session, release_id)
     if release.status is ReleaseStatus.PAUSED:
         return release
@@ -513,6 +519,7 @@ def pause(session: Session, release_id: int, *, reason: str | None = None) -> Re
     release.status = ReleaseStatus.PAUSED
     release.pause_reason = reason
     session.flush()
+    webhook_outbox.release_changed(session, EventType.RELEASE_PAUSED, release, now=now)
     return release
 
 

@@ -22,11 +22,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.db import utcnow
+from service.domain import webhook_outbox
+from service.domain.webhook_endpoints import EventType
 from service.models import (
     BounceReport,
     Delivery,
@@ -146,9 +150,11 @@ def reason(guard: Guard, figures_now: Figures, limits: Limits) -> str:
     )
 
 
-def check(session: Session, release_id: int, limits: Limits) -> Guard | None:
+def check(
+    session: Session, release_id: int, limits: Limits, *, now: datetime | None = None
+) -> Guard | None:
     """Pause a sending release whose figures trip a guard it has not waived; the guard that
-    paused it, or None (the caller commits)."""
+    paused it, or None (the caller commits). `now`: when (for the release.paused webhook)."""
     release = session.get(Release, release_id)
     if release is None or release.status is not ReleaseStatus.SENDING:
         return None
@@ -167,4 +173,8 @@ def check(session: Session, release_id: int, limits: Limits) -> Guard | None:
         .execution_options(synchronize_session=False)
     ).rowcount
     session.refresh(release)
+    if paused:
+        webhook_outbox.release_changed(
+            session, EventType.RELEASE_PAUSED, release, now=now or utcnow()
+        )
     return guard if paused else None

@@ -15,10 +15,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
 from service.db import insert_for
-from service.domain import owed_notices, subscription_events
+from service.domain import owed_notices, subscription_events, webhook_outbox
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.owed_notices import Owed
 from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
+from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import (
     ConsentSource,
@@ -304,6 +305,7 @@ def confirm(
             return Confirmation(subscriber, already_confirmed=True)
         raise InvalidToken(USED_LINK)
     subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
+    webhook_outbox.subscriber_changed(session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now)
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
@@ -352,14 +354,27 @@ def unsubscribe_subscriber(
         release_id=release_id,
         **values,
     )
+    changed = left
     if not left:  # never confirmed, or another request was first
-        session.execute(
-            update(Subscriber)
-            .where(Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.PENDING)
-            .values(values)
-            .execution_options(synchronize_session=False)
+        changed = bool(
+            session.execute(
+                update(Subscriber)
+                .where(
+                    Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.PENDING
+                )
+                .values(values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
         )
     session.refresh(subscriber)
+    if changed:
+        webhook_outbox.subscriber_changed(
+            session,
+            EventType.SUBSCRIBER_UNSUBSCRIBED,
+            subscriber,
+            now=now,
+            release_id=release_id,
+        )
     return left
 
 
@@ -434,6 +449,7 @@ def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
         status=SubscriberStatus.UNSUBSCRIBED,  # the row goes next; this only claims the count
     )
     suppress(session, subscriber.email, SuppressionReason.ERASED, now=now)
+    webhook_outbox.forget_address(session, subscriber)
     # Suppressed before for a bounce or a complaint: from now on the hash alone.
     session.execute(
         update(Suppression)

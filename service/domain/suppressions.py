@@ -16,8 +16,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service.domain import subscription_events
+from service.domain import subscription_events, webhook_outbox
 from service.domain.errors import N_, InvalidInput, NotFound
+from service.domain.webhook_endpoints import EventType
 from service.models import (
     Subscriber,
     SubscriberStatus,
@@ -85,6 +86,10 @@ def lift(
             subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
         subscriber.bounce_score = 0
         subscriber.last_bounce_at = None
+        if subscriber.status is SubscriberStatus.CONFIRMED:
+            webhook_outbox.subscriber_changed(
+                session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now
+            )
     session.flush()
     log.info("suppression lifted (%s) by publisher %s", reason.value, by_publisher)
     return reason

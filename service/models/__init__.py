@@ -24,6 +24,7 @@ from service.models.suppression import (
     SuppressionReason,
     address_hash,
 )
+from service.models.webhook_endpoint import WebhookEndpoint, WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "ApiToken",
@@ -49,5 +50,8 @@ __all__ = [
     "Suppression",
     "SuppressionLift",
     "SuppressionReason",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventStatus",
     "address_hash",
 ]

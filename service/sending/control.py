@@ -67,7 +67,7 @@ def change(
         return publish(session, release_id, now=now)
     follow_up = FollowUp()
     if action == "pause":
-        release = releases.pause(session, release_id)
+        release = releases.pause(session, release_id, now=now)
     elif action == "resume":
         was_paused = releases.get_release(session, release_id).status is ReleaseStatus.PAUSED
         release = releases.resume(session, release_id)

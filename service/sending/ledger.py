@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for, utcnow
-from service.domain import bounce_policy, releases, send_guards
+from service.domain import bounce_policy, releases, send_guards, webhook_outbox
 from service.domain.refusals import Reply
+from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES
 from service.models import (
     Delivery,
@@ -482,6 +483,8 @@ def finish_if_done(session: Session, release: Release, *, now: datetime) -> bool
         .execution_options(synchronize_session=False)
     ).rowcount
     session.refresh(release)
+    if won:
+        webhook_outbox.release_changed(session, EventType.RELEASE_SENT, release, now=now)
     return bool(won)
 
 
@@ -662,7 +665,7 @@ class SqlLedger:
             self._give_back(session, tried, untried, timedelta(0), tried_error, untried_error)
             release = session.get(Release, release_id)
             if release is not None and release.status is ReleaseStatus.SENDING:
-                releases.pause(session, release_id, reason=reason)
+                releases.pause(session, release_id, reason=reason, now=utcnow())
 
     def _give_back(
         self,

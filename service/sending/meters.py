@@ -39,6 +39,12 @@ BOUNCE_REPORTS = Counter(
     "what they did (suppressed, scored, unsubscribed, counted, unchanged).",
     ["kind", "outcome"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "pressroom_webhook_attempts",
+    "Attempts to post an outgoing webhook event, by what became of the event: delivered, "
+    "retrying (tried again later), failed (its retry window is over).",
+    ["outcome"],
+)
 SMTP_REPLY_SECONDS = Histogram(
     "pressroom_smtp_reply_seconds",
     "Seconds from writing a command to its reply, by relay (host:port) and command: mail "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from service.domain import invitations, owed_notices
+from service.domain import invitations, owed_notices, webhook_outbox
 from service.models import OwedNotice, ReleaseStatus
 from service.sending import control, ledger, meters, report_jobs
 from service.sending.batch import BATCH_SIZE
@@ -26,7 +26,7 @@ NOTICE_TASKS = {
 
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
-    invitations, reports (report mails rung again)."""
+    invitations, reports (report mails rung again), webhooks (outgoing webhook events rung)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -66,6 +66,7 @@ def sweep(box: Outbox) -> dict[str, int]:
     report["notices"] = ring_owed_notices(box, now)
     report["invitations"] = ring_waiting_invitations(box, now)
     report["reports"] = report_jobs.ring_waiting_reports(box, now)
+    report["webhooks"] = ring_due_webhooks(box, now)
     return report
 
 
@@ -112,3 +113,14 @@ def ring_waiting_invitations(box: Outbox, now: datetime) -> int:
     if waiting:
         box.ring(TaskName.SEND_INVITATIONS)
     return int(waiting)
+
+
+def ring_due_webhooks(box: Outbox, now: datetime) -> int:
+    """Outgoing webhook events due and first in their line (a ring after a commit that was
+    lost, a retry whose countdown was): ring them; and drop those kept long enough."""
+    with box.open_session() as session:
+        webhook_outbox.prune(session, now=now)
+        due = webhook_outbox.due(session, now=now)
+    for row_id in due:
+        box.ring(TaskName.DELIVER_WEBHOOK, row_id)
+    return len(due)

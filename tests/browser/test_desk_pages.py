@@ -4,6 +4,7 @@ phone, in both languages."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -12,8 +13,10 @@ from playwright.sync_api import Page
 from service import background_import
 from service.app_state import get_database
 from service.db import utcnow
-from service.domain import publishers, releases
+from service.domain import publishers, releases, webhook_endpoints, webhook_outbox
 from service.domain.imports import ImportOptions
+from service.domain.webhook_endpoints import EventType
+from service.models import Release
 from service.redis_clients import app_redis
 from tests.browser.conftest import PHONE, Credentials, cut_off, phone_fits
 from tests.browser.helpers import seed_history
@@ -72,6 +75,29 @@ def an_import_report(app: Flask, publisher: Credentials) -> str:
     return f"/admin/subscribers/import/{job_id}"
 
 
+def a_failing_webhook(app: Flask) -> str:
+    """An endpoint with a long address and an event it failed to take: the webhooks page."""
+    now, release_id = utcnow(), a_release_in_sending(app)
+    with app.app_context(), get_database().session_scope() as session:
+        url = "https://integrasjoner.kommunikasjonsavdelingen.example/pressroom/webhooks?token=abc"
+        webhook_endpoints.add(session, url, ["release.paused"], include_address=True, now=now)
+        release = session.get(Release, release_id)
+        assert release is not None
+        webhook_outbox.release_changed(session, EventType.RELEASE_PAUSED, release, now=now)
+        (row_id,) = session.info.pop(webhook_outbox.TO_RING)
+        attempt = webhook_outbox.claim(session, row_id, now=now)
+        assert attempt is not None
+        webhook_outbox.settle(
+            session,
+            attempt,
+            error="no answer: [Errno 111] Connection refused",
+            now=now + timedelta(days=1),
+            retry_seconds=86400,
+            backoff_seconds=10,
+        )
+    return "/admin/webhooks"
+
+
 @pytest.mark.parametrize("language", ["nb", "en"])
 def test_desk_pages_are_labelled_readable_and_fit_a_phone(
     app: Flask, desk_page: Page, publisher: Credentials, language: str
@@ -89,6 +115,7 @@ def test_desk_pages_are_labelled_readable_and_fit_a_phone(
         "/admin/subscribers/import",
         an_import_report(app, publisher),
         "/admin/charts",
+        a_failing_webhook(app),
     ]
     page = desk_page
     unlabelled, pale, too_wide, clipped = {}, {}, [], {}

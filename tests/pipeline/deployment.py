@@ -133,6 +133,8 @@ class Deployment:
             "SEND_CHAINS": str(s.send_chains),
             "COMPLAINT_RATE_LIMIT": str(s.complaint_rate_limit),
             "BOUNCE_RATE_LIMIT": str(s.bounce_rate_limit),
+            "WEBHOOK_RETRY_SECONDS": str(s.webhook_retry_seconds),
+            "WEBHOOK_BACKOFF_SECONDS": str(s.webhook_backoff_seconds),
         }
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)

@@ -95,7 +95,7 @@ def test_progress_counts_the_rows_and_what_waits_for_a_retry(session: Session) -
     assert state.eta_seconds == 10  # 2 owed at 0.2 a second
     assert not state.planning
 
-    releases.pause(session, sending.id, reason="530 authentication required")
+    releases.pause(session, sending.id, reason="530 authentication required", now=now)
     paused = progress.send_progress(session, sending, now=now)
     assert (paused.state, paused.eta_seconds) == ("paused", None)
     assert paused.pause_reason == "530 authentication required"

@@ -264,7 +264,7 @@ def sending_without_tasks(app: Flask, release_id: int, *, paused: bool = False) 
     with app.app_context(), get_database().session_scope() as session:
         releases.publish(session, release_id, now=utcnow())
         if paused:
-            releases.pause(session, release_id)
+            releases.pause(session, release_id, now=utcnow())
 
 
 def test_pause_and_cancel_from_the_send_view(app: Flask, desk: FlaskClient) -> None:

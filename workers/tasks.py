@@ -132,7 +132,8 @@ def deliver_webhook(row_id: int) -> str:
     one lets the next event of its reader (or release) go."""
     done = webhook_posts.deliver(session_scope, row_id, settings(), now=utcnow)
     if done.retry_at is not None:
-        countdown = max(0.0, (done.retry_at - utcnow()).total_seconds())
+        # At least 1 s: RabbitMQ's delayed delivery refuses shorter (service/broker.py).
+        countdown = max(1.0, (done.retry_at - utcnow()).total_seconds())
         deliver_webhook.apply_async((row_id,), countdown=countdown)
     if done.next_in_line is not None:
         deliver_webhook.delay(done.next_in_line)

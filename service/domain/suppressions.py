@@ -84,12 +84,12 @@ def lift(
         if subscriber.status is SubscriberStatus.BOUNCED:
             subscriber.status = SubscriberStatus.CONFIRMED
             subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
-        subscriber.bounce_score = 0
-        subscriber.last_bounce_at = None
-        if subscriber.status is SubscriberStatus.CONFIRMED:
+            # Only a reader confirmed again is news: one confirmed all along is not.
             webhook_outbox.subscriber_changed(
                 session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now
             )
+        subscriber.bounce_score = 0
+        subscriber.last_bounce_at = None
     session.flush()
     log.info("suppression lifted (%s) by publisher %s", reason.value, by_publisher)
     return reason

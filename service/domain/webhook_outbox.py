@@ -32,6 +32,7 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from service.domain.webhook_endpoints import EventType, listening
+from service.logs import redact
 from service.models import Release, Subscriber, WebhookEndpoint, WebhookEvent, WebhookEventStatus
 
 TO_RING = "pressroom.webhook_events"  # session.info: outbox ids written, to ring after commit
@@ -128,7 +129,8 @@ def release_changed(
         "language": release.language,
         "status": release.status.value,
         "published_at": _iso(release.published_at),
-        "pause_reason": release.pause_reason,
+        # A relay's reply may quote a reader's address: never to an endpoint.
+        "pause_reason": redact(release.pause_reason) if release.pause_reason else None,
     }
     key = f"release-{release.id}"
     rows = [

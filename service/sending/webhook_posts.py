@@ -65,6 +65,8 @@ def http_post(url: str, headers: dict[str, str], body: bytes) -> str | None:
         return f"no answer: {error.reason}"
     except (TimeoutError, OSError, ValueError) as error:
         return f"no answer: {error.__class__.__name__}: {error}"
+    except Exception as error:  # http.client's own: not HTTP at all (BadStatusLine, ...)
+        return f"no answer: {error.__class__.__name__}"
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 

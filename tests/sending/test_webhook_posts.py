@@ -3,6 +3,8 @@ posted, and that a redirect is not followed but counted a failure."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import timedelta
 
 from flask import Flask
@@ -89,3 +91,26 @@ def test_a_receiver_that_is_not_there_is_a_short_error(app: Flask) -> None:
 def settings_backoff(app: Flask) -> float:
     with app.app_context():
         return settings().webhook_backoff_seconds
+
+
+def test_a_receiver_that_does_not_speak_http_is_an_error_not_a_stuck_event(app: Flask) -> None:
+    """http.client's BadStatusLine is no OSError: it escaped the attempt after the claim,
+    and the event stayed pending, re-claimed each minute, never failed (review)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer_garbage() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        thread = threading.Thread(target=answer_garbage, daemon=True)
+        thread.start()
+        row_id, _ = owe_one(app, f"http://127.0.0.1:{server.getsockname()[1]}/hook")
+        done = attempt(app, row_id)
+        thread.join(timeout=10)
+    assert done.status is WebhookEventStatus.PENDING  # tried again later, then failed
+    error = event(app, row_id).last_error
+    assert error == "no answer: BadStatusLine"

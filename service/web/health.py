@@ -107,17 +107,20 @@ def _migrations(current: set[str], directory: str) -> str:
     return f"not at head: the database is at {at}, the code at {', '.join(sorted(heads))}"
 
 
-@functools.cache
 def migration_heads(directory: str) -> set[str]:
-    """The head revisions of the migrations in `directory` (read once per process)."""
-    return set(ScriptDirectory(str(Path(directory))).get_heads())
+    """The head revisions of the migrations in `directory`."""
+    return set(_scripts(directory).get_heads())
+
+
+def migration_revisions(directory: str) -> set[str]:
+    """Every revision of the migrations in `directory`."""
+    return {revision.revision for revision in _scripts(directory).walk_revisions()}
 
 
 @functools.cache
-def migration_revisions(directory: str) -> set[str]:
-    """Every revision of the migrations in `directory` (read once per process)."""
-    script = ScriptDirectory(str(Path(directory)))
-    return {revision.revision for revision in script.walk_revisions()}
+def _scripts(directory: str) -> ScriptDirectory:
+    """The migrations in `directory`, read once per process."""
+    return ScriptDirectory(str(Path(directory)))
 
 
 def _redis(url: str) -> str:

@@ -111,28 +111,23 @@ def test_the_command_the_contract_names_runs_as_an_operator_runs_it(app: Flask) 
         REDIS_URL=settings.redis_url,
         LOG_FORMAT="console",
     )
-    command = [str(BIN / "flask"), "--app", "service", "webhooks", "add"]
-    added = subprocess.run(
-        [*command, "https://crm.example/hooks", "--events", "release.sent"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def add(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "flask"), "--app", "service", "webhooks", "add", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    added = add("https://crm.example/hooks", "--events", "release.sent")
     assert added.returncode == 0, added.stderr
     assert re.search(r"Added webhook endpoint \d+ for release\.sent\.", added.stdout)
     assert re.search(r"whsec_[A-Za-z0-9+/=]{32}", added.stdout)
-    refused = subprocess.run(
-        [*command, "https://crm.example/hooks", "--events", "release.deleted"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = add("https://crm.example/hooks", "--events", "release.deleted")
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("Error: Unknown event release.deleted")
     assert "Traceback" not in refused.stderr

@@ -76,6 +76,12 @@ class Settings:
     trusted_proxy_count: int = 0
     worker_concurrency: int = 8  # tasks a worker process runs at once, each in a thread
     timezone: str = "Europe/Oslo"  # the desk's clock: schedules are typed and shown in it
+    # Digests go out at DIGEST_HOUR:00 in TIMEZONE, weekly ones on DIGEST_WEEKDAY (0 is Monday).
+    digest_hour: int = 8
+    digest_weekday: int = 0
+    # A file holding the ISO 8601 time the digest schedule takes for now, read at each sweep:
+    # for rehearsals and tests (a simulated week); unset, the system clock.
+    digest_clock_file: str | None = None
     bounce_address: str | None = None  # VERP: each message's envelope sender is local+code@domain
     complaint_rate_limit: float = 0.003  # a send pauses above this share of delivered
     bounce_rate_limit: float = 0.05  # ... or above this share of attempted in hard bounces
@@ -145,6 +151,9 @@ class Settings:
                 "WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY"), default=8
             ),
             "timezone": env.get("TIMEZONE", "Europe/Oslo").strip() or "Europe/Oslo",
+            "digest_hour": _int("DIGEST_HOUR", env.get("DIGEST_HOUR"), default=8),
+            "digest_weekday": _weekday("DIGEST_WEEKDAY", env.get("DIGEST_WEEKDAY")),
+            "digest_clock_file": env.get("DIGEST_CLOCK_FILE", "").strip() or None,
             "bounce_address": env.get("BOUNCE_ADDRESS", "").strip() or None,
             "complaint_rate_limit": _rate(
                 "COMPLAINT_RATE_LIMIT", env.get("COMPLAINT_RATE_LIMIT"), default=0.003
@@ -323,6 +332,12 @@ class Settings:
                 raise ConfigError(f"{name} must be a positive number of seconds, not {seconds}.")
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
+        if not 0 <= self.digest_hour <= 23:
+            raise ConfigError(f"DIGEST_HOUR must be an hour from 0 to 23, not {self.digest_hour}.")
+        if not 0 <= self.digest_weekday <= 6:
+            raise ConfigError(
+                f"DIGEST_WEEKDAY must be a day of the week, not {self.digest_weekday}."
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -426,6 +441,24 @@ def _optional_float(name: str, value: str | None) -> float | None:
         return float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(name: str, value: str | None) -> int:
+    """A day of the week as Python counts it (0 is Monday): its English name (any case), or
+    its ISO 8601 number (1 is Monday, 7 Sunday). Unset: Monday."""
+    text = (value or "").strip().lower()
+    if not text:
+        return 0
+    if text in WEEKDAYS:
+        return WEEKDAYS.index(text)
+    if text.isdigit() and 1 <= int(text) <= 7:
+        return int(text) - 1
+    raise ConfigError(
+        f"{name} must be a day such as monday (or its ISO number, 1 for Monday), not {value!r}."
+    )
 
 
 def _int(name: str, value: str | None, *, default: int = 0) -> int:

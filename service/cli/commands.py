@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     from service.cli.bounces import bounces_group
     from service.cli.deliverability import deliverability_group
     from service.cli.demo import demo_group
+    from service.cli.digests import digests_group
     from service.cli.webhooks import webhooks_group
 
     for group in (
@@ -63,6 +64,7 @@ def init_app(app: Flask) -> None:
         bounces_group,
         deliverability_group,
         webhooks_group,
+        digests_group,
     ):
         app.cli.add_command(group)
 
@@ -233,8 +235,9 @@ def import_command(file: Path, confirmed: bool, consent_note: str | None) -> Non
     """Import subscribers from a CSV file with a header row.
 
     Columns: email (required), language (nb or en; nb when empty), topics (separated by ;),
-    name. Fields separated by , ; or a tab, quoted fields may hold line breaks (RFC 4180);
-    UTF-8 with or without BOM, or UTF-16 with BOM (Excel's "Unicode text"). Bad rows are
+    frequency (immediately, daily or weekly; immediately when empty), name. Fields separated
+    by , ; or a tab, quoted fields may hold line breaks (RFC 4180); UTF-8 with or without BOM,
+    or UTF-16 with BOM (Excel's "Unicode text"). Bad rows are
     reported with the file's line numbers and skipped; addresses already present are left
     as they are; suppressed addresses are never added. No confirmation email is sent.
     """
@@ -304,7 +307,7 @@ def _describe(note: RowNote) -> str:
 def export_command(file: Path | None) -> None:
     """Write every subscriber as CSV (UTF-8, comma-separated) to FILE, or to stdout.
 
-    Columns: email, name, status, language, topics, created_at, confirmed_at,
+    Columns: email, name, status, language, topics, frequency, created_at, confirmed_at,
     unsubscribed_at, consent_source. `subscribers import` reads it back.
     """
     with session_scope() as session:

@@ -17,13 +17,14 @@ from service.domain.content import (
     render_markdown,
 )
 from service.domain.releases import PUBLIC_STATES
-from service.models import Release
+from service.models import Release, ReleaseKind
 
 
 def _is_public(now: datetime) -> ColumnElement[bool]:
     """Published (PUBLIC_STATES), and at or before `now`: draft, scheduled and cancelled
-    releases are never shown, whatever their dates say."""
+    releases are never shown, whatever their dates say; nor are digest runs."""
     return and_(
+        Release.kind == ReleaseKind.RELEASE,
         Release.status.in_(PUBLIC_STATES),
         Release.published_at.is_not(None),
         Release.published_at <= now,

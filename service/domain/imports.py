@@ -28,11 +28,13 @@ from sqlalchemy.orm import Session
 
 from service.domain import subscription_events, text_files, webhook_endpoints, webhook_outbox
 from service.domain.addresses import normalize_address, trim_address
+from service.domain.digests import parse_frequency
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
 from service.domain.webhook_endpoints import EventType
 from service.models import (
     ConsentSource,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     SubscriberTopic,
@@ -44,13 +46,14 @@ from service.models import (
 CHUNK_SIZE = 1000
 MAX_NAME_LENGTH = 200
 MAX_CONSENT_NOTE_LENGTH = 500
-IMPORT_COLUMNS = ("email", "language", "topics", "name", "status")
+IMPORT_COLUMNS = ("email", "language", "topics", "frequency", "name", "status")
 EXPORT_COLUMNS = (
     "email",
     "name",
     "status",
     "language",
     "topics",
+    "frequency",
     "created_at",
     "confirmed_at",
     "unsubscribed_at",
@@ -109,6 +112,7 @@ class ImportRow:
     language: str
     topics: tuple[str, ...]
     opted_out: bool = False
+    frequency: Frequency = Frequency.IMMEDIATELY
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,7 @@ class CsvSource:
             language=language,
             topics=tuple(sorted(topics)),
             opted_out=get("status").lower() in OPTED_OUT_STATUSES,
+            frequency=parse_frequency(get("frequency")),
         )
 
 
@@ -421,6 +426,7 @@ def import_rows(
             "name": row.name,
             "status": status,
             "language": row.language,
+            "frequency": row.frequency,
             "token_version": 1,
             "bounce_score": 0,
             "consent_at": now,
@@ -521,6 +527,7 @@ def export_rows(session: Session, *, page_size: int = CHUNK_SIZE) -> Iterator[di
                 Subscriber.name,
                 Subscriber.status,
                 Subscriber.language,
+                Subscriber.frequency,
                 Subscriber.created_at,
                 Subscriber.confirmed_at,
                 Subscriber.unsubscribed_at,
@@ -549,6 +556,7 @@ def export_rows(session: Session, *, page_size: int = CHUNK_SIZE) -> Iterator[di
                 "status": row.status.value,
                 "language": row.language,
                 "topics": ";".join(topics[row.id]),
+                "frequency": row.frequency.value,
                 "created_at": _iso(row.created_at),
                 "confirmed_at": _iso(row.confirmed_at),
                 "unsubscribed_at": _iso(row.unsubscribed_at),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
@@ -19,7 +19,7 @@ from service.domain.mime import lines_of
 from service.domain.subscriptions import exact_language, topic_list
 from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.models import Delivery, DeliveryStatus, Release, ReleaseKind, ReleaseStatus
 
 MAX_TITLE = 300
 MAX_SUMMARY = 2_000
@@ -295,7 +295,7 @@ def published_with_title(
             Release.title,
             *(Release.translations[code]["title"].as_string() for code in LANGUAGES),
         )
-        .where(Release.status.in_(PUBLIC_STATES))
+        .where(Release.status.in_(PUBLIC_STATES), Release.kind == ReleaseKind.RELEASE)
         .where(Release.id != (excluding or 0))
     )
     ids = [row[0] for row in rows if any(t and same_title_key(t) in keys for t in row[1:])]
@@ -455,8 +455,14 @@ def get_release(session: Session, release_id: int) -> Release:
 
 def newest_releases(session: Session, *, limit: int, before: int = 0) -> list[Release]:
     """At most `limit` releases of any status, newest (highest id) first; with `before`, only
-    those with a smaller id (keyset pagination: the last id of the previous page)."""
-    query = select(Release).order_by(Release.id.desc()).limit(limit)
+    those with a smaller id (keyset pagination: the last id of the previous page). Digest
+    runs are no releases of the press office's: they are not among them."""
+    query = (
+        select(Release)
+        .where(Release.kind == ReleaseKind.RELEASE)
+        .order_by(Release.id.desc())
+        .limit(limit)
+    )
     if before:
         query = query.where(Release.id < before)
     return list(session.scalars(query))
@@ -545,11 +551,20 @@ def cancel(session: Session, release_id: int, *, now: datetime) -> Release:
         return release
     if release.status in (ReleaseStatus.SENT, ReleaseStatus.PUBLISHED):
         raise InvalidState(N_("A release that is out cannot be cancelled."))
+    if release.kind is ReleaseKind.DIGEST:
+        raise InvalidState(N_("A digest cannot be cancelled: pause it instead."))
     release.status = ReleaseStatus.CANCELLED
     release.send_finished_at = now
     session.execute(
         update(Delivery)
-        .where(Delivery.release_id == release_id, Delivery.status == DeliveryStatus.PENDING)
+        .where(
+            Delivery.release_id == release_id,
+            or_(
+                Delivery.status == DeliveryStatus.PENDING,
+                # Owed in a digest that has not taken it yet: a cancelled release owes nothing.
+                and_(Delivery.status == DeliveryStatus.HELD, Delivery.digest_id.is_(None)),
+            ),
+        )
         .values(status=DeliveryStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
@@ -562,23 +577,33 @@ def delivery_counts(session: Session, release_id: int) -> dict[str, int]:
 
 
 def delivery_counts_of(session: Session, release_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Delivery rows by state for several releases, in one query."""
+    """Delivery rows by state for several releases, in one query. `total` and the states
+    count the rows that went, or go, out with the release itself and through digests alike,
+    but for `held`: rows owed in a reader's digest that no digest has sent yet, never in
+    `total` (the release's own send is done without them). `in_digests`: readers who get, or
+    got, it in a digest, held or not (domain/digests)."""
     rows = session.execute(
-        select(Delivery.release_id, Delivery.status, func.count())
+        select(Delivery.release_id, Delivery.status, Delivery.digest_id.is_not(None), func.count())
         .where(Delivery.release_id.in_(release_ids))
-        .group_by(Delivery.release_id, Delivery.status)
+        .group_by(Delivery.release_id, Delivery.status, Delivery.digest_id.is_not(None))
     ).all()
     by_release: dict[int, dict[str, int]] = {release_id: {} for release_id in release_ids}
-    for release_id, status, count in rows:
-        by_release[release_id][status.value] = count
+    in_digests: dict[int, int] = dict.fromkeys(release_ids, 0)
+    for release_id, status, listed, count in rows:
+        states = by_release[release_id]
+        states[status.value] = states.get(status.value, 0) + count
+        if listed or status is DeliveryStatus.HELD:
+            in_digests[release_id] += count
     return {
         release_id: {
-            "total": sum(by_status.values()),
+            "total": sum(n for state, n in by_status.items() if state != "held"),
             "sent": by_status.get("sent", 0),
             "failed": by_status.get("failed", 0),
             "pending": by_status.get("pending", 0) + by_status.get("sending", 0),
             "skipped": by_status.get("skipped", 0),
             "cancelled": by_status.get("cancelled", 0),
+            "held": by_status.get("held", 0),
+            "in_digests": in_digests[release_id],
         }
         for release_id, by_status in by_release.items()
     }

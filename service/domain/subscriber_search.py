@@ -22,7 +22,7 @@ from service.db import MAX_ROW_ID
 from service.domain.addresses import MAX_ADDRESS_LENGTH, search_forms, trim_address
 from service.domain.errors import N_, InvalidInput
 from service.locales import LANGUAGES
-from service.models import Subscriber, SubscriberStatus, SubscriberTopic
+from service.models import Frequency, Subscriber, SubscriberStatus, SubscriberTopic
 
 PAGE_SIZE = 50
 MAX_CURSOR = MAX_ROW_ID
@@ -55,6 +55,7 @@ class SubscriberRow:
     language: str
     topics: tuple[str, ...]
     created_at: datetime
+    frequency: Frequency
     confirmed_at: datetime | None
 
 
@@ -202,6 +203,7 @@ def search(
         Subscriber.language,
         Subscriber.created_at,
         Subscriber.confirmed_at,
+        Subscriber.frequency,
     ).where(*conditions)
     newest_first = columns.order_by(Subscriber.id.desc()).limit(limit + 1)
 
@@ -239,6 +241,7 @@ def search(
             topics=tuple(topics.get(row.id, ())),
             created_at=row.created_at,
             confirmed_at=row.confirmed_at,
+            frequency=row.frequency,
         )
         for row in found
     ]

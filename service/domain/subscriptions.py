@@ -23,6 +23,7 @@ from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import (
     ConsentSource,
+    Frequency,
     OwedNotice,
     Subscriber,
     SubscriberStatus,
@@ -58,6 +59,7 @@ class Signup:
     ip: str | None = None
     user_agent: str | None = None
     name: str | None = None
+    frequency: Frequency = Frequency.IMMEDIATELY  # or a daily or weekly digest
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
             email=signup.email,
             status=SubscriberStatus.PENDING,
             language=signup.language,
+            frequency=signup.frequency,
             token_version=1,
             bounce_score=0,
             consent_at=now,
@@ -181,6 +184,7 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
     if subscriber.status is not SubscriberStatus.CONFIRMED:
         # Only a person who confirms changes what is kept; until then the latest request wins.
         subscriber.language = signup.language
+        subscriber.frequency = signup.frequency
         subscriber.set_topics(signup.topics)
         if signup.name:
             subscriber.name = signup.name
@@ -402,10 +406,19 @@ def leave_list(
 
 
 def change_preferences(
-    session: Session, subscriber: Subscriber, *, language: str, topics: list[str]
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    language: str,
+    topics: list[str],
+    frequency: Frequency | None = None,
 ) -> Subscriber:
+    """`frequency` None: unchanged. A reader who leaves a digest for "immediately" gets what
+    was held for them in one last daily digest (domain/digests): nothing lost, nothing twice."""
     subscriber.language = language
     subscriber.set_topics(topics)
+    if frequency is not None:
+        subscriber.frequency = frequency
     session.flush()
     return subscriber
 
@@ -422,6 +435,7 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
         "status": subscriber.status.value,
         "language": subscriber.language,
         "topics": subscriber.topics,
+        "frequency": subscriber.frequency.value,
         "created_at": iso(subscriber.created_at),
         "confirmed_at": iso(subscriber.confirmed_at),
         "unsubscribed_at": iso(subscriber.unsubscribed_at),

@@ -9,9 +9,10 @@ from service.models.bounce_report import (
 )
 from service.models.idempotency_key import IdempotencyKey
 from service.models.publisher import ApiToken, DeskSession, Publisher
-from service.models.release import Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.models.release import Delivery, DeliveryStatus, Release, ReleaseKind, ReleaseStatus
 from service.models.subscriber import (
     ConsentSource,
+    Frequency,
     OwedNotice,
     Subscriber,
     SubscriberStatus,
@@ -33,11 +34,13 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "DeskSession",
+    "Frequency",
     "IdempotencyKey",
     "IncomingReport",
     "OwedNotice",
     "Publisher",
     "Release",
+    "ReleaseKind",
     "ReleaseStatus",
     "ReportDoor",
     "ReportKind",

@@ -32,6 +32,13 @@ class ReleaseStatus(enum.StrEnum):
     PUBLISHED = "published"  # on the site and in the feed, never emailed (archive only)
 
 
+class ReleaseKind(enum.StrEnum):
+    RELEASE = "release"  # written by press staff
+    # A digest run (domain/digests): one email per digest reader listing their held releases.
+    # Never public, never edited: it is a Release row so the send pipeline carries it.
+    DIGEST = "digest"
+
+
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"  # owed; may carry next_attempt_at after a 4xx
     SENDING = "sending"  # claimed by a worker until lease_expires_at
@@ -39,10 +46,15 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"  # refused for good (5xx)
     SKIPPED = "skipped"  # the reader left before their copy went out
     CANCELLED = "cancelled"  # the release was cancelled first
+    # Owed in the reader's next digest (a daily or weekly reader); `digest_id` names the digest
+    # run that took it, and the row takes that digest's outcome when the run ends.
+    HELD = "held"
 
 
 class Release(Base):
     __tablename__ = "releases"
+    # One digest run per frequency and scheduled time, whoever notices it is due.
+    __table_args__ = (UniqueConstraint("digest_frequency", "digest_due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(120), unique=True)
@@ -56,6 +68,12 @@ class Release(Base):
     translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     fallback_to_primary: Mapped[bool] = mapped_column(Boolean, default=True)
     send_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    kind: Mapped[ReleaseKind] = mapped_column(
+        string_enum(ReleaseKind, "release_kind", length=12), default=ReleaseKind.RELEASE
+    )
+    # A digest run's frequency ("daily" or "weekly") and the time it was due.
+    digest_frequency: Mapped[str | None] = mapped_column(String(12))
+    digest_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     status: Mapped[ReleaseStatus] = mapped_column(
         string_enum(ReleaseStatus, "release_status"), default=ReleaseStatus.DRAFT, index=True
@@ -106,6 +124,8 @@ class Delivery(Base):
         UniqueConstraint("release_id", "subscriber_id"),
         Index("ix_deliveries_release_status", "release_id", "status", "id"),  # claim order
         Index("ix_deliveries_status_lease", "status", "lease_expires_at"),
+        Index("ix_deliveries_status_subscriber", "status", "subscriber_id"),  # held rows
+        Index("ix_deliveries_digest_subscriber", "digest_id", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -121,3 +141,5 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(300))
+    # A held row (DeliveryStatus.HELD): the digest run (a Release of kind DIGEST) that lists it.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id", ondelete="SET NULL"))

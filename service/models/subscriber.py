@@ -28,6 +28,14 @@ class OwedNotice(enum.StrEnum):
     WELCOME = "welcome"
 
 
+class Frequency(enum.StrEnum):
+    """How often a reader hears from the list: each release as it is sent, or a digest."""
+
+    IMMEDIATELY = "immediately"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
 class ConsentSource(enum.StrEnum):
     FORM = "form"
     API = "api"
@@ -52,6 +60,9 @@ class Subscriber(Base):
         index=True,
     )
     language: Mapped[str] = mapped_column(String(8), default=PRIMARY_LANGUAGE)
+    frequency: Mapped[Frequency] = mapped_column(
+        string_enum(Frequency, "frequency", length=12), default=Frequency.IMMEDIATELY
+    )
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     bounce_score: Mapped[int] = mapped_column(Integer, default=0)
     # When the last bounce was scored: a score older than bounce_policy.SCORE_STALE_AFTER

@@ -16,13 +16,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import timedelta
 from queue import Empty, SimpleQueue
 from typing import Protocol
 
+from service.domain.digest_messages import Listed
 from service.domain.mail_headers import HeaderError
 from service.domain.refusals import RefusalJudge, Reply, Stage
 from service.domain.release_messages import ReleaseMessage
@@ -55,6 +56,12 @@ UNJUDGED_TRIES = 3  # a refusal with nobody after it to compare is tried this of
 MALFORMED = PermanentSendError(
     553, "5.1.3 the address is not a plain local@domain address", stage=Stage.RCPT
 )
+
+
+class Addressed(Protocol):
+    """A message composed once and addressed to each reader (ReleaseMessage, DigestMessages)."""
+
+    def for_recipient(self, email: str, subscriber_uid: str) -> bytes: ...
 
 
 class Ledger(Protocol):
@@ -158,6 +165,7 @@ class BatchSender:
         limiter: RateLimiter,
         messages: Callable[[Release, str], ReleaseMessage],
         mail_from: str,
+        digests: Callable[[Release, str, Mapping[str, Sequence[Listed]]], Addressed] | None = None,
         envelope: Callable[[int], str] | None = None,
         send_rate: float | None = None,
         retry_seconds: float = 30.0,
@@ -167,8 +175,11 @@ class BatchSender:
         window: int = 1,
     ) -> None:
         """`messages(release, language)`: the release's message in that language (built
-        once, messages.Composer). `envelope(delivery_id)`: the envelope sender of a reader's copy
-        (envelope.EnvelopeSenders.for_delivery, a VERP address); None: `mail_from` for all.
+        once, messages.Composer). `digests(run, language, listings)`: a digest run's messages
+        in that language for the readers of a claim (digest_messages.DigestMessages); a sender
+        without it sends no digest run. `envelope(delivery_id)`: the envelope sender of a
+        reader's copy (envelope.EnvelopeSenders.for_delivery, a VERP address); None:
+        `mail_from` for all.
         `send_rate` (messages a second, or None) only sizes the
         batch; `limiter` enforces it. `retry_seconds`: the first wait after a 4xx or an
         outage, growing with each attempt. `stop_requested`: looked at before each message; once
@@ -180,6 +191,7 @@ class BatchSender:
         self.journal = journal
         self.limiter = limiter
         self.messages = messages
+        self.digests = digests
         self.mail_from = mail_from
         self.envelope = envelope
         self.retry_seconds = retry_seconds
@@ -209,10 +221,16 @@ class BatchSender:
         result.skipped += claim.skipped
         if not result.claimed:
             return result
+        languages = {r.language for r in keep}
         try:
-            messages = {
-                lang: self.messages(claim.release, lang) for lang in {r.language for r in keep}
-            }
+            messages: dict[str, Addressed]
+            if claim.listings is not None:
+                assert self.digests is not None, "a digest run needs `digests`"
+                messages = {
+                    lang: self.digests(claim.release, lang, claim.listings) for lang in languages
+                }
+            else:
+                messages = {lang: self.messages(claim.release, lang) for lang in languages}
         except HeaderError as error:
             self._unwritable(release_id, keep, error, result)
             return result
@@ -224,7 +242,7 @@ class BatchSender:
         self,
         release_id: int,
         queue: deque[Recipient],
-        messages: dict[str, ReleaseMessage],
+        messages: Mapping[str, Addressed],
         result: BatchResult,
     ) -> None:
         """Up to `window` messages in flight at once; their outcomes are judged in the order
@@ -313,7 +331,7 @@ class BatchSender:
     def _fill(
         self,
         queue: deque[Recipient],
-        messages: dict[str, ReleaseMessage],
+        messages: Mapping[str, Addressed],
         in_flight: dict[Future[Outcome], Recipient],
         result: BatchResult,
         *,

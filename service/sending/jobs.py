@@ -70,6 +70,7 @@ def send_batch(box: Outbox, release_id: int) -> dict[str, int]:
         journal=SendJournal(box.redis, owner),
         limiter=limiter(box),
         messages=box.messages,
+        digests=box.composer.digest_messages,
         mail_from=settings.mail_from,
         envelope=box.envelope.for_delivery,
         send_rate=settings.send_rate,

@@ -24,14 +24,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for, utcnow
-from service.domain import bounce_policy, releases, send_guards, webhook_outbox
+from service.domain import bounce_policy, digests, releases, send_guards, webhook_outbox
+from service.domain.digest_messages import Listed
 from service.domain.refusals import Reply
 from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES
 from service.models import (
     Delivery,
     DeliveryStatus,
+    Frequency,
     Release,
+    ReleaseKind,
     ReleaseStatus,
     ReportDoor,
     Subscriber,
@@ -101,6 +104,8 @@ def plan_chunk(
     Keyset pagination on subscriber id with a checkpoint on the release, and
     INSERT ... SELECT ... ON CONFLICT DO NOTHING: re-running a chunk after a crash adds nothing.
     """
+    if release.kind is ReleaseKind.DIGEST:
+        return digests.plan_chunk(session, release, now=now, chunk=chunk)
     conditions, language = recipient_filter(release)
     start = release.last_subscriber_id
     upper = session.scalar(
@@ -113,11 +118,16 @@ def plan_chunk(
     done = upper is None
     if done:
         upper = session.scalar(select(func.max(Subscriber.id))) or start
+    # A reader who chose a digest is owed the release in it (domain/digests): held, not sent.
+    status = case(
+        (Subscriber.frequency == Frequency.IMMEDIATELY.value, DeliveryStatus.PENDING.value),
+        else_=DeliveryStatus.HELD.value,
+    )
     rows = select(
         literal(release.id),
         Subscriber.id,
         language,
-        literal(DeliveryStatus.PENDING.value),
+        status,
         literal(0),
     ).where(*conditions, Subscriber.id > start, Subscriber.id <= upper)
     statement = (
@@ -483,7 +493,9 @@ def finish_if_done(session: Session, release: Release, *, now: datetime) -> bool
         .execution_options(synchronize_session=False)
     ).rowcount
     session.refresh(release)
-    if won:
+    if won and release.kind is ReleaseKind.DIGEST:
+        digests.settle(session, release)
+    elif won:
         webhook_outbox.release_changed(session, EventType.RELEASE_SENT, release, now=now)
     return bool(won)
 
@@ -534,6 +546,8 @@ class Claim:
     release: Release
     recipients: list[Recipient]
     skipped: int
+    # A digest run's claim: what each reader's digest lists, by uid (digests.listings).
+    listings: dict[str, list[Listed]] | None = None
 
 
 class SqlLedger:
@@ -562,8 +576,14 @@ class SqlLedger:
                 session, release_id, owner=self.owner, limit=limit, now=utcnow(), lease=self.lease
             )
             keep, skip = recipients(session, claimed)
+            listed = None
+            if release.kind is ReleaseKind.DIGEST:
+                by_reader = digests.listings(session, release.id, [r.subscriber_id for r in keep])
+                skip += [r.delivery_id for r in keep if r.subscriber_id not in by_reader]
+                keep = [r for r in keep if r.subscriber_id in by_reader]
+                listed = {r.uid: by_reader[r.subscriber_id] for r in keep}
             mark_done(session, skip, DeliveryStatus.SKIPPED, owner=self.owner)
-            return Claim(release, keep, len(skip))
+            return Claim(release, keep, len(skip), listed)
 
     def status(self, release_id: int) -> ReleaseStatus:
         with self.open_session() as session:

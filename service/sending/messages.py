@@ -9,11 +9,13 @@ language, composed once and then addressed to each reader for a few bytes each.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from service.db import utcnow
+from service.domain.digest_messages import DigestMessages, Listed
 from service.domain.emails import EmailRenderer
 from service.domain.mail_headers import new_msg_id
 from service.domain.mail_site import MailSite
@@ -55,6 +57,14 @@ class Composer:
         holds text no header may carry."""
         return ReleaseMessage(
             self.renderer, self.signer, self.site, release, language, now=now, test=test
+        )
+
+    def digest_messages(
+        self, run: Release, language: str, listings: Mapping[str, Sequence[Listed]]
+    ) -> DigestMessages:
+        """A digest run's messages in `language` for the readers of one batch (by uid)."""
+        return DigestMessages(
+            self.renderer, self.signer, self.site, run, language, listings, now=utcnow()
         )
 
     def test_copy(

@@ -44,6 +44,8 @@ class SendProgress:
     eta_seconds: int | None
     pause_reason: str | None
     pause_guard: str | None  # send_guards.Guard that paused it, while one has
+    in_digests: int  # daily and weekly readers: in a digest rather than at once
+    digest_waiting: int  # of those, whose digest has not gone out yet (never in total)
     bounced: int  # hard bounces: refused during the send or reported after it
     complained: int  # complaints (feedback loops, provider events)
     started_at: str | None
@@ -81,6 +83,8 @@ def send_progress(session: Session, release: Release, *, now: datetime) -> SendP
         eta_seconds=eta,
         pause_reason=release.pause_reason,
         pause_guard=release.pause_guard if release.status is ReleaseStatus.PAUSED else None,
+        in_digests=counts["in_digests"],
+        digest_waiting=counts["held"],
         bounced=reports.get(ReportKind.HARD_BOUNCE, 0),
         complained=reports.get(ReportKind.COMPLAINT, 0),
         started_at=release.send_started_at.isoformat() if release.send_started_at else None,

@@ -5,9 +5,11 @@ delay, never a loss (DESIGN.md)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
-from service.domain import invitations, owed_notices, webhook_outbox
+from service.config import Settings
+from service.domain import digests, invitations, owed_notices, webhook_outbox
 from service.models import OwedNotice, ReleaseStatus
 from service.sending import control, ledger, meters, report_jobs
 from service.sending.batch import BATCH_SIZE
@@ -16,6 +18,7 @@ from service.sending.journal import journal_key
 from service.sending.outbox import Outbox
 from service.task_names import TaskName
 
+log = logging.getLogger(__name__)
 REPLAN_AFTER = timedelta(minutes=1)
 NOTICE_TASKS = {
     OwedNotice.CONFIRMATION: TaskName.SEND_CONFIRMATION,
@@ -26,7 +29,8 @@ NOTICE_TASKS = {
 
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
-    invitations, reports (report mails rung again), webhooks (outgoing webhook events rung)."""
+    invitations, reports (report mails rung again), webhooks (outgoing webhook events rung),
+    digests (digest runs opened)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -67,7 +71,32 @@ def sweep(box: Outbox) -> dict[str, int]:
     report["invitations"] = ring_waiting_invitations(box, now)
     report["reports"] = report_jobs.ring_waiting_reports(box, now)
     report["webhooks"] = ring_due_webhooks(box, now)
+    report["digests"] = open_due_digests(box, now)
     return report
+
+
+def digest_schedule(settings: Settings) -> digests.DigestSchedule:
+    return digests.DigestSchedule(settings.digest_hour, settings.digest_weekday, settings.zone)
+
+
+def open_due_digests(box: Outbox, now: datetime) -> int:
+    """Digest runs due by now (or by DIGEST_CLOCK_FILE's time) and not yet open: opened and
+    started. A run opened but never started is started by the sweep's look at sending
+    releases (planned_at still None after REPLAN_AFTER). Returns runs opened."""
+    clock = box.settings.digest_clock_file
+    try:
+        digest_now = digests.read_clock(clock) if clock else now
+    except digests.ClockFileUnreadable as error:
+        log.error("no digests opened: %s", error)
+        return 0
+    with box.open_session() as session:
+        opened = digests.open_due_runs(
+            session, digest_schedule(box.settings), now=digest_now, opened_at=now
+        )
+    for run_id in opened:
+        log.info("digest run %s opened", run_id)
+        box.ring(TaskName.START_RELEASE, run_id)
+    return len(opened)
 
 
 def recover_leases(box: Outbox, now: datetime) -> tuple[int, int]:

@@ -14,12 +14,26 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from service import dispatch
 from service.app_state import session_scope, settings
 from service.db import MAX_ROW_ID, utcnow
-from service.domain import releases, send_guards, subscriber_search, subscriptions, suppressions
+from service.domain import (
+    digests,
+    releases,
+    send_guards,
+    subscriber_search,
+    subscriptions,
+    suppressions,
+)
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
 from service.domain.errors import N_, InvalidAddress, InvalidInput, NotFound
 from service.extensions import accepted_language, csrf
 from service.locales import API_LANGUAGE, PRIMARY_LANGUAGE
-from service.models import ConsentSource, Release, ReleaseStatus, ReportKind, SubscriberStatus
+from service.models import (
+    ConsentSource,
+    Frequency,
+    Release,
+    ReleaseStatus,
+    ReportKind,
+    SubscriberStatus,
+)
 from service.sending import control
 from service.web import openapi as doc
 from service.web.api_auth import require_token
@@ -33,7 +47,7 @@ from service.web.signup import (
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Pressroom API v1")
 csrf.exempt(bp)  # JSON only: a cross-site form cannot send application/json without CORS
 
-SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics"})
+SUBSCRIPTION_FIELDS = frozenset({"email", "language", "topics", "frequency"})
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -84,6 +98,7 @@ def create_subscription() -> Response:
         language=_signup_language(body),
         topics=_signup_topics(body),
         source=ConsentSource.API,
+        frequency=_signup_frequency(body),
     )
     with idempotent(ANYONE, body) as key:
         if key.replay is not None:
@@ -106,6 +121,14 @@ def _signup_language(body: dict[str, Any]) -> str:
     if value == "":
         return accepted_language(PRIMARY_LANGUAGE)
     return subscriptions.exact_language(value)
+
+
+def _signup_frequency(body: dict[str, Any]) -> str:
+    """As the schema says: immediately, daily or weekly, exactly; "" or none: immediately."""
+    value = body.get("frequency", "")
+    if not isinstance(value, str) or (value and value not in {f.value for f in Frequency}):
+        raise digests.InvalidFrequency()
+    return value
 
 
 def _signup_topics(body: dict[str, Any]) -> list[str] | None:
@@ -140,6 +163,8 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
             "failed": counts["failed"],
             "pending": counts["pending"],
             "skipped": counts["skipped"],
+            "in_digests": counts["in_digests"],
+            "digest_waiting": counts["held"],
             "bounced": reported.get(ReportKind.HARD_BOUNCE, 0),
             "complained": reported.get(ReportKind.COMPLAINT, 0),
             # Why the send stopped by itself (the mail server's reply, or a guard: too many
@@ -304,6 +329,7 @@ def list_subscribers() -> Response:
                 "status": s.status.value,
                 "language": s.language,
                 "topics": s.topics,
+                "frequency": s.frequency.value,
                 "created_at": s.created_at.isoformat(),
                 "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
                 "id": s.id,

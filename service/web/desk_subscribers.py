@@ -45,7 +45,7 @@ from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.imports import ImportOptions, Outcome, RowNote
 from service.extensions import csrf
 from service.locales import LANGUAGES
-from service.models import Subscriber, SubscriberStatus
+from service.models import Frequency, Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
 from service.web.desk_login import guard, safe_next
 from service.web.errors import status_of
@@ -68,6 +68,11 @@ STATUS_NAMES = {
     SubscriberStatus.UNSUBSCRIBED.value: _l("unsubscribed"),
     SubscriberStatus.BOUNCED.value: _l("bounced"),
 }
+FREQUENCY_NAMES = {
+    Frequency.IMMEDIATELY.value: _l("at once"),
+    Frequency.DAILY.value: _l("daily digest"),
+    Frequency.WEEKLY.value: _l("weekly digest"),
+}
 OUTCOME_NAMES = {
     Outcome.EXISTS: _l("already there"),
     Outcome.SUPPRESSED: _l("suppressed: erased or bounced before"),
@@ -80,6 +85,7 @@ OUTCOME_NAMES = {
 def subscriber_helpers() -> dict[str, object]:
     return {
         "subscriber_status_name": lambda status: str(STATUS_NAMES.get(status, status)),
+        "frequency_name": lambda value: str(FREQUENCY_NAMES.get(value, value)),
         "statuses": list(STATUS_NAMES),
         "languages": LANGUAGES,
     }

@@ -25,7 +25,7 @@ from service.domain.addresses import ADDRESS_PATTERN, MAX_ADDRESS_LENGTH
 from service.domain.releases import DATE_TIME, MAX_BODY, MAX_DATE_TIME, MAX_SUMMARY, MAX_TITLE
 from service.domain.subscriptions import MAX_TOPICS
 from service.locales import LANGUAGES
-from service.models import ReleaseStatus, SubscriberStatus, SuppressionReason
+from service.models import Frequency, ReleaseStatus, SubscriberStatus, SuppressionReason
 from service.web.idempotency import HEADER, KEY_PATTERN
 
 Schema = dict[str, Any]
@@ -188,6 +188,12 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
                     "anyOf": [_topics(settings.topics), {"type": "string", "maxLength": 0}],
                     "description": "Topic slugs; empty or left out: every topic.",
                 },
+                "frequency": {
+                    "type": "string",
+                    "enum": [*(f.value for f in Frequency), ""],
+                    "description": "Each release as it is sent, or a daily or weekly digest "
+                    "(DIGEST_HOUR, DIGEST_WEEKDAY); empty or left out: immediately.",
+                },
             },
             "required": ["email"],
             "additionalProperties": False,
@@ -279,6 +285,7 @@ def answer_schemas() -> dict[str, Schema]:
         "status": {"type": "string", "enum": [status.value for status in SubscriberStatus]},
         "language": string,
         "topics": {"type": "array", "items": string},
+        "frequency": {"type": "string", "enum": [f.value for f in Frequency]},
         "created_at": time,
         "confirmed_at": {**nullable_time, "description": "null: not confirmed."},
     }
@@ -325,6 +332,18 @@ def answer_schemas() -> dict[str, Schema]:
                     "minimum": 0,
                     "description": "Complaints (feedback loops, provider events).",
                 },
+                "in_digests": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Daily and weekly readers: they get it, or got it, in a "
+                    "digest rather than at once (those sent are in `sent` too).",
+                },
+                "digest_waiting": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Of those, readers whose digest has not gone out yet "
+                    "(never in `total`).",
+                },
                 "pause_reason": {
                     "type": "string",
                     "nullable": True,
@@ -335,7 +354,15 @@ def answer_schemas() -> dict[str, Schema]:
                     "else null.",
                 },
             },
-            "required": ["state", *counts, "bounced", "complained", "pause_reason"],
+            "required": [
+                "state",
+                *counts,
+                "in_digests",
+                "digest_waiting",
+                "bounced",
+                "complained",
+                "pause_reason",
+            ],
         },
         "Suppression": {
             "type": "object",

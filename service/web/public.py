@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from service.app_state import session_scope, settings, signer
 from service.db import utcnow
-from service.domain import archive, subscriptions
+from service.domain import archive, digests, subscriptions
 from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose
 from service.extensions import csrf
@@ -83,6 +83,7 @@ def subscribe() -> str:
             language=form.get("language"),
             topics=",".join(form.getlist("topics")),
             source=ConsentSource.FORM,
+            frequency=form.get("frequency"),
         )
     )
     return render_template("public/check_inbox.html")
@@ -177,6 +178,7 @@ def save_preferences(token: str) -> BaseResponse:
                 form.get("language"), default=subscriber.language
             ),
             topics=subscriptions.parse_topics(",".join(form.getlist("topics")), settings().topics),
+            frequency=digests.parse_frequency(form.get("frequency"), default=subscriber.frequency),
         )
     return redirect(url_for("public.preferences_page", token=token, saved=1), code=303)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from service import dispatch
 from service.app_state import session_scope, settings
 from service.db import utcnow
-from service.domain import owed_notices, subscriptions
+from service.domain import digests, owed_notices, subscriptions
 from service.domain.addresses import lookup_address, normalize_address, trim_address
 from service.extensions import client_ip
 from service.locales import PRIMARY_LANGUAGE
@@ -76,8 +76,14 @@ def _replay() -> bool:
 
 
 def build_signup(
-    *, email: object, language: object, topics: object, source: ConsentSource
+    *,
+    email: object,
+    language: object,
+    topics: object,
+    source: ConsentSource,
+    frequency: object = None,
 ) -> subscriptions.Signup:
+    """`frequency`: "immediately", "daily" or "weekly"; none or "": immediately."""
     config = settings()
     return subscriptions.Signup(
         email=normalize_address(email, check_deliverability=config.check_deliverability),
@@ -89,6 +95,7 @@ def build_signup(
         consent_text_version=config.consent_text_version,
         ip=request.remote_addr,
         user_agent=request.user_agent.string or None,
+        frequency=digests.parse_frequency(frequency),
     )
 
 

@@ -39,6 +39,7 @@ class Row:
     consent_text_version: str
     consent_note: str | None
     confirmed_at: datetime | None
+    frequency: str = "immediately"
 
 
 def flask(app: Flask, *args: str) -> Result:
@@ -70,6 +71,7 @@ def stored(app: Flask) -> dict[str, Row]:
                 s.consent_text_version,
                 s.consent_note,
                 s.confirmed_at,
+                s.frequency.value,
             )
             for s in session.scalars(select(Subscriber))
         }
@@ -302,9 +304,9 @@ def test_a_large_file_is_imported_in_chunks_and_exported_in_pages(
 def test_export_then_import_gives_back_the_same_readers(app: Flask, tmp_path: Path) -> None:
     path = csv_file(
         tmp_path,
-        "email;name;language;topics\n"
-        'ola@example.no;"Nordmann, Ola ""Olsen""";en;"culture;sport"\n'
-        "kari@example.no;Kari Ærlig-Østby;nb;\n"
+        "email;name;language;topics;frequency\n"
+        'ola@example.no;"Nordmann, Ola ""Olsen""";en;"culture;sport";daily\n'
+        "kari@example.no;Kari Ærlig-Østby;nb;;Weekly\n"
         'formula@example.no;=HYPERLINK("http://evil.example");nb;economy\n'
         "dash@example.no;-Dash;en;\n"
         "quote@example.no;'Tis Me;en;\n"
@@ -326,7 +328,8 @@ def test_export_then_import_gives_back_the_same_readers(app: Flask, tmp_path: Pa
     assert on_stdout.stdout_bytes == out.read_bytes()
     text = out.read_text(encoding="utf-8")
     assert text.splitlines()[0] == (
-        "email,name,status,language,topics,created_at,confirmed_at,unsubscribed_at,consent_source"
+        "email,name,status,language,topics,frequency,created_at,confirmed_at,unsubscribed_at,"
+        "consent_source"
     )
     # A spreadsheet never sees a formula: the name starts with an apostrophe in the file.
     exported = {row["email"]: row for row in csv.DictReader(io.StringIO(text))}
@@ -341,11 +344,16 @@ def test_export_then_import_gives_back_the_same_readers(app: Flask, tmp_path: Pa
     after = stored(app)
     assert set(after) == set(before) - {"gone@example.no"}
     for email, row in after.items():
-        assert (row.name, row.language, row.topics) == (
+        assert (row.name, row.language, row.topics, row.frequency) == (
             before[email].name,
             before[email].language,
             before[email].topics,
+            before[email].frequency,
         ), email
+    assert (after["ola@example.no"].frequency, after["kari@example.no"].frequency) == (
+        "daily",
+        "weekly",
+    )
     assert after["formula@example.no"].name == '=HYPERLINK("http://evil.example")'
     assert after["quote@example.no"].name == "'Tis Me"
 

@@ -135,7 +135,12 @@ class Deployment:
             "BOUNCE_RATE_LIMIT": str(s.bounce_rate_limit),
             "WEBHOOK_RETRY_SECONDS": str(s.webhook_retry_seconds),
             "WEBHOOK_BACKOFF_SECONDS": str(s.webhook_backoff_seconds),
+            "TIMEZONE": s.timezone,
+            "DIGEST_HOUR": str(s.digest_hour),
+            "DIGEST_WEEKDAY": str(s.digest_weekday + 1),  # ISO: 1 is Monday
         }
+        if s.digest_clock_file:
+            values["DIGEST_CLOCK_FILE"] = s.digest_clock_file
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)
         if s.worker_metrics_port:

@@ -141,7 +141,7 @@ def test_the_list_shows_each_subscriber_newest_first(app: Flask, desk: FlaskClie
     assert "3 subscribers in all." in page
     assert "third@mail.example unsubscribed Norwegian every topic" in page
     assert "second@mail.example pending English every topic" in page
-    assert "first@mail.example confirmed Norwegian Kultur 25 Nov 2026 25 Nov 2026" in page
+    assert "first@mail.example confirmed Norwegian Kultur at once 25 Nov 2026 25 Nov 2026" in page
     assert link(answer, "next") is None and link(answer, "prev") is None
 
 
@@ -689,7 +689,7 @@ def test_an_address_a_spreadsheet_would_run_is_exported_quoted_and_imports_back(
 
 def test_an_empty_export_has_its_header(desk: FlaskClient) -> None:
     assert desk.get(EXPORT).data == (
-        b"email,name,status,language,topics,created_at,confirmed_at,unsubscribed_at,"
+        b"email,name,status,language,topics,frequency,created_at,confirmed_at,unsubscribed_at,"
         b"consent_source\r\n"
     )
 

@@ -1,0 +1,145 @@
+"""A digest's email: one per reader, listing the releases held for them, newest first.
+
+Readers who chose the same topics and language are owed the same list, so a digest is
+composed once per distinct list (`DigestMessages`), and addressed to each reader for a few
+bytes each, as a release is (release_messages.ReleaseMessage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel.dates import format_date
+
+from service.domain import mail_headers, mime, plain_text
+from service.domain.emails import EmailRenderer
+from service.domain.mail_site import MailSite
+from service.domain.release_messages import (
+    _PREFERENCES,
+    _UNSUBSCRIBE,
+    CRLF,
+    ReleaseMessage,
+    _EncodedBody,
+    feedback_id,
+)
+from service.domain.tokens import TokenSigner
+from service.locales import babel_locale
+from service.models import Frequency, Release
+
+# Releases listed in one digest at most, newest first: a weekly digest of a busy week says
+# how many more there are and links the press room for the rest.
+MOST_LISTED = 50
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A release as one reader's digest lists it, in the language version they get."""
+
+    release_id: int
+    slug: str
+    language: str  # the version listed (the reader's, or the primary one standing in)
+    title: str
+    summary: str
+    published_at: datetime
+
+
+class DigestMessage(ReleaseMessage):
+    """One digest run's list of releases in one language, ready to be addressed to any
+    reader owed exactly that list. Its Message-ID, List-Unsubscribe and Feedback-ID name the
+    digest run as a release's name the release: bounces and complaints count against it."""
+
+    def __init__(
+        self,
+        renderer: EmailRenderer,
+        signer: TokenSigner,
+        site: MailSite,
+        run: Release,
+        language: str,
+        listed: Sequence[Listed],
+        *,
+        now: datetime,
+    ) -> None:
+        self._release_id = run.id
+        self._test = False
+        self._signer = signer
+        self._site = site
+        locale = babel_locale(language)
+        weekly = run.digest_frequency == Frequency.WEEKLY.value
+        shown = listed[:MOST_LISTED]
+        entries = [
+            {
+                "title": entry.title,
+                "title_text": plain_text.underline(entry.title, "-"),
+                "summary": entry.summary,
+                "summary_text": plain_text.wrap_text(entry.summary),
+                "date": format_date(
+                    entry.published_at.astimezone(site.zone).date(), format="long", locale=locale
+                ),
+                "url": f"{site.base_url}/releases/{entry.slug}?lang={entry.language}",
+            }
+            for entry in shown
+        ]
+        day = format_date((run.digest_due_at or now).astimezone(site.zone).date(), "long", locale)
+        rendered = renderer.render(
+            "digest/digest",
+            language,
+            site_name=site.site_name,
+            weekly=weekly,
+            count=len(listed),
+            day=day,
+            entries=entries,
+            more=len(listed) - len(shown),
+            archive_url=f"{site.base_url}/releases",
+            unsubscribe_url=_UNSUBSCRIBE,
+            preferences_url=_PREFERENCES,
+        )
+        self._text = _EncodedBody(rendered.text)
+        self._html = _EncodedBody(rendered.html)
+        boundary = mime.new_boundary()
+        self._head = b"".join(
+            [
+                mail_headers.mailbox("From", site.sender),
+                mail_headers.unstructured("Subject", rendered.subject),
+                mail_headers.date("Date", now),
+                mail_headers.list_id("List-Id", site.site_name, site.list_id),
+                mail_headers.structured("Feedback-ID", feedback_id(run.id, language, site)),
+                mail_headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                mime.alternative_headers(boundary),
+            ]
+        )
+        self._part_text = mime.part_head(boundary, "plain")
+        self._part_html = CRLF + mime.part_head(boundary, "html")
+        self._close = CRLF + mime.close(boundary)
+
+
+class DigestMessages:
+    """A digest run's messages in one language, for the readers of one batch: `listings`
+    maps each reader's uid to the releases their digest lists, newest first."""
+
+    def __init__(
+        self,
+        renderer: EmailRenderer,
+        signer: TokenSigner,
+        site: MailSite,
+        run: Release,
+        language: str,
+        listings: Mapping[str, Sequence[Listed]],
+        *,
+        now: datetime,
+    ) -> None:
+        self._parts = (renderer, signer, site, run, language)
+        self._listings = listings
+        self._now = now
+        self._composed: dict[tuple[tuple[int, str], ...], DigestMessage] = {}
+
+    def for_recipient(self, email: str, subscriber_uid: str) -> bytes:
+        """The reader's digest (ReleaseMessage.for_recipient); KeyError for a reader this
+        batch holds no list for (the ledger skips those before they reach a batch)."""
+        listed = self._listings[subscriber_uid]
+        key = tuple((entry.release_id, entry.language) for entry in listed)
+        message = self._composed.get(key)
+        if message is None:
+            message = self._composed[key] = DigestMessage(*self._parts, listed, now=self._now)
+        return message.for_recipient(email, subscriber_uid)

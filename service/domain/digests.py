@@ -1,0 +1,305 @@
+"""Digests: a daily or weekly email listing the releases held for a reader since their last.
+
+How it holds together (GOV.UK email-alert-api's digest runs, on Pressroom's one ledger):
+
+- A release's send plans a delivery row for every matching reader; a daily or weekly reader's
+  row is HELD instead of pending (sending.ledger.plan_chunk): the release is then "sent" for
+  readers who want every release, and owed in a digest to the rest.
+- At DIGEST_HOUR in TIMEZONE (weekly ones on DIGEST_WEEKDAY) the sweep opens a digest run: a
+  Release of kind DIGEST, unique per frequency and due time, sent by the same pipeline as a
+  release (leases, journal, sweep; CONTRACT §8). Its planning gives each reader with held
+  rows one delivery row, and marks their held rows of releases published by the due time as
+  listed in it (`digest_id`), in one transaction per chunk: a crash re-plans nothing twice.
+- The reader's message lists exactly those rows (digest_messages); when the run ends, each
+  listed row takes the outcome of the reader's digest (sent, failed, skipped).
+
+A daily run takes the held rows of daily readers and of readers who switched to
+"immediately" since (their last digest is owed once more, so nothing is lost or sent twice);
+a weekly run those of weekly readers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, exists, func, literal, select, update
+from sqlalchemy.orm import Session, aliased
+
+from service.db import insert_for
+from service.domain.digest_messages import Listed
+from service.domain.errors import N_, DomainError, InvalidInput
+from service.locales import LANGUAGES, PRIMARY_LANGUAGE
+from service.models import (
+    Delivery,
+    DeliveryStatus,
+    Frequency,
+    Release,
+    ReleaseKind,
+    ReleaseStatus,
+    Subscriber,
+    SubscriberStatus,
+)
+
+DIGEST_FREQUENCIES = (Frequency.DAILY, Frequency.WEEKLY)
+# Whose held rows a run of each frequency takes: see the module's docstring.
+READERS_OF = {
+    Frequency.DAILY: (Frequency.DAILY.value, Frequency.IMMEDIATELY.value),
+    Frequency.WEEKLY: (Frequency.WEEKLY.value,),
+}
+PLAN_CHUNK = 5_000
+
+
+class ClockFileUnreadable(DomainError):
+    """DIGEST_CLOCK_FILE is set but holds no ISO 8601 time with an offset."""
+
+    code = "clock_file_unreadable"
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """When digests are due: `hour` (0-23) in `zone`, weekly ones on `weekday` (0 is Monday).
+    Local times follow the zone's daylight saving rules: 08:00 stays 08:00 in summer."""
+
+    hour: int
+    weekday: int
+    zone: ZoneInfo
+
+    def latest_due(self, frequency: Frequency, now: datetime) -> datetime:
+        """The last time at or before `now` a digest of `frequency` was due, in UTC."""
+        local_day = now.astimezone(self.zone).date()
+        if frequency is Frequency.WEEKLY:
+            local_day -= timedelta(days=(local_day.weekday() - self.weekday) % 7)
+        step = timedelta(days=7 if frequency is Frequency.WEEKLY else 1)
+        due = datetime.combine(local_day, time(self.hour), tzinfo=self.zone)
+        if due > now:
+            due = datetime.combine(local_day - step, time(self.hour), tzinfo=self.zone)
+        return due.astimezone(UTC)
+
+
+def read_clock(path: str) -> datetime:
+    """The time in a DIGEST_CLOCK_FILE: ISO 8601 with an offset ("2026-12-07T08:00:05+01:00").
+    Raises ClockFileUnreadable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+        moment = datetime.fromisoformat(text)
+    except (OSError, ValueError) as error:
+        raise ClockFileUnreadable(f"DIGEST_CLOCK_FILE: {error}") from None
+    if moment.tzinfo is None:
+        raise ClockFileUnreadable("DIGEST_CLOCK_FILE holds a time without an offset.")
+    return moment.astimezone(UTC)
+
+
+def _waiting(frequency: Frequency, due_at: datetime):  # type: ignore[no-untyped-def]
+    """Held rows no run has taken yet, of releases published by `due_at`, of confirmed
+    readers whose digests `frequency` runs carry (conditions on Delivery)."""
+    return and_(
+        Delivery.status == DeliveryStatus.HELD,
+        Delivery.digest_id.is_(None),
+        exists().where(
+            Release.id == Delivery.release_id,
+            Release.published_at <= due_at,
+        ),
+        exists().where(
+            Subscriber.id == Delivery.subscriber_id,
+            Subscriber.status == SubscriberStatus.CONFIRMED,
+            Subscriber.frequency.in_(READERS_OF[frequency]),
+        ),
+    )
+
+
+def anything_waiting(session: Session, frequency: Frequency, due_at: datetime) -> bool:
+    return (
+        session.scalar(select(Delivery.id).where(_waiting(frequency, due_at)).limit(1)) is not None
+    )
+
+
+def open_run(
+    session: Session, frequency: Frequency, due_at: datetime, *, now: datetime
+) -> int | None:
+    """The digest run of `frequency` due at `due_at`, as a sending Release of kind DIGEST;
+    None when that run exists already (one per frequency and due time, whoever asks)."""
+    stamp = due_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    statement = (
+        insert_for(session, Release)
+        .values(
+            slug=f"digest-{frequency.value}-{stamp}",
+            title=f"{frequency.value} digest {stamp}",
+            language=PRIMARY_LANGUAGE,
+            kind=ReleaseKind.DIGEST,
+            digest_frequency=frequency.value,
+            digest_due_at=due_at,
+            status=ReleaseStatus.SENDING,
+            published_at=now,
+            send_started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Release.id)
+    )
+    return session.scalar(statement)
+
+
+def open_due_runs(
+    session: Session, schedule: DigestSchedule, *, now: datetime, opened_at: datetime
+) -> list[int]:
+    """The runs due by `now` (DigestSchedule.latest_due) that are not open yet and have
+    something to list; `opened_at` is the real time they start. Returns their ids: each owes
+    a START_RELEASE."""
+    opened = []
+    for frequency in DIGEST_FREQUENCIES:
+        due_at = schedule.latest_due(frequency, now)
+        exists_already = session.scalar(
+            select(Release.id).where(
+                Release.digest_frequency == frequency.value, Release.digest_due_at == due_at
+            )
+        )
+        if exists_already is None and anything_waiting(session, frequency, due_at):
+            run_id = open_run(session, frequency, due_at, now=opened_at)
+            if run_id is not None:
+                opened.append(run_id)
+    return opened
+
+
+def open_runs_now(
+    session: Session, frequencies: tuple[Frequency, ...], *, now: datetime
+) -> dict[Frequency, int | None]:
+    """`digests send`: a run of each frequency due now, listing everything held so far;
+    None for a frequency with nothing to list."""
+    due_at = now.replace(microsecond=0)
+    return {
+        frequency: open_run(session, frequency, due_at, now=now)
+        if anything_waiting(session, frequency, due_at)
+        else None
+        for frequency in frequencies
+    }
+
+
+def plan_chunk(session: Session, run: Release, *, now: datetime, chunk: int = PLAN_CHUNK) -> int:
+    """Plan the next chunk of a digest run's readers (keyset on subscriber id, checkpoint on
+    the run, as sending.ledger.plan_chunk): a delivery row for each reader with rows waiting
+    (`_waiting`), and those rows marked as listed in this run. Returns rows added."""
+    frequency = Frequency(run.digest_frequency)
+    due_at = run.digest_due_at
+    assert due_at is not None
+    start = run.last_subscriber_id
+    waits = exists().where(Delivery.subscriber_id == Subscriber.id, _waiting(frequency, due_at))
+    readers = [Subscriber.id > start, waits]
+    upper = session.scalar(
+        select(Subscriber.id).where(*readers).order_by(Subscriber.id).offset(chunk - 1).limit(1)
+    )
+    done = upper is None
+    if done:
+        upper = session.scalar(select(func.max(Subscriber.id))) or start
+    language = case(
+        (Subscriber.language.in_(LANGUAGES), Subscriber.language), else_=literal(PRIMARY_LANGUAGE)
+    )
+    rows = select(
+        literal(run.id),
+        Subscriber.id,
+        language,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+    ).where(*readers, Subscriber.id <= upper)
+    added = (
+        session.execute(
+            insert_for(session, Delivery)
+            .from_select(["release_id", "subscriber_id", "language", "status", "attempts"], rows)
+            .on_conflict_do_nothing(index_elements=["release_id", "subscriber_id"])
+        ).rowcount
+        or 0
+    )
+    own = aliased(Delivery)
+    session.execute(
+        update(Delivery)
+        .where(
+            _waiting(frequency, due_at),
+            Delivery.subscriber_id > start,
+            Delivery.subscriber_id <= upper,
+            Delivery.subscriber_id.in_(
+                select(own.subscriber_id).where(
+                    own.release_id == run.id, own.status == DeliveryStatus.PENDING
+                )
+            ),
+        )
+        .values(digest_id=run.id)
+        .execution_options(synchronize_session=False)
+    )
+    run.last_subscriber_id = max(run.last_subscriber_id, upper)
+    if done:
+        run.planned_at = now
+    session.flush()
+    return added
+
+
+def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[int, list[Listed]]:
+    """What each reader's digest in run `run_id` lists, newest first, by subscriber id."""
+    if not subscriber_ids:
+        return {}
+    rows = session.execute(
+        select(Delivery.subscriber_id, Delivery.language, Release)
+        .join(Release, Release.id == Delivery.release_id)
+        .where(
+            Delivery.digest_id == run_id,
+            Delivery.status == DeliveryStatus.HELD,
+            Delivery.subscriber_id.in_(subscriber_ids),
+        )
+        .order_by(Release.published_at.desc(), Release.id.desc())
+    ).all()
+    listed: dict[int, list[Listed]] = {}
+    for subscriber_id, language, release in rows:
+        version = release.version(language) or release.version(release.language)
+        listed.setdefault(subscriber_id, []).append(
+            Listed(
+                release_id=release.id,
+                slug=release.slug,
+                language=language if release.version(language) else release.language,
+                title=version["title"],
+                summary=version["summary"],
+                published_at=release.published_at or release.created_at,
+            )
+        )
+    return listed
+
+
+def settle(session: Session, run: Release) -> int:
+    """A finished run's listed rows take the outcome of their reader's digest: sent (with its
+    time), failed or skipped. Returns rows settled."""
+    own = aliased(Delivery)
+    mine = and_(own.release_id == run.id, own.subscriber_id == Delivery.subscriber_id)
+    return (
+        session.execute(
+            update(Delivery)
+            .where(Delivery.digest_id == run.id, Delivery.status == DeliveryStatus.HELD)
+            .values(
+                status=select(own.status).where(mine).scalar_subquery(),
+                sent_at=select(own.sent_at).where(mine).scalar_subquery(),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
+_FREQUENCY = re.compile(r"^(immediately|daily|weekly)$")
+
+
+def parse_frequency(raw: object, *, default: Frequency | None = Frequency.IMMEDIATELY) -> Frequency:
+    """A reader's choice as a form, the API or a CSV gives it ("immediately", "daily",
+    "weekly", any case); `default` when absent. Raises InvalidFrequency."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if default is None:
+            raise InvalidFrequency()
+        return default
+    if isinstance(raw, str) and _FREQUENCY.match(raw.strip().lower()):
+        return Frequency(raw.strip().lower())
+    raise InvalidFrequency()
+
+
+class InvalidFrequency(InvalidInput):
+    code = "invalid_frequency"
+    message = N_("How often must be immediately, daily or weekly.")

@@ -16,10 +16,18 @@ from service.app_state import session_scope, settings
 from service.db import MAX_ROW_ID, utcnow
 from service.domain import releases, send_guards, subscriber_search, subscriptions, suppressions
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
+from service.domain.consent_ledger import Origin
 from service.domain.errors import N_, InvalidAddress, InvalidInput, NotFound
 from service.extensions import accepted_language, csrf
 from service.locales import API_LANGUAGE, PRIMARY_LANGUAGE
-from service.models import ConsentSource, Release, ReleaseStatus, ReportKind, SubscriberStatus
+from service.models import (
+    ConsentChannel,
+    ConsentSource,
+    Release,
+    ReleaseStatus,
+    ReportKind,
+    SubscriberStatus,
+)
 from service.sending import control
 from service.web import openapi as doc
 from service.web.api_auth import require_token
@@ -328,7 +336,7 @@ def erase_subscriber(email: str) -> tuple[str, int]:
         subscriber = subscriptions.find_by_email(session, address)
         if subscriber is None:
             raise NotFound(N_("There is no subscriber with this address."))
-        subscriptions.erase(session, subscriber, now=utcnow())
+        subscriptions.erase(session, subscriber, now=utcnow(), origin=Origin(ConsentChannel.API))
     return "", 204
 
 

@@ -39,11 +39,12 @@ MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
 USED_LINK = N_("This link has already been used. Subscribe again to get a new one.")
 USED_UNDO = N_(
-    "This unsubscribe cannot be taken back any more: it was taken back already, or you have "
+    "This link cannot take the unsubscribe back any more: it was used already, or you have "
     "changed your subscription since. Subscribe again on the press room page."
 )
 UNDO_EXPIRED = N_(
-    "The 24 hours to take back this unsubscribe are over. Subscribe again on the press room page."
+    "This link has expired: the 24 hours to take back the unsubscribe are over. Subscribe "
+    "again on the press room page."
 )
 NO_SUBSCRIPTION = N_("There is no subscription for this link any more.")
 

@@ -219,7 +219,7 @@ def test_undo_restores_topics_and_language_and_writes_one_ledger_row(
     kinds = session.scalars(select(SubscriptionEvent.kind).order_by(SubscriptionEvent.id)).all()
     assert kinds[-2:] == [SubscriptionEventKind.UNSUBSCRIBED, SubscriptionEventKind.RESTORED]
     # Single use.
-    with pytest.raises(InvalidToken, match="cannot be taken back"):
+    with pytest.raises(InvalidToken, match="cannot take the unsubscribe back"):
         subscriptions.undo_unsubscribe(session, signer, undo, now=later)
 
 

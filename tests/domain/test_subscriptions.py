@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.domain import subscriptions
+from service.domain.consent_ledger import Origin
 from service.domain.errors import ExpiredToken, InvalidInput, InvalidToken
 from service.domain.subscriptions import Signup, SignupEmail
 from service.domain.tokens import Purpose, TokenSigner
-from service.domain.consent_ledger import Origin
 from service.models import ConsentChannel, ConsentSource, Subscriber, SubscriberStatus, Suppression
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

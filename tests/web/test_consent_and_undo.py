@@ -112,7 +112,7 @@ def test_unsubscribing_on_the_page_can_be_undone_with_the_choices_kept(
         assert SubscriptionEventKind.RESTORED in kinds
 
     again = client.post(undo + "?lang=en")
-    assert again.status_code == 400 and "cannot be taken back" in again.text
+    assert again.status_code == 400 and "cannot take the unsubscribe back" in again.text
     assert len(ledger(app, uid)) == 2
 
 

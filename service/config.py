@@ -21,6 +21,8 @@ from sqlalchemy.exc import ArgumentError
 
 from service import broker, redis_sentinel, smtp_relays
 from service.domain import mail_headers
+from service.domain.ip_precision import DEFAULT as DEFAULT_CONSENT_IP_PRECISION
+from service.domain.ip_precision import IpPrecision
 from service.domain.verp import VerpAddresses
 
 DEFAULT_SIGNUP_RATE_LIMIT = "10/minute;100/hour"
@@ -61,6 +63,8 @@ class Settings:
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     consent_text_version: str = "2026-11-01"
+    # How much of a reader's IP the consent record keeps: IPv4,IPv6 prefix bits, full or none.
+    consent_ip_precision: str = DEFAULT_CONSENT_IP_PRECISION
     check_deliverability: bool = False
     list_id: str = "releases.pressroom.localhost"
     dev_mailbox_dir: str | None = None
@@ -127,6 +131,8 @@ class Settings:
             "dkim_selector": env.get("DKIM_SELECTOR") or None,
             "dkim_domain": env.get("DKIM_DOMAIN") or None,
             "consent_text_version": env.get("CONSENT_TEXT_VERSION", "2026-11-01"),
+            "consent_ip_precision": env.get("CONSENT_IP_PRECISION", "").strip()
+            or DEFAULT_CONSENT_IP_PRECISION,
             "check_deliverability": _flag(env.get("EMAIL_CHECK_DELIVERABILITY")),
             "list_id": env.get("LIST_ID", "releases.pressroom.localhost"),
             "dev_mailbox_dir": env.get("PRESSROOM_DEV_MAILBOX") or None,
@@ -330,6 +336,12 @@ class Settings:
         ):
             if not seconds > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, not {seconds}.")
+        try:
+            IpPrecision.parse(self.consent_ip_precision)
+        except ValueError as error:
+            raise ConfigError(
+                f"CONSENT_IP_PRECISION must be {error}, not {self.consent_ip_precision!r}."
+            ) from None
         if self.send_rate is not None and self.send_rate <= 0:
             raise ConfigError("SEND_RATE must be a positive number of messages per second.")
         if not 0 <= self.digest_hour <= 23:
@@ -386,6 +398,11 @@ class Settings:
         """SMTP_URL's relays, in order (checked at start by validate); read once, as every
         task of a worker asks for them."""
         return smtp_relays.parse_relays(self.smtp_url)
+
+    @functools.cached_property
+    def ip_precision(self) -> IpPrecision:
+        """CONSENT_IP_PRECISION, read (checked at start by validate)."""
+        return IpPrecision.parse(self.consent_ip_precision)
 
     @property
     def zone(self) -> ZoneInfo:

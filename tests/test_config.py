@@ -96,3 +96,17 @@ def test_a_celery_broker_url_that_cannot_work_stops_the_app_without_its_password
     with pytest.raises(ConfigError, match="CELERY_BROKER_URL") as raised:
         Settings.from_env({**ENV, "CELERY_BROKER_URL": value})
     assert "secret" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_consent_ip_precision_defaults_to_24_48_and_takes_full_or_none() -> None:
+    assert Settings.from_env(ENV).ip_precision.truncate("192.0.2.77") == "192.0.2.0/24"
+    full = Settings.from_env({**ENV, "CONSENT_IP_PRECISION": "full"})
+    assert full.ip_precision.truncate("192.0.2.77") == "192.0.2.77"
+    none = Settings.from_env({**ENV, "CONSENT_IP_PRECISION": " None "})
+    assert none.ip_precision.truncate("2001:db8::1") is None
+
+
+@pytest.mark.parametrize("value", ["24", "33,48", "24,200", "some", "24/48"])
+def test_a_bad_consent_ip_precision_stops_the_start(value: str) -> None:
+    with pytest.raises(ConfigError, match="CONSENT_IP_PRECISION must be"):
+        Settings.from_env({**ENV, "CONSENT_IP_PRECISION": value})

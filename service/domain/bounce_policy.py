@@ -34,12 +34,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID, insert_for
-from service.domain import release_messages, subscriptions, webhook_outbox
+from service.domain import consent_ledger, release_messages, subscriptions, webhook_outbox
 from service.domain.addresses import normalize_address
 from service.domain.errors import InvalidAddress
 from service.domain.webhook_endpoints import EventType
 from service.models import (
     BounceReport,
+    ConsentChannel,
     Delivery,
     Release,
     ReportDoor,
@@ -177,7 +178,11 @@ def _apply(
         return ReportOutcome.COUNTED
     if kind is ReportKind.COMPLAINT:
         left = subscriptions.unsubscribe_subscriber(
-            session, subscriber, now=now, release_id=release_id
+            session,
+            subscriber,
+            now=now,
+            release_id=release_id,
+            origin=consent_ledger.Origin(ConsentChannel.COMPLAINT),
         )
         added = subscriptions.suppress(
             session, subscriber.email, SuppressionReason.COMPLAINED, now=now, release_id=release_id

@@ -26,13 +26,21 @@ from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.domain import subscription_events, text_files, webhook_endpoints, webhook_outbox
+from service.domain import (
+    consent_ledger,
+    subscription_events,
+    text_files,
+    webhook_endpoints,
+    webhook_outbox,
+)
 from service.domain.addresses import normalize_address, trim_address
 from service.domain.digests import parse_frequency
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.subscriptions import parse_language, parse_topics
 from service.domain.webhook_endpoints import EventType
 from service.models import (
+    ConsentAct,
+    ConsentChannel,
     ConsentSource,
     Frequency,
     Subscriber,
@@ -455,6 +463,18 @@ def import_rows(
     ]
     if topics:
         session.execute(insert(SubscriberTopic.__table__), topics)
+    consent_ledger.append_each(
+        session,
+        ConsentAct.IMPORT,
+        [
+            consent_ledger.Choices(ids[email], row.language, row.topics)
+            for email, row in fresh.items()
+            if email in ids
+        ],
+        consent_ledger.Origin(ConsentChannel.IMPORT),
+        now=now,
+        note=options.consent_note,
+    )
     if options.confirmed:
         subscription_events.record_each(
             session, SubscriptionEventKind.CONFIRMED, ids.values(), at=now

@@ -127,7 +127,9 @@ def subscriber_history(
         by_kind = counts.get(day, {})
         entry = Day(
             day=day,
-            confirmed=by_kind.get(SubscriptionEventKind.CONFIRMED, 0),
+            # An undone unsubscribe is a join: its departure was counted when it happened.
+            confirmed=by_kind.get(SubscriptionEventKind.CONFIRMED, 0)
+            + by_kind.get(SubscriptionEventKind.RESTORED, 0),
             unsubscribed=by_kind.get(SubscriptionEventKind.UNSUBSCRIBED, 0),
             bounced=by_kind.get(SubscriptionEventKind.BOUNCED, 0),
             erased=by_kind.get(SubscriptionEventKind.ERASED, 0),

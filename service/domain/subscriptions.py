@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,14 +13,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
-from service.db import insert_for
-from service.domain import owed_notices, subscription_events, webhook_outbox
-from service.domain.errors import N_, InvalidInput, InvalidToken
+from service.db import insert_for, utcnow
+from service.domain import consent_ledger, owed_notices, subscription_events, webhook_outbox
+from service.domain.consent_ledger import READER_PAGE, Origin, Wording
+from service.domain.errors import N_, ExpiredToken, InvalidInput, InvalidToken
 from service.domain.owed_notices import Owed
-from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
+from service.domain.tokens import CONFIRM_TTL, UNDO_TTL, Purpose, TokenSigner
 from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES, PRIMARY_LANGUAGE
 from service.models import (
+    ConsentAct,
+    ConsentChannel,
     ConsentSource,
     Frequency,
     OwedNotice,
@@ -36,9 +38,16 @@ from service.models.subscriber import new_uid
 
 MAX_TOPICS = 20
 CONFIRMATION_INTERVAL = timedelta(minutes=10)
-_MAX_USER_AGENT = 512
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 USED_LINK = N_("This link has already been used. Subscribe again to get a new one.")
+USED_UNDO = N_(
+    "This link cannot take the unsubscribe back any more: it was used already, or you have "
+    "changed your subscription since. Subscribe again on the press room page."
+)
+UNDO_EXPIRED = N_(
+    "This link has expired: the 24 hours to take back the unsubscribe are over. Subscribe "
+    "again on the press room page."
+)
+NO_SUBSCRIPTION = N_("There is no subscription for this link any more.")
 
 
 class SignupEmail(enum.StrEnum):
@@ -56,10 +65,11 @@ class Signup:
     topics: list[str]
     source: ConsentSource
     consent_text_version: str
-    ip: str | None = None
+    ip: str | None = None  # as CONSENT_IP_PRECISION keeps it
     user_agent: str | None = None
     name: str | None = None
     frequency: Frequency = Frequency.IMMEDIATELY  # or a daily or weekly digest
+    wording: Wording | None = None  # the consent text the form showed; None from the API
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,15 @@ class Confirmation:
     subscriber: Subscriber
     already_confirmed: bool
     owed: Owed | None = None  # the welcome, recorded as owed, to ring after the commit
+
+
+@dataclass(frozen=True)
+class Departure:
+    """What an unsubscribe did: `left` when it took a confirmed reader off the list (only
+    then can it be undone)."""
+
+    subscriber: Subscriber | None
+    left: bool
 
 
 def parse_language(raw: object, *, default: str = PRIMARY_LANGUAGE) -> str:
@@ -183,12 +202,22 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
     ).one()
     if subscriber.status is not SubscriberStatus.CONFIRMED:
         # Only a person who confirms changes what is kept; until then the latest request wins.
+        came_back = subscriber.status is not SubscriberStatus.PENDING
         subscriber.language = signup.language
         subscriber.frequency = signup.frequency
         subscriber.set_topics(signup.topics)
         if signup.name:
             subscriber.name = signup.name
         _record_consent(subscriber, signup, now)
+        session.flush()
+        consent_ledger.append(
+            session,
+            subscriber,
+            ConsentAct.RESUBSCRIBE if came_back else ConsentAct.SIGNUP,
+            Origin(ConsentChannel(signup.source.value), signup.ip, signup.user_agent),
+            now=now,
+            wording=signup.wording,
+        )
     session.flush()
     follow_up = (
         SignupEmail.ALREADY_SUBSCRIBED
@@ -224,9 +253,7 @@ def subscribe(session: Session, signup: Signup, *, now: datetime) -> SignupOutco
 def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
     subscriber.consent_at = now
     subscriber.consent_ip = signup.ip
-    # A header is whatever the client sent: PostgreSQL refuses NUL, and no browser sends one.
-    user_agent = _CONTROL_CHARACTERS.sub("", signup.user_agent or "")
-    subscriber.consent_user_agent = user_agent[:_MAX_USER_AGENT] or None
+    subscriber.consent_user_agent = consent_ledger.clean_user_agent(signup.user_agent)
     subscriber.consent_source = signup.source
     subscriber.consent_text_version = signup.consent_text_version
 
@@ -243,10 +270,16 @@ def preferences_token(signer: TokenSigner, subscriber: Subscriber) -> str:
     return signer.dumps(Purpose.PREFERENCES, {"u": subscriber.uid})
 
 
+def undo_token(signer: TokenSigner, subscriber: Subscriber) -> str:
+    """The link that takes back the unsubscribe just done: valid UNDO_TTL, once (it names the
+    token version the unsubscribe left, which the undo moves on)."""
+    return signer.dumps(Purpose.UNDO, {"u": subscriber.uid, "v": subscriber.token_version})
+
+
 def _resolve(
     session: Session, signer: TokenSigner, purpose: Purpose, token: str
 ) -> tuple[dict[str, Any], Subscriber | None]:
-    max_age = CONFIRM_TTL if purpose is Purpose.CONFIRM else None
+    max_age = {Purpose.CONFIRM: CONFIRM_TTL, Purpose.UNDO: UNDO_TTL}.get(purpose)
     payload = signer.loads(purpose, token, max_age=max_age)
     uid = payload.get("u")
     if not isinstance(uid, str):
@@ -277,8 +310,16 @@ def check_confirmation(session: Session, signer: TokenSigner, token: str) -> Con
 
 
 def confirm(
-    session: Session, signer: TokenSigner, token: str, *, now: datetime, ip: str | None = None
+    session: Session,
+    signer: TokenSigner,
+    token: str,
+    *,
+    now: datetime,
+    origin: Origin = READER_PAGE,
+    wording: Wording | None = None,
 ) -> Confirmation:
+    """Confirm the opt-in; `origin` is the person pressing the button (confirmed_ip is its IP),
+    `wording` the text the confirm page showed them."""
     checked = check_confirmation(session, signer, token)
     if checked.already_confirmed:
         return checked
@@ -294,7 +335,7 @@ def confirm(
         .values(
             status=SubscriberStatus.CONFIRMED,
             confirmed_at=now,
-            confirmed_ip=ip,
+            confirmed_ip=origin.ip,
             unsubscribed_at=None,
             bounce_score=0,
             token_version=Subscriber.token_version + 1,
@@ -310,6 +351,7 @@ def confirm(
         raise InvalidToken(USED_LINK)
     subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
     webhook_outbox.subscriber_changed(session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now)
+    consent_ledger.append(session, subscriber, ConsentAct.CONFIRM, origin, now=now, wording=wording)
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
@@ -320,27 +362,53 @@ def confirm(
 
 
 def unsubscribe(
-    session: Session, signer: TokenSigner, token: str, *, now: datetime
+    session: Session,
+    signer: TokenSigner,
+    token: str,
+    *,
+    now: datetime,
+    origin: Origin = READER_PAGE,
 ) -> Subscriber | None:
     """Idempotent; a valid token for an erased subscriber is a no-op, not an error.
 
     A link from a release email names that release ("r"), which the departure is counted for.
     """
+    return leave(session, signer, token, now=now, origin=origin).subscriber
+
+
+def leave(
+    session: Session,
+    signer: TokenSigner,
+    token: str,
+    *,
+    now: datetime,
+    origin: Origin = READER_PAGE,
+) -> Departure:
+    """unsubscribe, saying also whether this call took a confirmed reader off the list."""
     payload, subscriber = _resolve(session, signer, Purpose.UNSUBSCRIBE, token)
-    if subscriber is not None:
-        release_id = payload.get("r")
-        if not isinstance(release_id, int) or isinstance(release_id, bool) or release_id < 1:
-            release_id = None  # a link from a notice, the preferences page, or an older email
-        unsubscribe_subscriber(session, subscriber, now=now, release_id=release_id)
-        session.flush()
-    return subscriber
+    if subscriber is None:
+        return Departure(None, left=False)
+    release_id = payload.get("r")
+    if not isinstance(release_id, int) or isinstance(release_id, bool) or release_id < 1:
+        release_id = None  # a link from a notice, the preferences page, or an older email
+    left = unsubscribe_subscriber(
+        session, subscriber, now=now, release_id=release_id, origin=origin
+    )
+    session.flush()
+    return Departure(subscriber, left=left)
 
 
 def unsubscribe_subscriber(
-    session: Session, subscriber: Subscriber, *, now: datetime, release_id: int | None = None
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    now: datetime,
+    release_id: int | None = None,
+    origin: Origin = READER_PAGE,
 ) -> bool:
     """Stop all mail to the reader. True when this call took a confirmed reader off the list:
     only then is the departure counted, so a repeated or concurrent one-click POST counts once.
+    A call that changed the reader (confirmed or pending before) writes one ledger row.
     """
     if subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
         return False
@@ -379,7 +447,64 @@ def unsubscribe_subscriber(
             now=now,
             release_id=release_id,
         )
+        consent_ledger.append(session, subscriber, ConsentAct.UNSUBSCRIBE, origin, now=now)
     return left
+
+
+def check_undo(session: Session, signer: TokenSigner, token: str) -> Subscriber:
+    """The reader an undo link would put back on the list, changing nothing (the page behind
+    GET). Raises ExpiredToken after UNDO_TTL, InvalidToken once used or overtaken."""
+    try:
+        payload, subscriber = _resolve(session, signer, Purpose.UNDO, token)
+    except ExpiredToken:
+        raise ExpiredToken(UNDO_EXPIRED) from None
+    if subscriber is None:
+        raise InvalidToken(NO_SUBSCRIPTION)
+    if (
+        subscriber.token_version != payload.get("v")
+        or subscriber.status is not SubscriberStatus.UNSUBSCRIBED
+    ):
+        raise InvalidToken(USED_UNDO)
+    return subscriber
+
+
+def undo_unsubscribe(
+    session: Session,
+    signer: TokenSigner,
+    token: str,
+    *,
+    now: datetime,
+    origin: Origin = READER_PAGE,
+    wording: Wording | None = None,
+) -> Subscriber:
+    """Take back an unsubscribe within UNDO_TTL: the reader is confirmed again with the
+    choices the row kept (language, topics and any other), with no new opt-in. Logged as
+    RESTORED (a join on the desk's charts), owed as subscriber.confirmed to webhooks, and one
+    UNDO row in the consent ledger. Single use: the version the token names moves on."""
+    subscriber = check_undo(session, signer, token)
+    won = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber.id,
+            Subscriber.token_version == subscriber.token_version,
+            Subscriber.status == SubscriberStatus.UNSUBSCRIBED,
+        )
+        .values(
+            status=SubscriberStatus.CONFIRMED,
+            unsubscribed_at=None,
+            token_version=Subscriber.token_version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(subscriber)
+    if not won:  # a double click: the other request put the reader back
+        raise InvalidToken(USED_UNDO)
+    subscription_events.record(session, SubscriptionEventKind.RESTORED, at=now)
+    webhook_outbox.subscriber_changed(session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now)
+    consent_ledger.append(session, subscriber, ConsentAct.UNDO, origin, now=now, wording=wording)
+    session.flush()
+    return subscriber
 
 
 def leave_list(
@@ -412,19 +537,28 @@ def change_preferences(
     language: str,
     topics: list[str],
     frequency: Frequency | None = None,
+    now: datetime | None = None,
+    origin: Origin = READER_PAGE,
 ) -> Subscriber:
-    """`frequency` None: unchanged. A reader who leaves a digest for "immediately" gets what
-    was held for them in one last daily digest (domain/digests): nothing lost, nothing twice."""
+    """Set the reader's language, topics and (unless None) how often they hear from us; one
+    ledger row when that changed anything. A reader who leaves a digest for "immediately" gets
+    what was held for them in one last daily digest (domain/digests): nothing lost, nothing
+    twice."""
+    before = (subscriber.language, subscriber.topics, subscriber.frequency)
     subscriber.language = language
     subscriber.set_topics(topics)
     if frequency is not None:
         subscriber.frequency = frequency
     session.flush()
+    if (subscriber.language, subscriber.topics, subscriber.frequency) != before:
+        consent_ledger.append(
+            session, subscriber, ConsentAct.PREFERENCES, origin, now=now or utcnow()
+        )
     return subscriber
 
 
-def export_data(subscriber: Subscriber) -> dict[str, Any]:
-    """Everything kept about one reader, for 'download my data'."""
+def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything kept about one reader, for 'download my data': the row and the ledger."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
@@ -448,13 +582,32 @@ def export_data(subscriber: Subscriber) -> dict[str, Any]:
             "note": subscriber.consent_note,
         },
         "confirmed_from_ip": subscriber.confirmed_ip,
+        "consent_ledger": [
+            {
+                "at": iso(entry.occurred_at),
+                "act": entry.act.value,
+                "source": entry.source.value,
+                "ip": entry.ip,
+                "user_agent": entry.user_agent,
+                "language": entry.language,
+                "topics": entry.topics.split(",") if entry.topics else [],
+                "note": entry.note,
+                "text_sha256": entry.text_sha256,
+                "text": entry.text,
+                "text_language": entry.text_language,
+            }
+            for entry in consent_ledger.history(session, subscriber.id)
+        ],
     }
 
 
-def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+def erase(
+    session: Session, subscriber: Subscriber, *, now: datetime, origin: Origin = READER_PAGE
+) -> None:
     """Delete the row; keep only a hash so that an import cannot add the address again.
 
-    A confirmed reader's departure is logged, with nothing that names them."""
+    A confirmed reader's departure is logged, with nothing that names them. Their consent
+    ledger goes with them; one anonymous ERASE row says when and through which door."""
     leave_list(
         session,
         subscriber.id,
@@ -470,6 +623,8 @@ def erase(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
         .where(Suppression.email_hash == address_hash(subscriber.email))
         .values(email=None)
     )
+    consent_ledger.forget(session, subscriber.id)
+    consent_ledger.append_anonymous(session, ConsentAct.ERASE, Origin(origin.source), now=now)
     session.delete(subscriber)
     session.flush()
 

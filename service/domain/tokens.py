@@ -21,9 +21,11 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
+    UNDO = "undo"  # take back an unsubscribe
 
 
 CONFIRM_TTL = timedelta(days=7)
+UNDO_TTL = timedelta(hours=24)
 
 
 class TokenSigner:

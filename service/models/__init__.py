@@ -7,6 +7,12 @@ from service.models.bounce_report import (
     ReportKind,
     ReportOutcome,
 )
+from service.models.consent_record import (
+    ConsentAct,
+    ConsentChannel,
+    ConsentRecord,
+    ConsentText,
+)
 from service.models.idempotency_key import IdempotencyKey
 from service.models.publisher import ApiToken, DeskSession, Publisher
 from service.models.release import Delivery, DeliveryStatus, Release, ReleaseKind, ReleaseStatus
@@ -30,7 +36,11 @@ from service.models.webhook_endpoint import WebhookEndpoint, WebhookEvent, Webho
 __all__ = [
     "ApiToken",
     "BounceReport",
+    "ConsentAct",
+    "ConsentChannel",
+    "ConsentRecord",
     "ConsentSource",
+    "ConsentText",
     "Delivery",
     "DeliveryStatus",
     "DeskSession",

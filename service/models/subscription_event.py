@@ -21,6 +21,8 @@ class SubscriptionEventKind(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"  # a confirmed reader left
     BOUNCED = "bounced"  # a confirmed reader's address stopped taking mail
     ERASED = "erased"  # a confirmed reader had their data deleted
+    # joined again: a reader took back their unsubscribe within 24 hours (no new opt-in)
+    RESTORED = "restored"
 
 
 class SubscriptionEvent(Base):

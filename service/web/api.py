@@ -23,10 +23,12 @@ from service.domain import (
     suppressions,
 )
 from service.domain.addresses import INVISIBLE_BMP, normalize_address, trim_address
+from service.domain.consent_ledger import Origin
 from service.domain.errors import N_, InvalidAddress, InvalidInput, NotFound
 from service.extensions import accepted_language, csrf
 from service.locales import API_LANGUAGE, PRIMARY_LANGUAGE
 from service.models import (
+    ConsentChannel,
     ConsentSource,
     Frequency,
     Release,
@@ -354,7 +356,7 @@ def erase_subscriber(email: str) -> tuple[str, int]:
         subscriber = subscriptions.find_by_email(session, address)
         if subscriber is None:
             raise NotFound(N_("There is no subscriber with this address."))
-        subscriptions.erase(session, subscriber, now=utcnow())
+        subscriptions.erase(session, subscriber, now=utcnow(), origin=Origin(ConsentChannel.API))
     return "", 204
 
 

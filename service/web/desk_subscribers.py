@@ -6,6 +6,7 @@ POST /admin/subscribers/import       check a CSV file and leave its import to a 
 GET  /admin/subscribers/import/<id>  that import's progress, then its report
 GET  /admin/subscribers/export.csv   every subscriber, as `flask subscribers export` writes them
 POST /admin/subscribers/invite       send imported readers still pending the confirmation email
+GET  /admin/subscribers/<uid>        one subscriber: their choices and their consent ledger
 GET  /admin/subscribers/<uid>/erase  what erasing this subscriber means, and a box to confirm it
 POST /admin/subscribers/<uid>/erase  erase: the row goes, a hashed suppression entry stays
 """
@@ -40,12 +41,13 @@ from service.app_state import session_scope, settings
 from service.config import TOPIC_PATTERN
 from service.db import utcnow
 from service.dispatch import TaskName
-from service.domain import imports, invitations, subscriber_search, subscriptions
+from service.domain import consent_ledger, imports, invitations, subscriber_search, subscriptions
+from service.domain.consent_ledger import Origin
 from service.domain.errors import N_, DomainError, InvalidInput, NotFound
 from service.domain.imports import ImportOptions, Outcome, RowNote
 from service.extensions import csrf
 from service.locales import LANGUAGES
-from service.models import Frequency, Subscriber, SubscriberStatus
+from service.models import ConsentAct, ConsentChannel, Frequency, Subscriber, SubscriberStatus
 from service.redis_clients import app_redis
 from service.web.desk_login import guard, safe_next
 from service.web.errors import status_of
@@ -73,6 +75,24 @@ FREQUENCY_NAMES = {
     Frequency.DAILY.value: _l("daily digest"),
     Frequency.WEEKLY.value: _l("weekly digest"),
 }
+ACT_NAMES = {
+    ConsentAct.SIGNUP: _l("signed up"),
+    ConsentAct.RESUBSCRIBE: _l("signed up again"),
+    ConsentAct.CONFIRM: _l("confirmed"),
+    ConsentAct.PREFERENCES: _l("changed language, topics or how often"),
+    ConsentAct.UNSUBSCRIBE: _l("unsubscribed"),
+    ConsentAct.UNDO: _l("took the unsubscribe back"),
+    ConsentAct.IMPORT: _l("imported"),
+    ConsentAct.ERASE: _l("erased"),
+}
+SOURCE_NAMES = {
+    ConsentChannel.FORM: _l("press room page"),
+    ConsentChannel.API: _l("API"),
+    ConsentChannel.IMPORT: _l("import"),
+    ConsentChannel.DESK: _l("desk"),
+    ConsentChannel.ONE_CLICK: _l("one-click unsubscribe in the mail program"),
+    ConsentChannel.COMPLAINT: _l("spam complaint"),
+}
 OUTCOME_NAMES = {
     Outcome.EXISTS: _l("already there"),
     Outcome.SUPPRESSED: _l("suppressed: erased or bounced before"),
@@ -88,6 +108,8 @@ def subscriber_helpers() -> dict[str, object]:
         "frequency_name": lambda value: str(FREQUENCY_NAMES.get(value, value)),
         "statuses": list(STATUS_NAMES),
         "languages": LANGUAGES,
+        "act_name": lambda act: str(ACT_NAMES.get(act, act)),
+        "source_name": lambda source: str(SOURCE_NAMES.get(source, source)),
     }
 
 
@@ -319,6 +341,21 @@ def export() -> Response:
     )
 
 
+# --- one subscriber -------------------------------------------------------------------------
+
+
+@bp.get("/<uid>")
+def subscriber_page(uid: str) -> str:
+    with session_scope() as session:
+        subscriber = _subscriber(session, uid)
+        return render_template(
+            "admin/subscriber.html",
+            subscriber=subscriber,
+            ledger=consent_ledger.history(session, subscriber.id),
+            back=_back(request.args.get("next")),
+        )
+
+
 # --- erase ----------------------------------------------------------------------------------
 
 
@@ -347,7 +384,7 @@ def erase(uid: str) -> BaseResponse | tuple[str, int]:
                 error=_("Tick the box to confirm that this subscriber should be erased."),
             )
             return page, 422
-        subscriptions.erase(session, subscriber, now=utcnow())
+        subscriptions.erase(session, subscriber, now=utcnow(), origin=Origin(ConsentChannel.DESK))
     # The address stays out of the message: it would outlive the erasure in the session cookie.
     flash(
         _(

@@ -17,7 +17,9 @@ from service.domain.errors import N_, InvalidInput, InvalidToken
 from service.domain.tokens import Purpose
 from service.extensions import csrf
 from service.locales import PRIMARY_LANGUAGE
-from service.models import ConsentSource, Subscriber, SubscriberStatus
+from service.models import ConsentChannel, ConsentSource, Subscriber, SubscriberStatus
+from service.web import consent_wording
+from service.web.consent_wording import Consent
 from service.web.signup import (
     HONEYPOT_FIELD,
     build_signup,
@@ -49,7 +51,15 @@ def page_helpers() -> dict[str, object]:
         "status_label": lambda status: str(STATUS_LABELS.get(status, status)),
         "offered_topics": settings().topics,
         "topic_label": lambda slug: slug.replace("-", " ").capitalize(),
+        "consent_paragraphs": consent_wording.paragraphs,
+        "Consent": Consent,
     }
+
+
+# The reader's pages post this with an unsubscribe; a mail client's RFC 8058 one-click POST
+# (the body `List-Unsubscribe=One-Click` alone) does not, and is offered no undo.
+FROM_PAGE_FIELD = "from"
+FROM_PAGE = "page"
 
 
 FRONT_PAGE_RELEASES = 20
@@ -104,7 +114,12 @@ def confirm_page(token: str) -> str:
 def confirm(token: str) -> str:
     with session_scope() as session:
         result = subscriptions.confirm(
-            session, signer(), token, now=utcnow(), ip=request.remote_addr
+            session,
+            signer(),
+            token,
+            now=utcnow(),
+            origin=consent_wording.origin(ConsentChannel.FORM),
+            wording=consent_wording.wording(Consent.CONFIRM),
         )
         email = result.subscriber.email
         preferences = subscriptions.preferences_token(signer(), result.subscriber)
@@ -141,15 +156,56 @@ def unsubscribe_page(token: str) -> str:
 @bp.post("/unsubscribe/<token>")
 @csrf.exempt
 def unsubscribe(token: str) -> tuple[str, int]:
-    """RFC 8058 one-click: no cookie, no CSRF token; 200 and never a redirect; idempotent."""
+    """RFC 8058 one-click: no cookie, no CSRF token; 200 and never a redirect; idempotent.
+
+    From the reader's own pages (the email link's page, the preferences page) the answer
+    offers to take it back for 24 hours; a mail client's one-click POST is not offered that."""
+    from_page = request.form.get(FROM_PAGE_FIELD) == FROM_PAGE
+    source = ConsentChannel.FORM if from_page else ConsentChannel.ONE_CLICK
     with session_scope() as session:
-        subscriber = subscriptions.unsubscribe(session, signer(), token, now=utcnow())
+        departure = subscriptions.leave(
+            session, signer(), token, now=utcnow(), origin=consent_wording.origin(source)
+        )
+        subscriber = departure.subscriber
         preferences = (
             subscriptions.preferences_token(signer(), subscriber)
             if subscriber is not None
             else None
         )
-    return render_template("public/unsubscribed.html", preferences_token=preferences), 200
+        undo = (
+            subscriptions.undo_token(signer(), subscriber)
+            if subscriber is not None and departure.left and from_page
+            else None
+        )
+    page = render_template(
+        "public/unsubscribed.html", preferences_token=preferences, undo_token=undo
+    )
+    return page, 200
+
+
+@bp.get("/undo/<token>")
+def undo_page(token: str) -> str:
+    """What the undo link would do, with its button (a link fetched by a scanner changes
+    nothing); a used or expired link answers 4xx here already."""
+    with session_scope() as session:
+        subscriptions.check_undo(session, signer(), token)
+    return render_template("public/undo.html", token=token)
+
+
+@bp.post("/undo/<token>")
+@csrf.exempt
+def undo(token: str) -> str:
+    with session_scope() as session:
+        subscriber = subscriptions.undo_unsubscribe(
+            session,
+            signer(),
+            token,
+            now=utcnow(),
+            origin=consent_wording.origin(ConsentChannel.FORM),
+            wording=consent_wording.wording(Consent.UNDO),
+        )
+        preferences = subscriptions.preferences_token(signer(), subscriber)
+    return render_template("public/undone.html", preferences_token=preferences)
 
 
 @bp.get("/preferences/<token>")
@@ -179,6 +235,8 @@ def save_preferences(token: str) -> BaseResponse:
             ),
             topics=subscriptions.parse_topics(",".join(form.getlist("topics")), settings().topics),
             frequency=digests.parse_frequency(form.get("frequency"), default=subscriber.frequency),
+            now=utcnow(),
+            origin=consent_wording.origin(ConsentChannel.FORM),
         )
     return redirect(url_for("public.preferences_page", token=token, saved=1), code=303)
 
@@ -186,7 +244,7 @@ def save_preferences(token: str) -> BaseResponse:
 @bp.get("/preferences/<token>/data.json")
 def download_data(token: str) -> Response:
     with session_scope() as session:
-        data = subscriptions.export_data(_preferences_subscriber(session, token))
+        data = subscriptions.export_data(session, _preferences_subscriber(session, token))
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),
         mimetype="application/json",
@@ -200,7 +258,12 @@ def erase(token: str) -> str:
     if request.form.get("confirm") != "yes":
         raise InvalidInput(N_("Tick the box to confirm that your data should be deleted."))
     with session_scope() as session:
-        subscriptions.erase(session, _preferences_subscriber(session, token), now=utcnow())
+        subscriptions.erase(
+            session,
+            _preferences_subscriber(session, token),
+            now=utcnow(),
+            origin=consent_wording.origin(ConsentChannel.FORM),
+        )
     return render_template("public/erased.html")
 
 

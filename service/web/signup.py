@@ -19,7 +19,8 @@ from service.domain import digests, owed_notices, subscriptions
 from service.domain.addresses import lookup_address, normalize_address, trim_address
 from service.extensions import client_ip
 from service.locales import PRIMARY_LANGUAGE
-from service.models import ConsentSource, OwedNotice
+from service.models import ConsentChannel, ConsentSource, OwedNotice
+from service.web import consent_wording
 from service.web.idempotency import ANYONE, is_replay
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,26 @@ def build_signup(
     source: ConsentSource,
     frequency: object = None,
 ) -> subscriptions.Signup:
-    """`frequency`: "immediately", "daily" or "weekly"; none or "": immediately."""
+    """The signup as the domain takes it. A form signup carries the consent text the form
+    showed, in the form's language; the API's callers show their own, which is not ours to
+    record. `frequency`: "immediately", "daily" or "weekly"; none or "": immediately."""
     config = settings()
+    chosen = subscriptions.parse_language(language, default=str(get_locale() or PRIMARY_LANGUAGE))
+    who = consent_wording.origin(ConsentChannel(source.value))
     return subscriptions.Signup(
         email=normalize_address(email, check_deliverability=config.check_deliverability),
-        language=subscriptions.parse_language(
-            language, default=str(get_locale() or PRIMARY_LANGUAGE)
-        ),
+        language=chosen,
         topics=subscriptions.parse_topics(topics, config.topics),
         source=source,
         consent_text_version=config.consent_text_version,
-        ip=request.remote_addr,
-        user_agent=request.user_agent.string or None,
+        ip=who.ip,
+        user_agent=who.user_agent,
         frequency=digests.parse_frequency(frequency),
+        wording=(
+            consent_wording.wording(consent_wording.Consent.SIGNUP, chosen)
+            if source is ConsentSource.FORM
+            else None
+        ),
     )
 
 

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.domain import subscriptions
+from service.domain.consent_ledger import Origin
 from service.domain.errors import ExpiredToken, InvalidInput, InvalidToken
 from service.domain.subscriptions import Signup, SignupEmail
 from service.domain.tokens import Purpose, TokenSigner
-from service.models import ConsentSource, Subscriber, SubscriberStatus, Suppression
+from service.models import ConsentChannel, ConsentSource, Subscriber, SubscriberStatus, Suppression
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EMAIL = "reader@mail.example"
@@ -84,7 +85,9 @@ def test_confirming_is_single_use_and_a_second_use_says_already_confirmed(
 ) -> None:
     subscriptions.subscribe(session, signup(), now=NOW)
     token = subscriptions.confirm_token(signer, subscriber(session))
-    first = subscriptions.confirm(session, signer, token, now=NOW, ip="198.51.100.1")
+    first = subscriptions.confirm(
+        session, signer, token, now=NOW, origin=Origin(ConsentChannel.FORM, "198.51.100.1")
+    )
     assert not first.already_confirmed
     assert first.subscriber.status is SubscriberStatus.CONFIRMED
     assert first.subscriber.confirmed_at == NOW
@@ -196,7 +199,7 @@ def test_preferences_change_language_and_topics(session: Session, signer: TokenS
 
 
 def test_export_holds_what_is_kept(session: Session, signer: TokenSigner) -> None:
-    data = subscriptions.export_data(confirmed(session, signer))
+    data = subscriptions.export_data(session, confirmed(session, signer))
     assert data["email"] == "reader@mail.example"
     assert data["status"] == "confirmed"
     assert data["consent"]["ip"] == "192.0.2.7"

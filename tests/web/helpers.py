@@ -42,7 +42,7 @@ def text_of(answer: TestResponse) -> str:
 
 def listed(answer: TestResponse) -> list[str]:
     """The addresses in the table, top to bottom."""
-    return re.findall(r'<td class="address[^"]*"[^>]*>([^<]+)', answer.text)
+    return re.findall(r'<td class="address[^"]*"[^>]*>(?:<a [^>]*>)?([^<]+)', answer.text)
 
 
 def post_file(

@@ -29,7 +29,7 @@ from werkzeug.test import TestResponse
 from service.app_state import get_database
 from service.db import Base, utcnow
 from service.domain import subscriptions
-from service.domain.tokens import CONFIRM_TTL, Purpose, TokenSigner
+from service.domain.tokens import CONFIRM_TTL, UNDO_TTL, Purpose, TokenSigner
 from service.mailsink import MailSink
 from service.models import ConsentSource, Subscriber, SubscriberStatus
 from tests.conftest import csrf_token
@@ -510,17 +510,19 @@ class Links:
     confirm: str
     unsubscribe: str
     preferences: str
+    undo: str
 
     def of(self, purpose: Purpose) -> str:
         return {
             Purpose.CONFIRM: self.confirm,
             Purpose.UNSUBSCRIBE: self.unsubscribe,
             Purpose.PREFERENCES: self.preferences,
+            Purpose.UNDO: self.undo,
         }[purpose]
 
 
 def pending_reader(app: Flask, email: str) -> Links:
-    """A real pending subscriber with topics, made by the domain; its three real tokens.
+    """A real pending subscriber with topics, made by the domain; its four real tokens.
 
     Pending, so that any link that worked would change something: confirm it, unsubscribe it,
     change its language or topics, or erase it."""
@@ -545,6 +547,8 @@ def pending_reader(app: Flask, email: str) -> Links:
             confirm=subscriptions.confirm_token(signer, subscriber),
             unsubscribe=subscriptions.unsubscribe_token(signer, subscriber),
             preferences=subscriptions.preferences_token(signer, subscriber),
+            # A pending reader's undo link: were it taken, it would confirm them.
+            undo=subscriptions.undo_token(signer, subscriber),
         )
 
 
@@ -577,6 +581,8 @@ LINK_ENDPOINTS: list[tuple[str, Purpose, Send]] = [
         Purpose.PREFERENCES,
         lambda r, t: r.form(f"/preferences/{t}/erase", {"confirm": "yes"}),
     ),
+    ("GET /undo", Purpose.UNDO, lambda r, t: r.browser.get(f"/undo/{t}")),
+    ("POST /undo", Purpose.UNDO, lambda r, t: r.form(f"/undo/{t}")),
 ]
 
 
@@ -613,6 +619,12 @@ def bad_tokens(app: Flask, links: Links, purpose: Purpose) -> Iterator[tuple[str
         )
         yield "expired", past.dumps(purpose, {"u": links.uid, "v": links.version}), 410
         yield "already used", signer.dumps(purpose, {"u": links.uid, "v": links.version - 1}), 400
+    if purpose is Purpose.UNDO:
+        past = TokenSigner(
+            app.extensions["pressroom.settings"].secret_key,
+            clock=lambda: time.time() - UNDO_TTL.total_seconds() - 60,
+        )
+        yield "expired", past.dumps(purpose, {"u": links.uid, "v": links.version}), 410
 
 
 def link_cases(app: Flask, links: Links) -> Iterator[Case]:

@@ -332,7 +332,9 @@ class BatchSender:
                 return
             recipient = queue.popleft()
             try:
-                data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
+                data = messages[recipient.language].for_recipient(
+                    recipient.email, recipient.uid, original=recipient.original
+                )
             except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
                 self._fail([(recipient, MALFORMED.reply)], result)
                 continue

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for, utcnow
-from service.domain import bounce_policy, releases, send_guards, webhook_outbox
+from service.domain import bounce_policy, corrections, releases, send_guards, webhook_outbox
+from service.domain.corrections import OriginalCopy
 from service.domain.refusals import Reply
 from service.domain.webhook_endpoints import EventType
 from service.locales import LANGUAGES
@@ -67,11 +68,14 @@ class Recipient:
     language: str
     attempts: int = 1
     last_error: str | None = None
+    # A correction's reader: the email in which they got the original (its thread).
+    original: OriginalCopy | None = None
 
 
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
     """Conditions for the confirmed subscribers this release goes to, and the language
-    version each of them gets."""
+    version each of them gets. A correction goes only to readers who got the original
+    (corrections.original_copies), of those its topics and languages choose."""
     available = [lang for lang in LANGUAGES if release.version(lang)]
     conditions: list[ColumnElement[bool]] = [Subscriber.status == SubscriberStatus.CONFIRMED]
     language: ColumnElement[str]
@@ -90,6 +94,9 @@ def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], Colum
             SubscriberTopic.topic.in_(list(release.topics)),
         )
         conditions.append(or_(~chose_topics, shares_topic))
+    if release.corrects_id is not None:
+        copies = corrections.original_copies(release.corrects_id).subquery()
+        conditions.append(Subscriber.id.in_(select(copies.c.subscriber_id)))
     return conditions, language
 
 
@@ -214,6 +221,23 @@ def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recip
     ]
     skip = [c.delivery_id for c in claimed if c.subscriber_id not in found]
     return keep, skip
+
+
+def threaded(
+    session: Session, release: Release, keep: list[Recipient]
+) -> tuple[list[Recipient], list[int]]:
+    """A correction's recipients, each with the email in which they got the original
+    (corrections.copies_to), and the rows to skip: a reader planned who has no such copy
+    (none, as planning chose them by the same rule) gets no correction. Any other release's
+    recipients as they are."""
+    if release.corrects_id is None:
+        return keep, []
+    assert release.corrects is not None  # loaded here: the batch's message names its title
+    copies = corrections.copies_to(session, release.corrects_id, [r.subscriber_id for r in keep])
+    with_copy = [
+        replace(r, original=copies[r.subscriber_id]) for r in keep if r.subscriber_id in copies
+    ]
+    return with_copy, [r.delivery_id for r in keep if r.subscriber_id not in copies]
 
 
 def still_confirmed(session: Session, subscriber_ids: Iterable[int]) -> set[int]:
@@ -562,6 +586,8 @@ class SqlLedger:
                 session, release_id, owner=self.owner, limit=limit, now=utcnow(), lease=self.lease
             )
             keep, skip = recipients(session, claimed)
+            keep, missed = threaded(session, release, keep)
+            skip += missed
             mark_done(session, skip, DeliveryStatus.SKIPPED, owner=self.owner)
             return Claim(release, keep, len(skip))
 

@@ -6,6 +6,11 @@ Idempotency-Key used before with another body is a 422. Generated bodies get a v
 `published_at` moved before now (and `publish_at` after it, so that the run does not publish
 its releases), and valid keys are made unique to the request; a time or key that is not valid
 at all (negative data) is left as the generator made it.
+
+Two more rules of state: `corrects` must name a sent release (this run sends nothing, so a
+valid id becomes null), and an `embargo_until` still to come refuses `publish: true` and an
+earlier `publish_at` (a valid one is moved a day ahead, no later than publish_at, or into the
+past beside `publish: true`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from service.domain.releases import parse_datetime
 from service.web.idempotency import HEADER, KEY_PATTERN
 
 REUSED_KEY = "idempotency_key_reused"
+STATE_RULES = ('"invalid_correction"', '"embargoed"')
 
 
 def _valid_time(value: object) -> datetime | None:
@@ -39,9 +45,20 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     publish_at = _valid_time(body.get("publish_at"))
     if publish_at is not None and publish_at <= now + timedelta(minutes=10):
         body = {**body, "publish_at": (now + timedelta(days=30)).isoformat()}
+        publish_at = now + timedelta(days=30)
     published_at = _valid_time(body.get("published_at"))
     if published_at is not None and published_at > now:
         body = {**body, "published_at": (now - timedelta(days=1)).isoformat()}
+    if _valid_time(body.get("embargo_until")) is not None:
+        embargo = (
+            now - timedelta(days=1) if body.get("publish") is True else now + timedelta(days=1)
+        )
+        if publish_at is not None:
+            embargo = min(embargo, publish_at)
+        body = {**body, "embargo_until": embargo.isoformat()}
+    corrects = body.get("corrects")
+    if isinstance(corrects, int) and not isinstance(corrects, bool):
+        body = {**body, "corrects": None}
     return body
 
 
@@ -64,6 +81,8 @@ def filter_failure(
         return True
     if REUSED_KEY in (response.text or ""):
         return False  # the key's rule: the same key was sent before with another body
+    if any(code in (response.text or "") for code in STATE_RULES):
+        return False  # no sent release to correct here; an embargo still to come
     body = case.body if isinstance(case.body, dict) else {}
     now = datetime.now(UTC)
     published_at = _valid_time(body.get("published_at"))

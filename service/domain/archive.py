@@ -21,13 +21,16 @@ from service.models import Release, ReleaseKind
 
 
 def _is_public(now: datetime) -> ColumnElement[bool]:
-    """Published (PUBLIC_STATES), and at or before `now`: draft, scheduled and cancelled
-    releases are never shown, whatever their dates say; nor are digest runs."""
+    """Published (PUBLIC_STATES), at or before `now`, and under no embargo at `now`: draft,
+    scheduled and cancelled releases are never shown, whatever their dates say; nor are
+    digest runs. (Publishing is refused during an embargo; the check here holds for rows
+    written by any other path, and for a backdated published_at.)"""
     return and_(
         Release.kind == ReleaseKind.RELEASE,
         Release.status.in_(PUBLIC_STATES),
         Release.published_at.is_not(None),
         Release.published_at <= now,
+        or_(Release.embargo_until.is_(None), Release.embargo_until <= now),
     )
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from babel.dates import format_date
 
 from service.domain import mail_headers, mime, plain_text
+from service.domain.corrections import OriginalCopy
 from service.domain.emails import EmailRenderer
 from service.domain.mail_site import MailSite
 from service.domain.release_messages import (
@@ -134,9 +135,13 @@ class DigestMessages:
         self._now = now
         self._composed: dict[tuple[tuple[int, str], ...], DigestMessage] = {}
 
-    def for_recipient(self, email: str, subscriber_uid: str) -> bytes:
+    def for_recipient(
+        self, email: str, subscriber_uid: str, *, original: OriginalCopy | None = None
+    ) -> bytes:
         """The reader's digest (ReleaseMessage.for_recipient); KeyError for a reader this
-        batch holds no list for (the ledger skips those before they reach a batch)."""
+        batch holds no list for (the ledger skips those before they reach a batch).
+        `original` is always None: a digest replies to nothing (a correction it lists
+        follows its original in a digest, or was emailed at once and threaded)."""
         listed = self._listings[subscriber_uid]
         key = tuple((entry.release_id, entry.language) for entry in listed)
         message = self._composed.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from babel.dates import format_date
 
@@ -20,6 +21,9 @@ from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
 from service.locales import babel_locale
 from service.models import Release
+
+if TYPE_CHECKING:
+    from service.domain.corrections import OriginalCopy
 
 CRLF = b"\r\n"
 _UNSUBSCRIBE = "PRESSROOM-UNSUBSCRIBE-URL-9f2c"
@@ -111,6 +115,13 @@ class ReleaseMessage:
         self._site = site
         # The day in TIMEZONE, as the release's page dates it (web/l10n.format_date).
         published = (release.published_at or now).astimezone(site.zone).date()
+        # A correction names what it corrects, in the reader's language where it can.
+        original = release.corrects if release.corrects_id is not None else None
+        original_version = (
+            (original.version(language) or original.version(original.language))
+            if original is not None
+            else None
+        )
         rendered = renderer.render(
             "release/release",
             language,
@@ -127,6 +138,10 @@ class ReleaseMessage:
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,
             test=test,
+            corrects_title=original_version["title"] if original_version else None,
+            corrects_url=(
+                f"{site.base_url}/releases/{original.slug}?lang={language}" if original else None
+            ),
         )
         self._text = _EncodedBody(rendered.text)
         self._html = _EncodedBody(rendered.html)
@@ -164,7 +179,12 @@ class ReleaseMessage:
         return f"{self._site.base_url}/unsubscribe/{token}"
 
     def for_recipient(
-        self, email: str, subscriber_uid: str, *, message_id: str | None = None
+        self,
+        email: str,
+        subscriber_uid: str,
+        *,
+        message_id: str | None = None,
+        original: OriginalCopy | None = None,
     ) -> bytes:
         """The whole message for one reader, DKIM-signed when a key is set; HeaderError when
         `email` is not a plain addr-spec (mail_headers.check_addr_spec).
@@ -172,6 +192,11 @@ class ReleaseMessage:
         `message_id`: None for a reader's delivery of the release (`self.message_id`, stable
         across retries). A message that is no such delivery (a test copy, a preview) passes
         one of its own from mail_headers.new_msg_id; a test copy without one gets a new ID.
+
+        `original`: for a correction, the email in which this reader got the original
+        (corrections.copies_to); the message replies to it, In-Reply-To and References
+        naming its Message-ID as sent to this reader (RFC 5322 §3.6.4), so mail clients
+        put the two in one thread.
         """
         if message_id is None:
             message_id = (
@@ -183,10 +208,17 @@ class ReleaseMessage:
         preferences = f"{self._site.base_url}/preferences/" + self._signer.dumps(
             Purpose.PREFERENCES, {"u": subscriber_uid}
         )
+        thread = b""
+        if original is not None:
+            parent = original.message_id(subscriber_uid, self._site.domain)
+            thread = mail_headers.message_id("In-Reply-To", parent) + mail_headers.message_id(
+                "References", parent
+            )
         message = b"".join(
             [
                 mail_headers.address("To", email),
                 mail_headers.message_id("Message-ID", message_id),
+                thread,
                 mail_headers.uris("List-Unsubscribe", unsubscribe),
                 self._head,
                 CRLF,

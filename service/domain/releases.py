@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import MAX_ROW_ID
-from service.domain import webhook_outbox
+from service.domain import corrections, webhook_outbox
 from service.domain.content import render_markdown
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput, NotFound
 from service.domain.mime import lines_of
@@ -50,6 +50,20 @@ class InvalidState(DomainError):
     message = N_("The release cannot do that in its present state.")
 
 
+class Embargoed(InvalidState):
+    """Publishing (now or at a schedule) before the release's embargo ends."""
+
+    code = "embargoed"
+    message = N_("The release is under embargo until %(time)s: it cannot be published before.")
+
+
+class InvalidEmbargo(InvalidInput):
+    """A schedule or a publish request that the embargo in the same request rules out."""
+
+    code = "embargoed"
+    message = N_("The time to publish cannot be before the embargo ends.")
+
+
 @dataclass(frozen=True)
 class ReleaseText:
     title: str
@@ -76,6 +90,8 @@ class ReleaseDraft:
     publish: bool = False
     publish_at: datetime | None = None
     published_at: datetime | None = None
+    embargo_until: datetime | None = None
+    corrects: int | None = None  # the id of the sent release this one corrects
 
 
 def _text(raw: object, name: str, *, limit: int, one_line: bool, required: bool) -> str:
@@ -177,7 +193,7 @@ def _translations(raw: dict[str, Any], language: str) -> dict[str, ReleaseText]:
 
 RELEASE_FIELDS = frozenset(
     {"title", "summary", "body", "language", "topics", "translations", "publish", "publish_at",
-     "published_at", "email", "fallback_to_primary"}
+     "published_at", "email", "fallback_to_primary", "embargo_until", "corrects"}
 )  # fmt: skip
 
 
@@ -206,6 +222,10 @@ def parse_release(
     publish = _optional_flag(raw, "publish") or False
     if publish and publish_at is not None:
         raise InvalidInput(N_("Give either publish or publish_at, not both."))
+    embargo_until = parse_datetime(raw.get("embargo_until"), "embargo_until")
+    if publish:
+        refuse_embargoed(embargo_until, now, asked=True)
+    check_schedule(publish_at, embargo_until)
     return ReleaseDraft(
         text=parse_text(raw),
         language=language,
@@ -216,7 +236,24 @@ def parse_release(
         publish=publish,
         publish_at=publish_at,
         published_at=published_at,
+        embargo_until=embargo_until,
+        corrects=corrections.parse_corrects(raw.get("corrects")),
     )
+
+
+def refuse_embargoed(embargo_until: datetime | None, now: datetime, *, asked: bool = False) -> None:
+    """Publishing at `now` would break an embargo that has not ended: Embargoed (409) for a
+    stored release, InvalidEmbargo (422) when one request `asked` for both."""
+    if embargo_until is not None and now < embargo_until:
+        error = InvalidEmbargo if asked else Embargoed
+        raise error(Embargoed.message, time=f"{embargo_until:%Y-%m-%d %H:%M} UTC")
+
+
+def check_schedule(publish_at: datetime | None, embargo_until: datetime | None) -> None:
+    """A schedule that falls before the embargo ends is refused (InvalidEmbargo): it would
+    be refused when its time came."""
+    if publish_at is not None and embargo_until is not None and publish_at < embargo_until:
+        raise InvalidEmbargo()
 
 
 def slugify(title: str) -> str:
@@ -324,6 +361,8 @@ def release_from_draft(draft: ReleaseDraft, *, slug: str, **columns: Any) -> Rel
         translations={lang: text.as_version() for lang, text in draft.translations.items()},
         fallback_to_primary=draft.fallback_to_primary,
         send_email=draft.email is not False,
+        embargo_until=draft.embargo_until,
+        corrects_id=draft.corrects,
         **columns,
     )
 
@@ -331,6 +370,8 @@ def release_from_draft(draft: ReleaseDraft, *, slug: str, **columns: Any) -> Rel
 def create_release(
     session: Session, draft: ReleaseDraft, *, publisher_id: int | None, now: datetime
 ) -> Release:
+    if draft.corrects is not None:
+        corrections.check_original(session, draft.corrects, correction_id=None)
     release = release_from_draft(
         draft,
         slug=_unique_slug(session, draft.text.title),
@@ -352,6 +393,8 @@ def create_release(
 EDITABLE_FIELDS = frozenset({"title", "summary", "body", "translations", "topics", "publish_at"})
 # Who gets the release and how: only while nothing has gone out.
 UNSENT_FIELDS = frozenset({"topics", "language", "email", "fallback_to_primary"})
+# When it may come out and what it corrects: only while it is not out.
+UNPUBLISHED_FIELDS = frozenset({"embargo_until", "corrects"})
 UNSENT_STATES = (ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED)
 
 
@@ -367,7 +410,7 @@ def edit_release(
     sends anything: a release that went out
     stays out, and readers get what was sent to them."""
     release = get_release(session, release_id)
-    unknown = sorted(set(raw) - EDITABLE_FIELDS - UNSENT_FIELDS)
+    unknown = sorted(set(raw) - EDITABLE_FIELDS - UNSENT_FIELDS - UNPUBLISHED_FIELDS)
     if unknown:
         raise InvalidInput(
             N_("These fields cannot be edited: %(fields)s."), fields=", ".join(unknown)[:200]
@@ -376,6 +419,17 @@ def edit_release(
         raise InvalidState(N_("A cancelled release cannot be edited."))
     if set(raw) & UNSENT_FIELDS and release.status not in UNSENT_STATES:
         raise InvalidState(N_("Topics decide who gets the release: fixed once it is out."))
+    if set(raw) & UNPUBLISHED_FIELDS and release.status not in UNSENT_STATES:
+        raise InvalidState(N_("The embargo and what it corrects are fixed once it is out."))
+    # Read before anything changes: a bad value changes nothing.
+    embargo_until = (
+        parse_datetime(raw["embargo_until"], "embargo_until")
+        if "embargo_until" in raw
+        else release.embargo_until
+    )
+    corrects = corrections.parse_corrects(raw["corrects"]) if "corrects" in raw else None
+    if corrects is not None:
+        corrections.check_original(session, corrects, correction_id=release.id)
     if "language" in raw:
         if raw["language"] is None:
             raise InvalidInput(N_("The field '%(field)s' is required."), field="language")
@@ -400,9 +454,15 @@ def edit_release(
         release.send_email = _flag(raw["email"], "email")
     if "fallback_to_primary" in raw:
         release.fallback_to_primary = _flag(raw["fallback_to_primary"], "fallback_to_primary")
+    if "corrects" in raw:
+        release.corrects_id = corrects
     if "publish_at" in raw:
         when = parse_datetime(raw["publish_at"], "publish_at")
+        check_schedule(when, embargo_until)
         _reschedule(session, release, when, now=now, past_schedule=past_schedule)
+    elif release.status is ReleaseStatus.SCHEDULED:
+        check_schedule(release.publish_at, embargo_until)
+    release.embargo_until = embargo_until
     release.updated_at = now
     session.flush()
     return release
@@ -491,12 +551,16 @@ def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Releas
     A compare-and-set on the status makes a double click, or two workers, start one send.
     """
     release = get_release(session, release_id)
+    if release.status in UNSENT_STATES:
+        refuse_embargoed(release.embargo_until, now)
     target = ReleaseStatus.SENDING if release.send_email else ReleaseStatus.PUBLISHED
     won = session.execute(
         update(Release)
         .where(
             Release.id == release_id,
             Release.status.in_([ReleaseStatus.DRAFT, ReleaseStatus.SCHEDULED]),
+            # The embargo as the row holds it at the moment of the change, not as read above.
+            or_(Release.embargo_until.is_(None), Release.embargo_until <= now),
         )
         .values(
             status=target,
@@ -509,6 +573,8 @@ def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Releas
     session.refresh(release)
     if not won and release.status is ReleaseStatus.CANCELLED:
         raise InvalidState(N_("A cancelled release cannot be published."))
+    if not won and release.status in UNSENT_STATES:
+        refuse_embargoed(release.embargo_until, now)  # an embargo set in the meantime
     if won:
         webhook_outbox.release_changed(session, EventType.RELEASE_PUBLISHED, release, now=now)
     return release, bool(won) and target is ReleaseStatus.SENDING
@@ -628,5 +694,7 @@ def release_state(release: Release) -> dict[str, Any]:
         "email": release.send_email,
         "publish_at": release.publish_at.isoformat() if release.publish_at else None,
         "published_at": release.published_at.isoformat() if release.published_at else None,
+        "embargo_until": release.embargo_until.isoformat() if release.embargo_until else None,
+        "corrects": release.corrects_id,
         "languages": [lang for lang in LANGUAGES if release.version(lang)],
     }

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, string_enum, utcnow
 
@@ -79,6 +79,17 @@ class Release(Base):
         string_enum(ReleaseStatus, "release_status"), default=ReleaseStatus.DRAFT, index=True
     )
     publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Closed to the public (page, feed, email) until then; publishing earlier is refused.
+    embargo_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The sent release this one corrects: emailed only to who got that one, in its thread.
+    # RESTRICT: an original a correction points to is history that stays.
+    corrects_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id", ondelete="RESTRICT"), index=True
+    )
+    # Loaded when asked for (a correction's email names its original's title).
+    corrects: Mapped[Release | None] = relationship(
+        remote_side="Release.id", foreign_keys=[corrects_id]
+    )
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     send_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     send_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

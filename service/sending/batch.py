@@ -23,6 +23,7 @@ from datetime import timedelta
 from queue import Empty, SimpleQueue
 from typing import Protocol
 
+from service.domain.corrections import OriginalCopy
 from service.domain.digest_messages import Listed
 from service.domain.mail_headers import HeaderError
 from service.domain.refusals import RefusalJudge, Reply, Stage
@@ -61,7 +62,9 @@ MALFORMED = PermanentSendError(
 class Addressed(Protocol):
     """A message composed once and addressed to each reader (ReleaseMessage, DigestMessages)."""
 
-    def for_recipient(self, email: str, subscriber_uid: str) -> bytes: ...
+    def for_recipient(
+        self, email: str, subscriber_uid: str, *, original: OriginalCopy | None = None
+    ) -> bytes: ...
 
 
 class Ledger(Protocol):
@@ -350,7 +353,9 @@ class BatchSender:
                 return
             recipient = queue.popleft()
             try:
-                data = messages[recipient.language].for_recipient(recipient.email, recipient.uid)
+                data = messages[recipient.language].for_recipient(
+                    recipient.email, recipient.uid, original=recipient.original
+                )
             except HeaderError:  # e.g. an encoded word or quotes in a hand-written row
                 self._fail([(recipient, MALFORMED.reply)], result)
                 continue

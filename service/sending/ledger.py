@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.db import insert_for, utcnow
-from service.domain import bounce_policy, digests, releases, send_guards, webhook_outbox
+from service.domain import (
+    bounce_policy,
+    corrections,
+    digests,
+    releases,
+    send_guards,
+    webhook_outbox,
+)
+from service.domain.corrections import OriginalCopy
 from service.domain.digest_messages import Listed
 from service.domain.refusals import Reply
 from service.domain.webhook_endpoints import EventType
@@ -70,11 +78,15 @@ class Recipient:
     language: str
     attempts: int = 1
     last_error: str | None = None
+    # A correction's reader: the email in which they got the original (its thread).
+    original: OriginalCopy | None = None
 
 
 def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], ColumnElement[str]]:
     """Conditions for the confirmed subscribers this release goes to, and the language
-    version each of them gets."""
+    version each of them gets. A correction goes only to readers who got the original
+    (corrections.original_copies), or for whom it is held for a digest still to go, of those
+    its topics and languages choose."""
     available = [lang for lang in LANGUAGES if release.version(lang)]
     conditions: list[ColumnElement[bool]] = [Subscriber.status == SubscriberStatus.CONFIRMED]
     language: ColumnElement[str]
@@ -93,7 +105,30 @@ def recipient_filter(release: Release) -> tuple[list[ColumnElement[bool]], Colum
             SubscriberTopic.topic.in_(list(release.topics)),
         )
         conditions.append(or_(~chose_topics, shares_topic))
+    if release.corrects_id is not None:
+        copies = corrections.original_copies(release.corrects_id).subquery()
+        conditions.append(
+            or_(
+                Subscriber.id.in_(select(copies.c.subscriber_id)),
+                Subscriber.id.in_(corrections.original_held(release.corrects_id)),
+            )
+        )
     return conditions, language
+
+
+def delivery_status(release: Release) -> ColumnElement[str]:
+    """The state a reader's new delivery row starts in. A reader who chose a digest is owed
+    the release in it (domain/digests): held, not sent. A correction goes at once to whoever
+    got the original, in its own email or in a digest (it threads to that email), and is held
+    for a reader whose digest with the original is still to go: it follows it there."""
+    if release.corrects_id is not None:
+        copies = corrections.original_copies(release.corrects_id).subquery()
+        got_it = Subscriber.id.in_(select(copies.c.subscriber_id))
+        return case((got_it, DeliveryStatus.PENDING.value), else_=DeliveryStatus.HELD.value)
+    return case(
+        (Subscriber.frequency == Frequency.IMMEDIATELY.value, DeliveryStatus.PENDING.value),
+        else_=DeliveryStatus.HELD.value,
+    )
 
 
 def plan_chunk(
@@ -118,11 +153,7 @@ def plan_chunk(
     done = upper is None
     if done:
         upper = session.scalar(select(func.max(Subscriber.id))) or start
-    # A reader who chose a digest is owed the release in it (domain/digests): held, not sent.
-    status = case(
-        (Subscriber.frequency == Frequency.IMMEDIATELY.value, DeliveryStatus.PENDING.value),
-        else_=DeliveryStatus.HELD.value,
-    )
+    status = delivery_status(release)
     rows = select(
         literal(release.id),
         Subscriber.id,
@@ -224,6 +255,23 @@ def recipients(session: Session, claimed: Sequence[Claimed]) -> tuple[list[Recip
     ]
     skip = [c.delivery_id for c in claimed if c.subscriber_id not in found]
     return keep, skip
+
+
+def threaded(
+    session: Session, release: Release, keep: list[Recipient]
+) -> tuple[list[Recipient], list[int]]:
+    """A correction's recipients, each with the email in which they got the original
+    (corrections.copies_to), and the rows to skip: a reader planned who has no such copy
+    (none, as planning chose them by the same rule) gets no correction. Any other release's
+    recipients as they are."""
+    if release.corrects_id is None:
+        return keep, []
+    assert release.corrects is not None  # loaded here: the batch's message names its title
+    copies = corrections.copies_to(session, release.corrects_id, [r.subscriber_id for r in keep])
+    with_copy = [
+        replace(r, original=copies[r.subscriber_id]) for r in keep if r.subscriber_id in copies
+    ]
+    return with_copy, [r.delivery_id for r in keep if r.subscriber_id not in copies]
 
 
 def still_confirmed(session: Session, subscriber_ids: Iterable[int]) -> set[int]:
@@ -576,6 +624,8 @@ class SqlLedger:
                 session, release_id, owner=self.owner, limit=limit, now=utcnow(), lease=self.lease
             )
             keep, skip = recipients(session, claimed)
+            keep, missed = threaded(session, release, keep)
+            skip += missed
             listed = None
             if release.kind is ReleaseKind.DIGEST:
                 by_reader = digests.listings(session, release.id, [r.subscriber_id for r in keep])

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from service.db import utcnow
+from service.domain.corrections import CopyKind, OriginalCopy
 from service.domain.digest_messages import DigestMessages, Listed
 from service.domain.emails import EmailRenderer
 from service.domain.mail_headers import new_msg_id
@@ -80,7 +81,10 @@ class Composer:
         """The test copy to a publisher: marked as a test, its own Message-ID (Gmail folds
         repeats of one), the same for every retry of one task (`key`)."""
         return self.release_message(release, language, now=now, test=True).for_recipient(
-            email, f"test-{publisher_id}", message_id=new_msg_id(self.site.domain, key=key)
+            email,
+            f"test-{publisher_id}",
+            message_id=new_msg_id(self.site.domain, key=key),
+            original=_example_copy(release),
         )
 
     def preview(
@@ -90,8 +94,19 @@ class Composer:
         on a page) and with an ID of its own: a preview is no reader's delivery."""
         unsigned = Composer(self.renderer, self.signer, replace(self.site, dkim=None))
         return unsigned.release_message(release, language, now=now).for_recipient(
-            email, f"preview-{publisher_id}", message_id=new_msg_id(self.site.domain)
+            email,
+            f"preview-{publisher_id}",
+            message_id=new_msg_id(self.site.domain),
+            original=_example_copy(release),
         )
+
+
+def _example_copy(release: Release) -> OriginalCopy | None:
+    """A correction's preview and test copy reply to the original as a reader's copy would:
+    the headers are there to see, naming a message the publisher never got."""
+    if release.corrects_id is None:
+        return None
+    return OriginalCopy(CopyKind.RELEASE, release.corrects_id)
 
 
 class MessageCache:

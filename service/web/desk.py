@@ -84,7 +84,7 @@ def index() -> str:
         rows = releases.newest_releases(session, limit=DESK_RELEASES)
         counts = releases.delivery_counts_of(session, [r.id for r in rows])
         items = [{"release": r, "counts": counts[r.id]} for r in rows]
-        return render_template("admin/index.html", items=items)
+        return render_template("admin/index.html", items=items, now=utcnow())
 
 
 def limit_logins(app: Flask) -> None:

@@ -13,15 +13,19 @@ from service.domain.errors import N_, InvalidInput
 from service.domain.local_times import LocalTime, NonexistentTime, read_wall_clock
 from service.web.desk_charts import long_date
 
+SCHEDULE_NOT_A_TIME = N_("Give the time to publish as a date and a time.")
+EMBARGO_NOT_A_TIME = N_("Give the end of the embargo as a date and a time.")
 
-def schedule_time(raw: str) -> str | None:
+
+def schedule_time(raw: str, *, not_a_time: str = SCHEDULE_NOT_A_TIME) -> str | None:
     """A `datetime-local` value (HTML: YYYY-MM-DDTHH:MM[:SS]) as ISO 8601 with its UTC offset;
     None when empty. A value that names its own offset is taken as it is.
 
-    Raises InvalidInput (422) for what is no date and time, and for a time that does not exist
-    on the desk's clock (it falls in the gap when the clocks move forward).
+    Raises InvalidInput (422) for what is no date and time (`not_a_time`, the message for the
+    field it came from), and for a time that does not exist on the desk's clock (it falls in
+    the gap when the clocks move forward).
     """
-    wall = _wall_time(raw)
+    wall = _wall_time(raw, not_a_time)
     if wall is None:
         return None
     if wall.tzinfo is not None:
@@ -33,7 +37,7 @@ def repeated_hour_notice(raw: str) -> str | None:
     """What the desk says when `raw` (as schedule_time takes it) happens twice on the desk's
     clock: which of the two was taken. None for any other value."""
     try:
-        wall = _wall_time(raw)
+        wall = _wall_time(raw, SCHEDULE_NOT_A_TIME)
     except InvalidInput:
         return None
     if wall is None or wall.tzinfo is not None:
@@ -84,13 +88,13 @@ def repeated_hour_note(moment: datetime | None) -> str | None:
     )
 
 
-def _wall_time(raw: str) -> datetime | None:
+def _wall_time(raw: str, not_a_time: str) -> datetime | None:
     if not raw.strip():
         return None
     try:
         return datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise InvalidInput(N_("Give the time to publish as a date and a time.")) from None
+        raise InvalidInput(not_a_time) from None
 
 
 def _read(wall: datetime) -> LocalTime:

@@ -27,7 +27,7 @@ from service import dispatch
 from service.app_state import session_scope, settings
 from service.db import utcnow
 from service.dispatch import TaskName
-from service.domain import releases, send_guards
+from service.domain import corrections, releases, send_guards
 from service.domain.addresses import display_address
 from service.domain.errors import N_, DomainError, ErrorKind, InvalidInput
 from service.domain.mail_headers import HeaderError
@@ -38,7 +38,12 @@ from service.models import Release, ReleaseStatus
 from service.sending import control, ledger, progress
 from service.sending.messages import Composer
 from service.web.body_limits import allow_body
-from service.web.desk_clock import repeated_hour_note, repeated_hour_notice, schedule_time
+from service.web.desk_clock import (
+    EMBARGO_NOT_A_TIME,
+    repeated_hour_note,
+    repeated_hour_notice,
+    schedule_time,
+)
 from service.web.desk_login import guard
 from service.web.errors import status_of
 from service.web.l10n import format_datetime
@@ -90,8 +95,27 @@ def form_fields(form: MultiDict[str, str], *, unsent: bool) -> dict[str, Any]:
             "email": form.get("email") == "yes",
             "fallback_to_primary": form.get("fallback_to_primary") == "yes",
             "publish_at": schedule_time(form.get("publish_at", "")),
+            "embargo_until": schedule_time(
+                form.get("embargo_until", ""), not_a_time=EMBARGO_NOT_A_TIME
+            ),
+            "corrects": corrects_choice(form.get("corrects", "")),
         }
     return fields
+
+
+def corrects_choice(raw: str) -> int | None:
+    """The editor's "correction of" choice: a release id, or empty for none."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise InvalidInput(N_("Choose the release this one corrects from the list."))
+    return int(raw)
+
+
+def local_field(moment: datetime | None) -> str:
+    """A stored time as a `datetime-local` field shows it: on the desk's clock, to the minute."""
+    return moment.astimezone(settings().zone).strftime("%Y-%m-%dT%H:%M") if moment else ""
 
 
 def form_values(release: Release | None) -> dict[str, Any]:
@@ -106,6 +130,8 @@ def form_values(release: Release | None) -> dict[str, Any]:
             "email": True,
             "fallback_to_primary": True,
             "publish_at": "",
+            "embargo_until": "",
+            "corrects": "",
             "translation": {"title": "", "summary": "", "body": ""},
         }
     translation = (release.translations or {}).get(other_language(release.language)) or {}
@@ -117,11 +143,9 @@ def form_values(release: Release | None) -> dict[str, Any]:
         "topics": list(release.topics or []),
         "email": release.send_email,
         "fallback_to_primary": release.fallback_to_primary,
-        "publish_at": (
-            release.publish_at.astimezone(settings().zone).strftime("%Y-%m-%dT%H:%M")
-            if release.publish_at
-            else ""
-        ),
+        "publish_at": local_field(release.publish_at),
+        "embargo_until": local_field(release.embargo_until),
+        "corrects": str(release.corrects_id or ""),
         "translation": {key: translation.get(key, "") for key in ("title", "summary", "body")},
     }
 
@@ -139,6 +163,8 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
         "email": form.get("email") == "yes",
         "fallback_to_primary": form.get("fallback_to_primary") == "yes",
         "publish_at": form.get("publish_at", ""),
+        "embargo_until": form.get("embargo_until", ""),
+        "corrects": form.get("corrects", ""),
         "translation": {
             key: form.get(f"translation_{key}", "") for key in ("title", "summary", "body")
         },
@@ -156,6 +182,22 @@ def editor(
     `same_title`, the form as it was sent, not saved, and the published releases whose
     title it has (same_title_of), to save it all the same or change the title."""
     unsent = release is None or release.status in releases.UNSENT_STATES
+    with session_scope() as session:
+        # What a correction may name: the sent releases.
+        choices = [
+            {"id": found.id, "title": found.title, "published": _local_time(found.published_at)}
+            for found in corrections.correctable(session, excluding=release.id if release else None)
+        ]
+        original = (
+            session.get(Release, release.corrects_id)
+            if release is not None and release.corrects_id
+            else None
+        )
+        corrects = (
+            {"id": original.id, "title": original.title, "slug": original.slug}
+            if original
+            else None
+        )
     page = render_template(
         "admin/release_form.html",
         release=release,
@@ -166,6 +208,9 @@ def editor(
         timezone=settings().timezone,
         schedule_note=repeated_hour_note(release.publish_at) if release else None,
         languages=LANGUAGES,
+        correctable=choices,
+        corrects=corrects,
+        embargo=_local_time(release.embargo_until) if release else None,
     )
     return (page, status_of(error)) if error else page
 
@@ -340,6 +385,11 @@ def confirm_publish(release_id: int) -> BaseResponse | str:
             readers=sum(by_language.values()),
             publish_at=_local_time(release.publish_at),
             schedule_note=repeated_hour_note(release.publish_at),
+            embargo=(
+                _local_time(release.embargo_until)
+                if release.embargo_until and release.embargo_until > utcnow()
+                else None
+            ),
         )
 
 
@@ -422,11 +472,13 @@ def live_preview(release_id: int | None) -> Response:
         try:
             fields = form_fields(request.form, unsent=True)
             fields.pop("publish_at")
+            fields.pop("embargo_until")  # when it comes out changes nothing in the email
             if saved is not None and saved.status not in releases.UNSENT_STATES:
                 # Who gets it is fixed: the form no longer holds those fields.
                 fields |= {
                     "language": saved.language,
                     "fallback_to_primary": saved.fallback_to_primary,
+                    "corrects": saved.corrects_id,
                 }
             draft = releases.parse_release(fields, now=now)
             return preview_response(unsaved_release(session, draft, saved))
@@ -446,11 +498,15 @@ def unsaved_release(
 ) -> Release:
     """A release as the editor holds it, never added to the session. Unsaved, it has the
     slug saving it now would give (releases.next_slug): its link is the one it will have."""
+    # A correction's preview names the original: an unsaved row loads no relationship.
+    original = session.get(Release, draft.corrects) if draft.corrects else None
+    if draft.corrects and original is None:
+        raise InvalidInput(N_("There is no release %(id)s to correct."), id=draft.corrects)
     if saved is None:
         slug = releases.next_slug(session, draft.text.title)
-        return releases.release_from_draft(draft, slug=slug, id=0)
+        return releases.release_from_draft(draft, slug=slug, id=0, corrects=original)
     return releases.release_from_draft(
-        draft, slug=saved.slug, id=saved.id, published_at=saved.published_at
+        draft, slug=saved.slug, id=saved.id, published_at=saved.published_at, corrects=original
     )
 
 
@@ -462,7 +518,9 @@ def preview_response(release: Release) -> Response:
         body = render_template(
             "admin/preview_text.html",
             headers=[
-                (name, str(message[name])) for name in ("From", "To", "Subject", "List-Unsubscribe")
+                (name, str(message[name]))
+                for name in ("From", "To", "Subject", "In-Reply-To", "List-Unsubscribe")
+                if message[name] is not None
             ],
             text=_body_of(message, "plain"),
         )

@@ -21,6 +21,7 @@ from flask_smorest import Api
 
 from service.app_state import settings_of
 from service.config import TOPIC_PATTERN, Settings
+from service.db import MAX_ROW_ID
 from service.domain.addresses import ADDRESS_PATTERN, MAX_ADDRESS_LENGTH
 from service.domain.releases import DATE_TIME, MAX_BODY, MAX_DATE_TIME, MAX_SUMMARY, MAX_TITLE
 from service.domain.subscriptions import MAX_TOPICS
@@ -173,6 +174,21 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
         },
         "email": {"type": "boolean", "description": "false: archive only, no email."},
     }
+    embargo_until = _time(
+        "Under embargo until this time: the release's page, feed entry and email stay closed "
+        "and publishing is refused (409; 422 with publish: true, or a publish_at before it) "
+        "until then. A time that has passed embargoes nothing. null: no embargo."
+    )
+    corrects = {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_ROW_ID,
+        "nullable": True,
+        "description": "The id of a sent release (status sent) this one corrects: emailed "
+        "only to the readers who got that one, as a reply in its thread (In-Reply-To, "
+        "References). A release that is not sent, or this one itself: 422. null: no "
+        "correction.",
+    }
     return {
         "SubscriptionRequest": {
             "type": "object",
@@ -217,6 +233,8 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
                     "Backdate: a time in the past (refused with 422 otherwise); more than 2 "
                     "days back is not emailed unless email is true. null: not backdated."
                 ),
+                "embargo_until": embargo_until,
+                "corrects": corrects,
                 **flags,
             },
             "required": ["title", "language"],
@@ -240,6 +258,14 @@ def request_schemas(settings: Settings) -> dict[str, Schema]:
                     "version in that language becomes the primary text.",
                 },
                 "topics": {**_topics(()), "description": "While unsent (409 after)."},
+                "embargo_until": {
+                    **embargo_until,
+                    "description": f"{embargo_until['description']} While unsent (409 after).",
+                },
+                "corrects": {
+                    **corrects,
+                    "description": f"{corrects['description']} While unsent (409 after).",
+                },
                 **{
                     name: {**flag, "description": f"{flag['description']} While unsent."}
                     for name, flag in flags.items()
@@ -275,6 +301,8 @@ def answer_schemas() -> dict[str, Schema]:
         "email": boolean,
         "publish_at": {**nullable_time, "description": "null: not scheduled."},
         "published_at": {**nullable_time, "description": "null: not published yet."},
+        "embargo_until": {**nullable_time, "description": "null: no embargo."},
+        "corrects": {**integer, "nullable": True, "description": "null: no correction."},
         "languages": {"type": "array", "items": string},
         "url": {"type": "string", "format": "uri"},
         "delivery": ref("DeliveryProgress"),

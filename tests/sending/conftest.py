@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from sqlalchemy import update
 
 import service.models  # noqa: F401  (registers every table)
 from service.db import Base, Database
 from service.domain.emails import EmailRenderer
 from service.domain.mail_site import MailSite
 from service.domain.tokens import TokenSigner
+from service.models import Release
 from service.sending.messages import Composer
 from tests.databases import postgres_schema
 from tests.sending.parts import BACKENDS, RecordingTransport
@@ -47,6 +49,8 @@ def database(
 def db(database: Database) -> Iterator[Database]:
     yield database
     with database.session_scope() as session:
+        # A correction's link to its original is RESTRICT: undone first.
+        session.execute(update(Release).values(corrects_id=None))
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
 

@@ -85,7 +85,13 @@ def reader(db: Database, email: str, frequency: Frequency, *, language: str = "n
 
 
 def publish(
-    db: Database, title: str, *, at: datetime, topics=(), english: str | None = None
+    db: Database,
+    title: str,
+    *,
+    at: datetime,
+    topics=(),
+    english: str | None = None,
+    corrects: int | None = None,
 ) -> int:  # type: ignore[no-untyped-def]
     """A release as publishing leaves it, then planned (ledger.plan_chunk)."""
     with db.session_scope() as session:
@@ -110,6 +116,7 @@ def publish(
             status=ReleaseStatus.SENDING,
             published_at=at,
             send_started_at=at,
+            corrects_id=corrects,
         )
         session.add(release)
         session.flush()
@@ -299,3 +306,41 @@ def test_a_reader_who_left_gets_no_digest_and_a_cancelled_release_owes_none(
         )
         assert not digests.anything_waiting(session, Frequency.DAILY, DAY1 + timedelta(days=1))
     assert statuses(db, kept)[daily] is DeliveryStatus.HELD
+
+
+def test_a_correction_threads_to_the_digest_that_listed_the_original_and_follows_a_held_one(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """CONTRACT §9's corrections meet digests: a reader who got the original in a digest gets
+    the correction at once, replying to that digest's Message-ID; a reader whose digest with
+    the original is still to go gets the correction in it; one who never had it, nothing."""
+    got_digest = reader(db, "got@mail.example", Frequency.DAILY)
+    weekly = reader(db, "weekly@mail.example", Frequency.WEEKLY)
+    original = publish(db, "Original", at=DAY1)
+    send(db, original, transport, redis_client, composer)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    send(db, run, transport, redis_client, composer)
+    latecomer = reader(db, "late@mail.example", Frequency.IMMEDIATELY)
+    transport.calls.clear()
+
+    correction = publish(db, "Rettelse", at=DAY1 + timedelta(days=1, hours=2), corrects=original)
+    planned = statuses(db, correction)
+    assert planned == {got_digest: DeliveryStatus.PENDING, weekly: DeliveryStatus.HELD}
+    assert latecomer not in planned
+    send(db, correction, transport, redis_client, composer)
+    (threaded,) = transport.calls
+    headers = message_from_bytes(threaded.data, policy=policy.default)
+    assert threaded.recipients == ["got@mail.example"]
+    assert headers["In-Reply-To"] == headers["References"]
+    assert headers["In-Reply-To"].startswith(f"<release-{run}.")  # the digest, as sent
+
+    weekly_run = run_digest(db, Frequency.WEEKLY, DAY1 + timedelta(days=7))
+    assert weekly_run is not None
+    send(db, weekly_run, transport, redis_client, composer)
+    digest = transport.calls[-1]
+    assert digest.recipients == ["weekly@mail.example"]
+    text = message_from_bytes(digest.data, policy=policy.default).get_body(("plain",))
+    listed = text.get_content()  # type: ignore[union-attr]
+    assert listed.index("Rettelse") < listed.index("Original")  # both, newest first
+    assert statuses(db, correction)[weekly] is DeliveryStatus.SENT

@@ -6,7 +6,7 @@ racing owe one release.paused. On the real database, committed where two session
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from service.app_state import get_database, session_scope
 from service.db import utcnow
-from service.domain import bounce_policy, bounces, releases, send_guards, suppressions
+from service.domain import (
+    bounce_policy,
+    bounces,
+    releases,
+    send_guards,
+    suppressions,
+    webhook_endpoints,
+)
 from service.domain.send_guards import Guard
 from service.models import (
     Release,
@@ -28,11 +35,18 @@ from service.models import (
     WebhookEvent,
 )
 from service.sending.ledger import SqlLedger
-from tests.bounces.test_send_guards import LIMITS, report, sending_release
-from tests.domain.test_webhook_outbox import NOW, add_endpoint
+from tests.bounces.guard_figures import LIMITS, report, sending_release
 from tests.rows import subscriber_rows
 from tests.sending.parts import add_deliveries, add_readers, add_release
 from tests.web.helpers import run_sweep
+
+NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+def add_endpoint(session: Session, events: list[str]) -> None:
+    webhook_endpoints.add(
+        session, "https://crm.example/hooks", events, include_address=False, now=NOW
+    )
 
 
 def owed(session: Session, event_type: str) -> list[dict[str, Any]]:

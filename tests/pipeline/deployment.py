@@ -135,6 +135,7 @@ class Deployment:
             "BOUNCE_RATE_LIMIT": str(s.bounce_rate_limit),
             "WEBHOOK_RETRY_SECONDS": str(s.webhook_retry_seconds),
             "WEBHOOK_BACKOFF_SECONDS": str(s.webhook_backoff_seconds),
+            "WEBHOOK_ALLOW_PRIVATE": "1" if s.webhook_allow_private else "0",
         }
         if s.send_rate:
             values["SEND_RATE"] = str(s.send_rate)

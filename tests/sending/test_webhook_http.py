@@ -5,6 +5,7 @@ made, however they are written, unless allowed."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -18,13 +19,15 @@ from service.sending import webhook_http
 from tests.webhook_receiver import Receiver
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+DRIP_FOR = 15.0  # seconds: longer than any deadline here, shorter than a hung test
 
 
 @contextmanager
 def raw_receiver(answer: bytes, *, drip: bytes = b"", every: float = 0.2) -> Iterator[str]:
     """A receiver on a socket of its own: reads the request, sends `answer`, then `drip` a
-    byte at a time, one each `every` seconds (at most 30 s), or, for `drip` b"0", as fast as
-    it can until the client goes; with no `drip`, nothing more (for 30 s). Its URL."""
+    byte at a time, one each `every` seconds (for DRIP_FOR seconds at most), or, for `drip`
+    b"0", as fast as it can until the client goes; with no `drip`, nothing more (for 30 s).
+    Its URL."""
     server = socket.create_server(("127.0.0.1", 0))
     done = threading.Event()
 
@@ -42,8 +45,9 @@ def raw_receiver(answer: bytes, *, drip: bytes = b"", every: float = 0.2) -> Ite
                     while not done.is_set():
                         connection.sendall(b"0" * 65536)
                     return
-                for byte in drip * 1000:
-                    if done.wait(every):
+                stop = time.monotonic() + DRIP_FOR
+                for byte in itertools.cycle(drip):
+                    if done.wait(every) or time.monotonic() > stop:
                         return
                     connection.sendall(bytes([byte]))
             except OSError:

@@ -96,6 +96,9 @@ class Settings:
     # about WEBHOOK_BACKOFF_SECONDS, each wait doubling (at most an hour), with jitter.
     webhook_retry_seconds: float = 86400.0
     webhook_backoff_seconds: float = 10.0
+    # Outgoing webhooks may go to loopback, private and link-local addresses (service/domain/
+    # webhook_addresses.py); off, they are refused at registration and at connection.
+    webhook_allow_private: bool = False
     ses_sns_topic_arns: tuple[str, ...] = ()
     dns_resolver: str | None = None  # host:port for the deliverability check; unset: the system's
     metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW  # networks that may read /metrics
@@ -180,6 +183,7 @@ class Settings:
                 "WEBHOOK_BACKOFF_SECONDS", env.get("WEBHOOK_BACKOFF_SECONDS")
             )
             or 10.0,
+            "webhook_allow_private": _flag(env.get("WEBHOOK_ALLOW_PRIVATE")),
             "dns_resolver": env.get("DNS_RESOLVER", "").strip() or None,
             "ses_sns_topic_arns": tuple(
                 a.strip() for a in env.get("SES_SNS_TOPIC_ARNS", "").split(",") if a.strip()

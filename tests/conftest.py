@@ -77,6 +77,8 @@ def make_settings(database_url: str, redis_url: str, smtp_url: str, **changes: o
         "mailgun_webhook_signing_key": signing.MAILGUN_KEY,
         "sendgrid_webhook_public_key": signing.SENDGRID_PUBLIC_KEY,
         "ses_sns_topic_arns": (signing.SES_TOPIC,),
+        # The tests' webhook receivers listen on 127.0.0.1; refusals are tested with it off.
+        "webhook_allow_private": True,
         "signup_rate_limit": "1000/minute",
         "address_rate_limit": "1000/minute",
         "task_queue": f"pressroom-test-{uuid.uuid4().hex[:8]}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from service.app_state import session_scope
+from service.app_state import session_scope, settings
 from service.cli.commands import refusals
 from service.db import utcnow
 from service.domain import webhook_endpoints, webhook_outbox
@@ -34,7 +34,12 @@ def add_command(url: str, events: str, include_address: bool) -> None:
     """Register URL for the events named; prints its id and its signing secret, once."""
     with refusals(), session_scope() as session:
         added = webhook_endpoints.add(
-            session, url, events.split(","), include_address=include_address, now=utcnow()
+            session,
+            url,
+            events.split(","),
+            include_address=include_address,
+            now=utcnow(),
+            allow_private=settings().webhook_allow_private,
         )
         endpoint_id, event_types = added.endpoint.id, added.endpoint.events
     click.echo(f"Added webhook endpoint {endpoint_id} for {event_types}.")

@@ -583,15 +583,22 @@ def publish(session: Session, release_id: int, *, now: datetime) -> tuple[Releas
 def pause(
     session: Session, release_id: int, *, reason: str | None = None, now: datetime
 ) -> Release:
+    """Pause a sending release (staff, or the relay halting a send: `reason`). A compare-and-
+    set on the status: of two pauses racing (staff and a send guard), only the one that paused
+    it owes release.paused; the other finds it paused and changes nothing. Raises NotFound,
+    InvalidState (not sending)."""
     release = get_release(session, release_id)
-    if release.status is ReleaseStatus.PAUSED:
-        return release
-    if release.status is not ReleaseStatus.SENDING:
+    won = session.execute(
+        update(Release)
+        .where(Release.id == release_id, Release.status == ReleaseStatus.SENDING)
+        .values(status=ReleaseStatus.PAUSED, pause_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(release)
+    if won:
+        webhook_outbox.release_changed(session, EventType.RELEASE_PAUSED, release, now=now)
+    elif release.status is not ReleaseStatus.PAUSED:
         raise InvalidState(N_("Only a release that is sending can be paused."))
-    release.status = ReleaseStatus.PAUSED
-    release.pause_reason = reason
-    session.flush()
-    webhook_outbox.release_changed(session, EventType.RELEASE_PAUSED, release, now=now)
     return release
 
 

@@ -2,7 +2,9 @@
 
 The event types an endpoint may ask for are EVENT_TYPES (README "Outgoing webhooks" says what
 each carries). A URL is http(s) with a host, and no user or password in it: the signature
-is how a receiver knows the sender.
+is how a receiver knows the sender. Unless WEBHOOK_ALLOW_PRIVATE is set (`allow_private`), its
+host is not an internal address written out, nor localhost (webhook_addresses; the POST
+checks the address it actually connects to as well).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain import webhook_signing
+from service.domain import webhook_addresses, webhook_signing
 from service.domain.errors import N_, InvalidInput, NotFound
 from service.models import WebhookEndpoint
 
@@ -45,9 +47,10 @@ class Added:
     secret: str  # shown once: the operator gives it to the receiver
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_private: bool = False) -> str:
     """The URL, stripped. Raises InvalidInput unless it is http(s) with a host, no
-    credentials and at most MAX_URL characters."""
+    credentials and at most MAX_URL characters, and (unless `allow_private`) its host is no
+    loopback, private, link-local, multicast, reserved or unspecified address, nor localhost."""
     url = url.strip()
     if len(url) > MAX_URL:
         raise InvalidInput(N_("A webhook URL has at most %(max)s characters."), max=MAX_URL)
@@ -61,6 +64,13 @@ def check_url(url: str) -> str:
     if parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
         raise InvalidInput(N_("A webhook URL holds no spaces, user name or password."))
     del port
+    if webhook_addresses.literal_host_refused(parts.hostname, allow_private=allow_private):
+        raise InvalidInput(
+            N_(
+                "A webhook may not go to this machine or an internal network address "
+                "(WEBHOOK_ALLOW_PRIVATE allows it)."
+            )
+        )
     return url
 
 
@@ -81,11 +91,18 @@ def check_events(names: list[str]) -> list[str]:
 
 
 def add(
-    session: Session, url: str, events: list[str], *, include_address: bool, now: datetime
+    session: Session,
+    url: str,
+    events: list[str],
+    *,
+    include_address: bool,
+    now: datetime,
+    allow_private: bool = False,
 ) -> Added:
-    """Register an endpoint. Raises InvalidInput (check_url, check_events)."""
+    """Register an endpoint. `allow_private`: WEBHOOK_ALLOW_PRIVATE. Raises InvalidInput
+    (check_url, check_events)."""
     endpoint = WebhookEndpoint(
-        url=check_url(url),
+        url=check_url(url, allow_private=allow_private),
         events=",".join(check_events(events)),
         include_address=include_address,
         secret=webhook_signing.new_secret(),

@@ -36,7 +36,7 @@ from service.logs import redact
 from service.models import Release, Subscriber, WebhookEndpoint, WebhookEvent, WebhookEventStatus
 
 TO_RING = "pressroom.webhook_events"  # session.info: outbox ids written, to ring after commit
-LEASE = timedelta(seconds=60)  # an attempt's hold: several times the POST's timeout
+LEASE = timedelta(seconds=60)  # an attempt's hold: 3x the POST's deadline (webhook_http)
 MAX_BACKOFF = timedelta(hours=1)
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)

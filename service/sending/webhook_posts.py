@@ -1,17 +1,16 @@
 """Sending one outgoing webhook event: claim its attempt (webhook_outbox), POST the signed
 body, settle the outcome. Called by the worker's task (workers/tasks.py deliver_webhook).
 
-The POST: JSON, signed as Standard Webhooks says (webhook_signing), TIMEOUT seconds at most;
-a 2xx answer is delivery. A redirect is not followed (a receiver moves by being registered
-again), and counts as a failure like any other answer. Logs name the endpoint's id, never
-its URL (which may hold a token), the secret or a reader's address.
+The POST (webhook_http): JSON, signed as Standard Webhooks says (webhook_signing), within
+webhook_http.DEADLINE seconds, to a public address unless WEBHOOK_ALLOW_PRIVATE; a 2xx answer
+is delivery. A redirect is not followed (a receiver moves by being registered again), and
+counts as a failure like any other answer. Logs name the endpoint's id, never its URL (which
+may hold a token), the secret or a reader's address.
 """
 
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,14 +21,9 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.domain import webhook_outbox, webhook_signing
 from service.models import WebhookEventStatus
-from service.sending import meters
+from service.sending import meters, webhook_http
 
 log = logging.getLogger(__name__)
-
-TIMEOUT = 10.0  # seconds for the whole answer's head
-USER_AGENT = "Pressroom-Webhooks/1"
-
-Post = Callable[[str, dict[str, str], bytes], str | None]  # url, headers, body -> error or None
 
 
 @dataclass(frozen=True)
@@ -42,43 +36,15 @@ class Delivery:
     next_in_line: int | None = None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # urllib then raises HTTPError for the 3xx answer
-
-
-_opener = urllib.request.build_opener(_NoRedirects())
-
-
-def http_post(url: str, headers: dict[str, str], body: bytes) -> str | None:
-    """POST `body` to `url`: None for a 2xx answer, else a short reason (the status, or what
-    stopped the connection)."""
-    request = urllib.request.Request(
-        url, data=body, headers={**headers, "user-agent": USER_AGENT}, method="POST"
-    )
-    try:
-        with _opener.open(request, timeout=TIMEOUT) as answer:
-            status = answer.status
-    except urllib.error.HTTPError as error:
-        return f"HTTP {error.code}" + (" (a redirect, not followed)" if error.code < 400 else "")
-    except urllib.error.URLError as error:
-        return f"no answer: {error.reason}"
-    except (TimeoutError, OSError, ValueError) as error:
-        return f"no answer: {error.__class__.__name__}: {error}"
-    except Exception as error:  # http.client's own: not HTTP at all (BadStatusLine, ...)
-        return f"no answer: {error.__class__.__name__}"
-    return None if 200 <= status < 300 else f"HTTP {status}"
-
-
 def deliver(
     open_session: Callable[[], AbstractContextManager[Session]],
     row_id: int,
     settings: Settings,
     *,
     now: Callable[[], datetime],
-    post: Post = http_post,
 ) -> Delivery:
-    """One attempt of outbox event `row_id`, when it is due and first in its line."""
+    """One attempt of outbox event `row_id`, when it is due and first in its line; internal
+    addresses only with `settings.webhook_allow_private`."""
     with open_session() as session:
         attempt = webhook_outbox.claim(session, row_id, now=now())
     if attempt is None:
@@ -88,7 +54,9 @@ def deliver(
     headers = webhook_signing.headers(
         attempt.secret, attempt.event_id, int(sent_at.timestamp()), body
     )
-    error = post(attempt.url, headers, body.encode())
+    error = webhook_http.post(
+        attempt.url, headers, body.encode(), allow_private=settings.webhook_allow_private
+    )
     with open_session() as session:
         settled = webhook_outbox.settle(
             session,

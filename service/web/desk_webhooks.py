@@ -12,7 +12,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.app_state import session_scope
+from service.app_state import session_scope, settings
 from service.db import utcnow
 from service.domain import webhook_endpoints, webhook_outbox
 from service.domain.errors import DomainError
@@ -51,7 +51,12 @@ def add() -> tuple[str, int]:
     try:
         with session_scope() as session:
             added = webhook_endpoints.add(
-                session, url, events, include_address=include_address, now=utcnow()
+                session,
+                url,
+                events,
+                include_address=include_address,
+                now=utcnow(),
+                allow_private=settings().webhook_allow_private,
             )
             endpoint_id = added.endpoint.id
     except DomainError as error:

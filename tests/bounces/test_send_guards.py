@@ -2,70 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.app_state import session_scope
 from service.domain import releases, send_guards
-from service.domain.bounce_policy import Report, take
+from service.domain.bounce_policy import take
 from service.domain.refusals import Reply, Stage
-from service.domain.send_guards import Guard, Limits
+from service.domain.send_guards import Guard
 from service.models import (
     Delivery,
-    DeliveryStatus,
     Release,
     ReleaseStatus,
-    ReportDoor,
     Subscriber,
     SubscriberStatus,
     Suppression,
 )
 from service.sending.ledger import Recipient, refusal_report
+from tests.bounces.guard_figures import LIMITS, NOW, report, sending_release
 from tests.pipeline.helpers import api_token
-from tests.rows import subscriber_rows
-
-NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-LIMITS = Limits(complaints=0.003, bounces=0.05)
-
-
-def sending_release(session: Session, *, sent: int, failed: int = 0) -> tuple[int, list[int]]:
-    release = Release(slug="vostok", title="Vostok", language="nb", status=ReleaseStatus.SENDING)
-    session.add(release)
-    session.flush()
-    emails = [f"reader{n}@mail.example" for n in range(sent + failed)]
-    rows = subscriber_rows(emails, status=SubscriberStatus.CONFIRMED, language="nb", now=NOW)
-    ids = list(session.scalars(insert(Subscriber).returning(Subscriber.id), rows))
-    session.execute(
-        insert(Delivery),
-        [
-            {
-                "release_id": release.id,
-                "subscriber_id": sid,
-                "language": "nb",
-                "status": DeliveryStatus.SENT if n < sent else DeliveryStatus.FAILED,
-                "attempts": 1,
-            }
-            for n, sid in enumerate(ids)
-        ],
-    )
-    return release.id, ids
-
-
-def report(session: Session, release_id: int, subscriber_id: int, action: str, status=None):
-    email = session.get(Subscriber, subscriber_id).email  # type: ignore[union-attr]
-    delivery = (
-        session.query(Delivery).filter_by(release_id=release_id, subscriber_id=subscriber_id).one()
-    )
-    return take(
-        session,
-        Report(ReportDoor.GENERIC, action, status, address=email, delivery_id=delivery.id),
-        now=NOW,
-    )
 
 
 @pytest.mark.parametrize(

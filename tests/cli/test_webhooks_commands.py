@@ -103,7 +103,8 @@ def test_a_confirmed_import_owes_each_new_reader_a_confirmed_event(
 
 def test_the_command_the_contract_names_runs_as_an_operator_runs_it(app: Flask) -> None:
     """`flask --app service webhooks add URL --events ...` (CONTRACT §9) in a process of its
-    own, configured by the environment alone; a refusal is one line and exit status 1."""
+    own, configured by the environment alone (WEBHOOK_ALLOW_PRIVATE unset: internal addresses
+    refused); a refusal is one line and exit status 1."""
     settings = app.extensions["pressroom.settings"]
     env = clean_env(
         SECRET_KEY=settings.secret_key,
@@ -131,4 +132,10 @@ def test_the_command_the_contract_names_runs_as_an_operator_runs_it(app: Flask) 
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("Error: Unknown event release.deleted")
     assert "Traceback" not in refused.stderr
+    internal = add("http://169.254.169.254/latest/meta-data/", "--events", "release.sent")
+    assert internal.returncode == 1
+    assert internal.stderr.strip() == (
+        "Error: A webhook may not go to this machine or an internal network address "
+        "(WEBHOOK_ALLOW_PRIVATE allows it)."
+    )
     assert endpoints(app) == [("https://crm.example/hooks", "release.sent", False)]

@@ -281,3 +281,52 @@ def test_an_erasure_takes_the_address_out_of_every_event_kept(
 def test_bad_endpoints_are_refused(session: Session, url: str, events: list[str]) -> None:
     with pytest.raises(InvalidInput):
         webhook_endpoints.add(session, url, events, include_address=False, now=NOW)
+
+
+INTERNAL = [
+    "http://127.0.0.1:8080/hooks",
+    "http://127.1/hooks",
+    "http://2130706433/hooks",
+    "http://localhost/hooks",
+    "http://LOCALHOST./hooks",
+    "http://metrics.localhost/hooks",
+    "http://[::1]/hooks",
+    "http://[::ffff:127.0.0.1]/hooks",
+    "http://10.0.0.5/hooks",
+    "https://192.168.1.1/hooks",
+    "http://172.16.0.1/hooks",
+    "http://100.64.0.1/hooks",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/hooks",
+    "http://[fd00::1]/hooks",
+    "http://0.0.0.0/hooks",
+    "http://[::]/hooks",
+    "http://224.0.0.1/hooks",
+    "http://240.0.0.1/hooks",
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL)
+def test_internal_addresses_are_refused_unless_allowed(session: Session, url: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        webhook_endpoints.add(session, url, ["release.sent"], include_address=False, now=NOW)
+    assert "internal network address" in refused.value.message
+    assert owed(session) == [] and webhook_endpoints.every(session) == []
+    added = webhook_endpoints.add(
+        session, url, ["release.sent"], include_address=False, now=NOW, allow_private=True
+    )
+    assert added.endpoint.url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://crm.example/hooks",
+        "https://93.184.215.14/hooks",
+        "https://[2606:4700:4700::1111]/hooks",
+        "http://localhost.example/hooks",
+    ],
+)
+def test_public_addresses_and_names_are_taken(session: Session, url: str) -> None:
+    added = webhook_endpoints.add(session, url, ["release.sent"], include_address=False, now=NOW)
+    assert added.endpoint.url == url

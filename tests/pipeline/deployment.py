@@ -138,6 +138,7 @@ class Deployment:
             "TIMEZONE": s.timezone,
             "DIGEST_HOUR": str(s.digest_hour),
             "DIGEST_WEEKDAY": str(s.digest_weekday + 1),  # ISO: 1 is Monday
+            "WEBHOOK_ALLOW_PRIVATE": "1" if s.webhook_allow_private else "0",
         }
         if s.digest_clock_file:
             values["DIGEST_CLOCK_FILE"] = s.digest_clock_file

@@ -7,6 +7,7 @@ import socket
 import threading
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from prometheus_client import REGISTRY
 
@@ -22,7 +23,12 @@ def owe_one(app: Flask, url: str) -> tuple[int, str]:
     """A release.paused event owed to `url`: (its row id, the endpoint's secret)."""
     with app.app_context(), session_scope() as session:
         secret = webhook_endpoints.add(
-            session, url, ["release.paused"], include_address=False, now=utcnow()
+            session,
+            url,
+            ["release.paused"],
+            include_address=False,
+            now=utcnow(),
+            allow_private=True,  # the tests' receivers are on 127.0.0.1
         ).secret
         release = Release(slug="r", title="Å pause", language="nb", status=ReleaseStatus.PAUSED)
         session.add(release)
@@ -114,3 +120,19 @@ def test_a_receiver_that_does_not_speak_http_is_an_error_not_a_stuck_event(app: 
     assert done.status is WebhookEventStatus.PENDING  # tried again later, then failed
     error = event(app, row_id).last_error
     assert error == "no answer: BadStatusLine"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_an_internal_receiver_is_refused_at_delivery_without_saying_more(
+    app: Flask, host: str
+) -> None:
+    """Registered while internal addresses were allowed, or under a name that resolves to
+    one (localhost here, any name in DNS): the address connected to is what is judged."""
+    with Receiver() as receiver:
+        row_id, _ = owe_one(app, receiver.url.replace("127.0.0.1", host))
+        with app.app_context():
+            strict = settings().replace(webhook_allow_private=False)
+            done = webhook_posts.deliver(session_scope, row_id, strict, now=utcnow)
+        assert receiver.requests() == []
+    assert done.status is WebhookEventStatus.PENDING  # failed like any other attempt
+    assert event(app, row_id).last_error == "address not allowed"

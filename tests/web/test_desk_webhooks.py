@@ -4,15 +4,20 @@ with their last error, removing one; in Norwegian first."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app_state import session_scope
+from service import create_app
+from service.app_state import get_database, session_scope
 from service.domain import webhook_endpoints, webhook_outbox
+from service.mailsink import MailSink
 from service.models import Release, ReleaseStatus, WebhookEndpoint
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, log_in, make_settings
+from tests.pipeline.helpers import api_token
 
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
@@ -85,3 +90,41 @@ def test_failures_show_with_their_last_error(app: Flask, desk: FlaskClient) -> N
     failures = page.text.split('id="failures"', 1)[1]
     assert "release.paused" in failures and "HTTP 503" in failures
     assert attempt.event_id in failures
+
+
+@pytest.fixture
+def strict_desk(
+    app: Flask, database_url: str, redis_url: str, sink: MailSink
+) -> Iterator[FlaskClient]:
+    """The desk of an app as deployed by default: WEBHOOK_ALLOW_PRIVATE unset."""
+    strict = create_app(
+        make_settings(database_url, redis_url, sink.url, webhook_allow_private=False)
+    )
+    api_token(strict)
+    client = strict.test_client()
+    assert log_in(client)[0] == 303
+    yield client
+    with strict.app_context():
+        get_database().dispose()
+
+
+def test_an_internal_address_is_refused_with_a_clear_message(
+    app: Flask, strict_desk: FlaskClient
+) -> None:
+    token = csrf_token(strict_desk.get("/admin/webhooks").text)
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/"):
+        refused = strict_desk.post(
+            "/admin/webhooks", data={"csrf_token": token, "url": url, "events": ["release.sent"]}
+        )
+        assert refused.status_code == 422
+        assert "intern nettverksadresse" in refused.text
+        assert "WEBHOOK_ALLOW_PRIVATE" in refused.text
+    english = strict_desk.post(
+        "/admin/webhooks",
+        data={"csrf_token": token, "url": "http://[::1]/", "events": ["release.sent"]},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.status_code == 422
+    assert "may not go to this machine or an internal network address" in english.text
+    with app.app_context(), session_scope() as session:
+        assert session.query(WebhookEndpoint).count() == 0

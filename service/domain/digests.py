@@ -179,6 +179,18 @@ def open_runs_now(
     }
 
 
+def latest_runs(session: Session, *, limit: int = 10) -> list[Release]:
+    """The last `limit` digest runs, newest first (the desk's list)."""
+    return list(
+        session.scalars(
+            select(Release)
+            .where(Release.kind == ReleaseKind.DIGEST)
+            .order_by(Release.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def plan_chunk(session: Session, run: Release, *, now: datetime, chunk: int = PLAN_CHUNK) -> int:
     """Plan the next chunk of a digest run's readers (keyset on subscriber id, checkpoint on
     the run, as sending.ledger.plan_chunk): a delivery row for each reader with rows waiting

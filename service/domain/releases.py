@@ -408,8 +408,11 @@ def edit_release(
 ) -> Release:
     """Change the text of a release (`past_schedule` as for parse_release). Editing never
     sends anything: a release that went out
-    stays out, and readers get what was sent to them."""
+    stays out, and readers get what was sent to them. A digest run is written by Pressroom
+    from the releases it lists, and is never edited (InvalidState)."""
     release = get_release(session, release_id)
+    if release.kind is ReleaseKind.DIGEST:
+        raise InvalidState(N_("A digest is made of the releases it lists: edit those instead."))
     unknown = sorted(set(raw) - EDITABLE_FIELDS - UNSENT_FIELDS - UNPUBLISHED_FIELDS)
     if unknown:
         raise InvalidInput(

@@ -10,15 +10,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from service.app_state import session_scope
+from service.app_state import session_scope, settings
 from service.db import utcnow
-from service.domain import publishers, releases
+from service.domain import digests, publishers, releases
 from service.web.desk_login import end_session, new_sign_in, safe_next
 
 bp = Blueprint("desk", __name__, url_prefix="/admin")
 
 LOGIN_RATE_LIMIT = "10/minute;50/hour"
 DESK_RELEASES = 50
+DESK_DIGEST_RUNS = 10
+DIGEST_LABELS = {"daily": _l("Daily digest"), "weekly": _l("Weekly digest")}
 STATE_LABELS = {
     "draft": _l("draft"),
     "scheduled": _l("scheduled"),
@@ -39,6 +41,7 @@ class LoginForm(FlaskForm):
 def desk_helpers() -> dict[str, object]:
     return {
         "release_state_label": lambda state: str(STATE_LABELS.get(state, state)),
+        "digest_label": lambda frequency: str(DIGEST_LABELS.get(frequency, frequency)),
     }
 
 
@@ -82,9 +85,19 @@ def logout() -> BaseResponse:
 def index() -> str:
     with session_scope() as session:
         rows = releases.newest_releases(session, limit=DESK_RELEASES)
-        counts = releases.delivery_counts_of(session, [r.id for r in rows])
+        runs = digests.latest_runs(session, limit=DESK_DIGEST_RUNS)
+        counts = releases.delivery_counts_of(session, [r.id for r in (*rows, *runs)])
         items = [{"release": r, "counts": counts[r.id]} for r in rows]
-        return render_template("admin/index.html", items=items, now=utcnow())
+        digest_runs = [{"release": r, "counts": counts[r.id]} for r in runs]
+        config = settings()
+        return render_template(
+            "admin/index.html",
+            items=items,
+            digest_runs=digest_runs,
+            digest_hour=f"{config.digest_hour:02d}:00",
+            zone_name=config.timezone,
+            now=utcnow(),
+        )
 
 
 def limit_logins(app: Flask) -> None:

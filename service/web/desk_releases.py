@@ -34,7 +34,7 @@ from service.domain.mail_headers import HeaderError
 from service.domain.refusals import NO_SMTPUTF8
 from service.domain.subscriptions import parse_language, parse_topics
 from service.locales import LANGUAGES, PRIMARY_LANGUAGE
-from service.models import Release, ReleaseStatus
+from service.models import Release, ReleaseKind, ReleaseStatus
 from service.sending import control, ledger, progress
 from service.sending.messages import Composer
 from service.web.body_limits import allow_body
@@ -286,6 +286,8 @@ def create() -> BaseResponse | str | tuple[str, int]:
 def show(release_id: int) -> BaseResponse | str | tuple[str, int]:
     with session_scope() as session:
         release = releases.get_release(session, release_id)
+        if release.kind is ReleaseKind.DIGEST:  # written by Pressroom, never edited
+            return redirect(url_for("desk_releases.send_view", release_id=release_id), code=303)
         return editor(release, form_values(release))
 
 

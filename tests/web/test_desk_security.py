@@ -81,7 +81,13 @@ def test_no_page_holds_inline_script_or_style(template: Path) -> None:
 
 # Reader forms whose URL holds a signed token: the token is the credential (CONTRACT §8), so
 # they need no session; RFC 8058's one-click unsubscribe needs neither cookie nor token anyway.
-TOKEN_FORMS = {"public.confirm", "public.unsubscribe", "public.save_preferences", "public.erase"}
+TOKEN_FORMS = {
+    "public.confirm",
+    "public.unsubscribe",
+    "public.save_preferences",
+    "public.erase",
+    "public.undo",
+}
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import column, insert, inspect, select, table
+from sqlalchemy import MetaData, column, insert, inspect, select, table, text
 
 from service import create_app
 from service.app_state import get_database
@@ -124,3 +124,64 @@ def test_the_subscription_event_log_is_backfilled_from_the_subscribers(
         downgrade(revision="0004")
         with engine.connect() as connection:
             assert "subscription_events" not in inspect(connection).get_table_names()
+
+
+def test_an_upgrade_keeps_every_delivery_and_every_link_to_a_release(
+    empty_database: Flask,
+) -> None:
+    """SQLite rebuilds a table to add a constraint to it (Alembic's batch mode): with foreign
+    keys enforced, dropping the old `releases` would delete every delivery (ON DELETE
+    CASCADE) and unlink the events and bounce reports (SET NULL). An upgrade keeps them."""
+    t1 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    with empty_database.app_context():
+        upgrade(revision="0011")
+        engine = get_database().engine
+        with engine.begin() as connection:
+            tables = MetaData()
+            tables.reflect(connection)
+            subscriber_id = connection.execute(
+                insert(tables.tables["subscribers"]).returning(column("id")),
+                _reader(t1),
+            ).scalar_one()
+            release_id = connection.execute(
+                insert(tables.tables["releases"]).returning(column("id")), _release(t1)
+            ).scalar_one()
+            connection.execute(
+                insert(tables.tables["deliveries"]),
+                {
+                    "release_id": release_id,
+                    "subscriber_id": subscriber_id,
+                    "language": "nb",
+                    "status": "sent",
+                    "attempts": 1,
+                },
+            )
+            connection.execute(
+                insert(tables.tables["subscription_events"]),
+                {"kind": "unsubscribed", "occurred_at": t1, "release_id": release_id},
+            )
+        upgrade()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 1
+            linked = connection.execute(text("SELECT release_id FROM subscription_events"))
+            assert linked.scalar_one() == release_id
+            if engine.dialect.name == "sqlite":  # enforced again once the upgrade is over
+                assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def _reader(at: datetime) -> dict[str, object]:
+    return {
+        "uid": uuid.uuid4().hex, "email": "kept@mail.example", "status": "confirmed",
+        "language": "nb", "token_version": 1, "bounce_score": 0, "consent_at": at,
+        "consent_source": "form", "consent_text_version": "v1", "created_at": at,
+        "updated_at": at, "confirmed_at": at,
+    }  # fmt: skip
+
+
+def _release(at: datetime) -> dict[str, object]:
+    return {
+        "slug": "gagarin", "title": "Gagarin", "summary": "", "body": "", "body_html": "",
+        "language": "nb", "topics": [], "translations": {}, "fallback_to_primary": True,
+        "send_email": True, "status": "sent", "published_at": at, "last_subscriber_id": 0,
+        "guards_waived": "", "created_at": at, "updated_at": at,
+    }  # fmt: skip

@@ -160,7 +160,7 @@ class Settings:
                 "WORKER_CONCURRENCY", env.get("WORKER_CONCURRENCY"), default=8
             ),
             "timezone": env.get("TIMEZONE", "Europe/Oslo").strip() or "Europe/Oslo",
-            "digest_hour": _int("DIGEST_HOUR", env.get("DIGEST_HOUR"), default=8),
+            "digest_hour": _hour("DIGEST_HOUR", env.get("DIGEST_HOUR"), default=8),
             "digest_weekday": _weekday("DIGEST_WEEKDAY", env.get("DIGEST_WEEKDAY")),
             "digest_clock_file": env.get("DIGEST_CLOCK_FILE", "").strip() or None,
             "bounce_address": env.get("BOUNCE_ADDRESS", "").strip() or None,
@@ -465,6 +465,17 @@ def _optional_float(name: str, value: str | None) -> float | None:
 
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _hour(name: str, value: str | None, *, default: int) -> int:
+    """An hour of the day: "8", "08" or "08:00" (digests go out on the hour)."""
+    text = (value or "").strip()
+    if not text:
+        return default
+    hours, _, minutes = text.partition(":")
+    if hours.isdigit() and (not minutes or minutes == "00"):
+        return int(hours)
+    raise ConfigError(f"{name} must be an hour such as 8 or 08:00, not {value!r}.")
 
 
 def _weekday(name: str, value: str | None) -> int:

@@ -59,6 +59,11 @@ def test_the_bounce_settings_default_to_no_verp_and_the_guards_of_the_mailbox_pr
         ("METRICS_ALLOW", "10.0.0.1/8"),
         ("DATABASE_POOL_MODE", "statement"),
         ("DATABASE_POOL_MODE", "transaction"),  # the default DATABASE_URL is SQLite
+        ("DIGEST_HOUR", "24"),
+        ("DIGEST_HOUR", "08:30"),
+        ("DIGEST_HOUR", "morning"),
+        ("DIGEST_WEEKDAY", "mandag"),
+        ("DIGEST_WEEKDAY", "8"),
     ],
 )
 def test_a_setting_that_cannot_work_stops_the_app_naming_it(name: str, value: str) -> None:
@@ -110,3 +115,15 @@ def test_consent_ip_precision_defaults_to_24_48_and_takes_full_or_none() -> None
 def test_a_bad_consent_ip_precision_stops_the_start(value: str) -> None:
     with pytest.raises(ConfigError, match="CONSENT_IP_PRECISION must be"):
         Settings.from_env({**ENV, "CONSENT_IP_PRECISION": value})
+
+
+def test_digests_go_out_at_eight_on_mondays_unless_told_otherwise() -> None:
+    settings = Settings.from_env(ENV)
+    assert (settings.digest_hour, settings.digest_weekday, settings.digest_clock_file) == (
+        8,
+        0,
+        None,
+    )
+    for hour, weekday in (("07:00", "Friday"), ("7", "5")):
+        changed = Settings.from_env({**ENV, "DIGEST_HOUR": hour, "DIGEST_WEEKDAY": weekday})
+        assert (changed.digest_hour, changed.digest_weekday) == (7, 4)

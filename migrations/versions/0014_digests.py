@@ -1,6 +1,7 @@
 """digests
 
-How often each reader hears from the list (immediately, daily or weekly); digest runs as
+How often each reader hears from the list (immediately, daily or weekly), also in the consent
+ledger's rows; digest runs as
 releases of kind "digest", one per frequency and due time; delivery rows held for a reader's
 next digest, and the digest run that took each
 
@@ -19,6 +20,9 @@ depends_on = None
 
 
 def upgrade():
+    # How often, in the consent ledger's rows too (the choices an act left the reader with).
+    # A plain ADD COLUMN: a rebuild of consent_records would drop its append-only triggers.
+    op.add_column('consent_records', sa.Column('frequency', sa.String(length=12), nullable=True))
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('frequency', sa.Enum('immediately', 'daily', 'weekly', name='frequency', native_enum=False, length=12), nullable=False, server_default='immediately'))
     with op.batch_alter_table('releases', schema=None) as batch_op:
@@ -46,3 +50,4 @@ def downgrade():
         batch_op.drop_column('kind')
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.drop_column('frequency')
+    op.drop_column('consent_records', 'frequency')

@@ -1,8 +1,10 @@
 """`flask --app service digests send [--frequency daily|weekly]` (CONTRACT §9): digests now.
 
-Opens a digest run of each frequency asked for (both by default) that lists everything held
-for its readers so far, plans its readers here and hands the sending to the workers, as the
-schedule (DIGEST_HOUR, DIGEST_WEEKDAY) does by itself. For operators, and for tests that must
+Without --frequency it does what the sweep does at DIGEST_HOUR (weekly on DIGEST_WEEKDAY):
+it opens the digest runs due by now (by DIGEST_CLOCK_FILE's time when that is set) that are
+not open yet. With --frequency it opens a run of that frequency at once, listing everything
+held for its readers so far, whatever the schedule says. Either way it plans the run's
+readers here and hands the sending to the workers. For operators, and for tests that must
 not wait for the clock.
 """
 
@@ -13,10 +15,12 @@ from flask.cli import AppGroup
 
 from service import dispatch
 from service.app_state import session_scope, settings
+from service.cli.commands import refusals
 from service.db import utcnow
 from service.domain import digests
 from service.models import Frequency
 from service.sending import control
+from service.sending.sweep import digest_schedule
 
 digests_group = AppGroup("digests", help="Daily and weekly digests of releases.")
 
@@ -25,25 +29,34 @@ digests_group = AppGroup("digests", help="Daily and weekly digests of releases."
 @click.option(
     "--frequency",
     type=click.Choice([f.value for f in digests.DIGEST_FREQUENCIES]),
-    help="Only this frequency's digests (by default daily and weekly).",
+    help="Send this frequency's digests now, due or not (by default: those due by the schedule).",
 )
 def send_command(frequency: str | None) -> None:
     """Build the digests owed now and hand them to the workers to send."""
-    wanted = (Frequency(frequency),) if frequency else digests.DIGEST_FREQUENCIES
-    with session_scope() as session:
-        opened = digests.open_runs_now(session, wanted, now=utcnow())
-    for kind, run_id in opened.items():
-        if run_id is None:
-            click.echo(f"{kind.value}: nothing new for anyone; no digest sent.")
-            continue
+    config = settings()
+    now = utcnow()
+    with refusals(), session_scope() as session:
+        if frequency:
+            opened = digests.open_runs_now(session, (Frequency(frequency),), now=now)
+            runs = [run_id for run_id in opened.values() if run_id is not None]
+        else:
+            clock = (
+                digests.read_clock(config.digest_clock_file) if config.digest_clock_file else now
+            )
+            runs = digests.open_due_runs(session, digest_schedule(config), now=clock, opened_at=now)
+    if not runs:
+        click.echo(
+            "No digest is owed now: nothing new for anyone, or the due digests are out "
+            "already. --frequency daily (or weekly) sends one now regardless."
+        )
+        return
+    for run_id in runs:
         readers = control.start_release(  # plans here; the workers send
             session_scope,
             run_id,
             ring=dispatch.ring,
             stop_requested=lambda: False,
             now=utcnow,
-            chains=settings().send_chains,
+            chains=config.send_chains,
         )
-        click.echo(
-            f"{kind.value}: digest run {run_id} for {readers} readers, handed to the workers."
-        )
+        click.echo(f"Digest run {run_id}: {readers} readers, handed to the workers.")

@@ -79,6 +79,7 @@ class Entry:
     language: str | None
     topics: str | None
     note: str | None
+    frequency: str | None = None
 
 
 READER_PAGE = Origin(ConsentChannel.FORM)
@@ -101,7 +102,7 @@ def append(
     note: str | None = None,
 ) -> None:
     """One row for `act` by `subscriber`, with the choices the row holds now (language,
-    topics) and the wording's hash (its text kept once)."""
+    topics, how often) and the wording's hash (its text kept once)."""
     digest = keep_wording(session, wording, now=now) if wording is not None else None
     session.execute(
         insert(ConsentRecord.__table__).values(
@@ -114,6 +115,7 @@ def append(
             text_sha256=digest,
             language=subscriber.language,
             topics=",".join(subscriber.topics),
+            frequency=subscriber.frequency.value,
             note=note,
         )
     )
@@ -126,6 +128,7 @@ class Choices:
     subscriber_id: int
     language: str
     topics: Sequence[str]
+    frequency: str = "immediately"
 
 
 def append_each(
@@ -157,6 +160,7 @@ def append_each(
                 "subscriber_id": reader.subscriber_id,
                 "language": reader.language,
                 "topics": ",".join(sorted(reader.topics)),
+                "frequency": reader.frequency,
             }
             for reader in readers
         ],
@@ -205,6 +209,7 @@ def history(session: Session, subscriber_id: int) -> Sequence[Entry]:
             language=record.language,
             topics=record.topics,
             note=record.note,
+            frequency=record.frequency,
         )
         for record, text, text_language in rows
     ]

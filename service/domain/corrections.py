@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from service.db import MAX_ROW_ID
 from service.domain.errors import N_, InvalidInput
 from service.domain.release_messages import delivery_message_id
-from service.models import Delivery, DeliveryStatus, Release, ReleaseStatus
+from service.models import Delivery, DeliveryStatus, Release, ReleaseKind, ReleaseStatus
 
 # The longest chain of corrections of corrections followed when looking for a cycle.
 MAX_CHAIN = 100
@@ -121,7 +121,7 @@ def check_original(session: Session, original_id: int, *, correction_id: int | N
     readers to correct), and the chain of corrections it stands on does not lead back to the
     correction. Raises InvalidCorrection."""
     original = session.get(Release, original_id)
-    if original is None:
+    if original is None or original.kind is ReleaseKind.DIGEST:
         raise InvalidCorrection(N_("There is no release %(id)s to correct."), id=original_id)
     if correction_id is not None and original_id == correction_id:
         raise InvalidCorrection(N_("A release cannot be a correction of itself."))
@@ -148,7 +148,11 @@ def correctable(
     the desk's editor offers."""
     query = (
         select(Release)
-        .where(Release.status == ReleaseStatus.SENT, Release.id != (excluding or 0))
+        .where(
+            Release.status == ReleaseStatus.SENT,
+            Release.kind == ReleaseKind.RELEASE,
+            Release.id != (excluding or 0),
+        )
         .order_by(Release.published_at.desc(), Release.id.desc())
         .limit(limit)
     )

@@ -29,10 +29,6 @@ from service.domain.tokens import TokenSigner
 from service.locales import babel_locale
 from service.models import Frequency, Release
 
-# Releases listed in one digest at most, newest first: a weekly digest of a busy week says
-# how many more there are and links the press room for the rest.
-MOST_LISTED = 50
-
 
 @dataclass(frozen=True)
 class Listed:
@@ -44,6 +40,7 @@ class Listed:
     title: str
     summary: str
     published_at: datetime
+    correction: bool = False  # it corrects an earlier release
 
 
 class DigestMessage(ReleaseMessage):
@@ -68,19 +65,19 @@ class DigestMessage(ReleaseMessage):
         self._site = site
         locale = babel_locale(language)
         weekly = run.digest_frequency == Frequency.WEEKLY.value
-        shown = listed[:MOST_LISTED]
         entries = [
             {
                 "title": entry.title,
                 "title_text": plain_text.underline(entry.title, "-"),
                 "summary": entry.summary,
+                "correction": entry.correction,
                 "summary_text": plain_text.wrap_text(entry.summary),
                 "date": format_date(
                     entry.published_at.astimezone(site.zone).date(), format="long", locale=locale
                 ),
                 "url": f"{site.base_url}/releases/{entry.slug}?lang={entry.language}",
             }
-            for entry in shown
+            for entry in listed
         ]
         day = format_date((run.digest_due_at or now).astimezone(site.zone).date(), "long", locale)
         rendered = renderer.render(
@@ -91,8 +88,6 @@ class DigestMessage(ReleaseMessage):
             count=len(listed),
             day=day,
             entries=entries,
-            more=len(listed) - len(shown),
-            archive_url=f"{site.base_url}/releases",
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,
         )

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from service.db import insert_for
@@ -51,6 +51,8 @@ READERS_OF = {
     Frequency.WEEKLY: (Frequency.WEEKLY.value,),
 }
 PLAN_CHUNK = 5_000
+# A release whose held rows a digest may list: sending or sent (not paused, not cancelled).
+GOING_OUT = (ReleaseStatus.SENDING, ReleaseStatus.SENT)
 
 
 class ClockFileUnreadable(DomainError):
@@ -94,14 +96,16 @@ def read_clock(path: str) -> datetime:
 
 
 def _waiting(frequency: Frequency, due_at: datetime):  # type: ignore[no-untyped-def]
-    """Held rows no run has taken yet, of releases published by `due_at`, of confirmed
-    readers whose digests `frequency` runs carry (conditions on Delivery)."""
+    """Held rows no run has taken yet, of releases published by `due_at` and going out (a
+    paused send waits for its resume, a cancelled one owes nothing), of confirmed readers
+    whose digests `frequency` runs carry (conditions on Delivery)."""
     return and_(
         Delivery.status == DeliveryStatus.HELD,
         Delivery.digest_id.is_(None),
         exists().where(
             Release.id == Delivery.release_id,
             Release.published_at <= due_at,
+            Release.status.in_(GOING_OUT),
         ),
         exists().where(
             Subscriber.id == Delivery.subscriber_id,
@@ -122,7 +126,7 @@ def open_run(
 ) -> int | None:
     """The digest run of `frequency` due at `due_at`, as a sending Release of kind DIGEST;
     None when that run exists already (one per frequency and due time, whoever asks)."""
-    stamp = due_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = due_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     statement = (
         insert_for(session, Release)
         .values(
@@ -170,7 +174,7 @@ def open_runs_now(
 ) -> dict[Frequency, int | None]:
     """`digests send`: a run of each frequency due now, listing everything held so far;
     None for a frequency with nothing to list."""
-    due_at = now.replace(microsecond=0)
+    due_at = now
     return {
         frequency: open_run(session, frequency, due_at, now=now)
         if anything_waiting(session, frequency, due_at)
@@ -198,6 +202,11 @@ def plan_chunk(session: Session, run: Release, *, now: datetime, chunk: int = PL
     frequency = Frequency(run.digest_frequency)
     due_at = run.digest_due_at
     assert due_at is not None
+    # Planners of one run take turns (a sweep restarting a slow plan, `digests send`): each
+    # chunk starts from the checkpoint as committed, under the run's row lock (PostgreSQL).
+    session.refresh(run, with_for_update=True)
+    if run.planned_at is not None:
+        return 0
     start = run.last_subscriber_id
     waits = exists().where(Delivery.subscriber_id == Subscriber.id, _waiting(frequency, due_at))
     readers = [Subscriber.id > start, waits]
@@ -217,35 +226,31 @@ def plan_chunk(session: Session, run: Release, *, now: datetime, chunk: int = PL
         literal(DeliveryStatus.PENDING.value),
         literal(0),
     ).where(*readers, Subscriber.id <= upper)
-    added = (
-        session.execute(
+    added = list(
+        session.scalars(
             insert_for(session, Delivery)
             .from_select(["release_id", "subscriber_id", "language", "status", "attempts"], rows)
             .on_conflict_do_nothing(index_elements=["release_id", "subscriber_id"])
-        ).rowcount
-        or 0
-    )
-    own = aliased(Delivery)
-    session.execute(
-        update(Delivery)
-        .where(
-            _waiting(frequency, due_at),
-            Delivery.subscriber_id > start,
-            Delivery.subscriber_id <= upper,
-            Delivery.subscriber_id.in_(
-                select(own.subscriber_id).where(
-                    own.release_id == run.id, own.status == DeliveryStatus.PENDING
-                )
-            ),
+            .returning(Delivery.subscriber_id)
         )
-        .values(digest_id=run.id)
-        .execution_options(synchronize_session=False)
     )
+    # Only the readers whose digest row this statement made: a reader whose digest is
+    # already claimed (or sent) must not have rows listed in it that it does not show.
+    for part in range(0, len(added), 1000):
+        session.execute(
+            update(Delivery)
+            .where(
+                _waiting(frequency, due_at),
+                Delivery.subscriber_id.in_(added[part : part + 1000]),
+            )
+            .values(digest_id=run.id)
+            .execution_options(synchronize_session=False)
+        )
     run.last_subscriber_id = max(run.last_subscriber_id, upper)
     if done:
         run.planned_at = now
     session.flush()
-    return added
+    return len(added)
 
 
 def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[int, list[Listed]]:
@@ -259,6 +264,7 @@ def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[i
             Delivery.digest_id == run_id,
             Delivery.status == DeliveryStatus.HELD,
             Delivery.subscriber_id.in_(subscriber_ids),
+            Release.status.in_(GOING_OUT),  # paused or cancelled since: `settle` takes it back
         )
         .order_by(Release.published_at.desc(), Release.id.desc())
     ).all()
@@ -273,24 +279,75 @@ def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[i
                 title=version["title"],
                 summary=version["summary"],
                 published_at=release.published_at or release.created_at,
+                correction=release.corrects_id is not None,
             )
         )
     return listed
 
 
-def settle(session: Session, run: Release) -> int:
-    """A finished run's listed rows take the outcome of their reader's digest: sent (with its
-    time), failed or skipped. Returns rows settled."""
+def settle(session: Session, run_id: int) -> int:
+    """Listed rows of run `run_id` whose reader's digest is done take its outcome: sent (with
+    its time), failed or skipped; those of a reader whose digest was cancelled, and those of
+    a release paused or cancelled since the run took them (its digest did not list them), go
+    back to waiting for the next digest. Rows of readers whose digest is still owed stay.
+    The sweep calls it for every run with such rows, and a run calls it as it ends: a reader
+    whose digest is out counts as having the release (corrections) within a sweep. Returns
+    rows settled."""
     own = aliased(Delivery)
-    mine = and_(own.release_id == run.id, own.subscriber_id == Delivery.subscriber_id)
+    mine = and_(own.release_id == run_id, own.subscriber_id == Delivery.subscriber_id)
+    listed = and_(Delivery.digest_id == run_id, Delivery.status == DeliveryStatus.HELD)
+    not_going = ~exists().where(Release.id == Delivery.release_id, Release.status.in_(GOING_OUT))
+    done = exists().where(
+        mine,
+        own.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED]),
+    )
+    taken_back = session.execute(
+        update(Delivery)
+        .where(
+            listed,
+            or_(
+                exists().where(mine, own.status == DeliveryStatus.CANCELLED),
+                and_(done, not_going),
+            ),
+        )
+        .values(digest_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    settled = session.execute(
+        update(Delivery)
+        .where(listed, done)
+        .values(
+            status=select(own.status).where(mine).scalar_subquery(),
+            sent_at=select(own.sent_at).where(mine).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return (taken_back or 0) + (settled or 0)
+
+
+def unsettled_runs(session: Session) -> list[int]:
+    """Digest runs that still list held rows: the sweep settles them (`settle`)."""
+    return list(
+        session.scalars(
+            select(Delivery.digest_id)
+            .where(Delivery.status == DeliveryStatus.HELD, Delivery.digest_id.is_not(None))
+            .distinct()
+        )
+    )
+
+
+def forget_held(session: Session, subscriber_id: int) -> int:
+    """A reader who confirms a new subscription starts afresh: what was held for them before
+    they left (no digest has it yet) is skipped, not sent months late. Returns rows."""
     return (
         session.execute(
             update(Delivery)
-            .where(Delivery.digest_id == run.id, Delivery.status == DeliveryStatus.HELD)
-            .values(
-                status=select(own.status).where(mine).scalar_subquery(),
-                sent_at=select(own.sent_at).where(mine).scalar_subquery(),
+            .where(
+                Delivery.subscriber_id == subscriber_id,
+                Delivery.status == DeliveryStatus.HELD,
+                Delivery.digest_id.is_(None),
             )
+            .values(status=DeliveryStatus.SKIPPED)
             .execution_options(synchronize_session=False)
         ).rowcount
         or 0

@@ -12,6 +12,7 @@ from service.models import (
     Delivery,
     DeliveryStatus,
     Release,
+    ReleaseKind,
     ReleaseStatus,
     Subscriber,
     SubscriberStatus,
@@ -34,7 +35,9 @@ def read(session: Session) -> Gauges:
         subscribers[SubscriberStatus(status).value] = count
     releases = {status.value: 0 for status in ReleaseStatus}
     for status, count in session.execute(
-        select(Release.status, func.count()).group_by(Release.status)
+        select(Release.status, func.count())
+        .where(Release.kind == ReleaseKind.RELEASE)  # digest runs are no releases
+        .group_by(Release.status)
     ):
         releases[ReleaseStatus(status).value] = count
     owed = session.scalar(

@@ -467,7 +467,7 @@ def import_rows(
         session,
         ConsentAct.IMPORT,
         [
-            consent_ledger.Choices(ids[email], row.language, row.topics)
+            consent_ledger.Choices(ids[email], row.language, row.topics, row.frequency.value)
             for email, row in fresh.items()
             if email in ids
         ],

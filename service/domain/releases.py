@@ -516,6 +516,15 @@ def get_release(session: Session, release_id: int) -> Release:
     return release
 
 
+def get_press_release(session: Session, release_id: int) -> Release:
+    """A release of the press office's (get_release); a digest run is none (NotFound): it is
+    watched, paused and resumed, never edited, previewed, tested or shown."""
+    release = get_release(session, release_id)
+    if release.kind is ReleaseKind.DIGEST:
+        raise NotFound(N_("There is no release with this id."))
+    return release
+
+
 def newest_releases(session: Session, *, limit: int, before: int = 0) -> list[Release]:
     """At most `limit` releases of any status, newest (highest id) first; with `before`, only
     those with a smaller id (keyset pagination: the last id of the previous page). Digest
@@ -627,8 +636,6 @@ def cancel(session: Session, release_id: int, *, now: datetime) -> Release:
         return release
     if release.status in (ReleaseStatus.SENT, ReleaseStatus.PUBLISHED):
         raise InvalidState(N_("A release that is out cannot be cancelled."))
-    if release.kind is ReleaseKind.DIGEST:
-        raise InvalidState(N_("A digest cannot be cancelled: pause it instead."))
     release.status = ReleaseStatus.CANCELLED
     release.send_finished_at = now
     session.execute(

@@ -23,6 +23,7 @@ from service.domain.errors import N_, InvalidInput
 from service.domain.releases import delivery_counts_of
 from service.models import (
     Release,
+    ReleaseKind,
     ReportKind,
     Subscriber,
     SubscriberStatus,
@@ -222,7 +223,7 @@ def release_outcomes(session: Session, *, limit: int = RELEASES_SHOWN) -> list[R
     complaints and unsubscribes."""
     rows: Sequence[Release] = session.scalars(
         select(Release)
-        .where(Release.send_started_at.is_not(None))
+        .where(Release.send_started_at.is_not(None), Release.kind == ReleaseKind.RELEASE)
         .order_by(Release.send_started_at.desc(), Release.id.desc())
         .limit(limit)
     ).all()

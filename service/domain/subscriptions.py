@@ -14,7 +14,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from service.config import TOPIC_PATTERN
 from service.db import insert_for, utcnow
-from service.domain import consent_ledger, owed_notices, subscription_events, webhook_outbox
+from service.domain import (
+    consent_ledger,
+    digests,
+    owed_notices,
+    subscription_events,
+    webhook_outbox,
+)
 from service.domain.consent_ledger import READER_PAGE, Origin, Wording
 from service.domain.errors import N_, ExpiredToken, InvalidInput, InvalidToken
 from service.domain.owed_notices import Owed
@@ -352,6 +358,7 @@ def confirm(
     subscription_events.record(session, SubscriptionEventKind.CONFIRMED, at=now)
     webhook_outbox.subscriber_changed(session, EventType.SUBSCRIBER_CONFIRMED, subscriber, now=now)
     consent_ledger.append(session, subscriber, ConsentAct.CONFIRM, origin, now=now, wording=wording)
+    digests.forget_held(session, subscriber.id)  # a new subscription: nothing from before
     # The person asked again and proved they own the address: lift an earlier suppression.
     session.execute(
         delete(Suppression).where(Suppression.email_hash == address_hash(subscriber.email))
@@ -591,6 +598,7 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
                 "user_agent": entry.user_agent,
                 "language": entry.language,
                 "topics": entry.topics.split(",") if entry.topics else [],
+                "frequency": entry.frequency,
                 "note": entry.note,
                 "text_sha256": entry.text_sha256,
                 "text": entry.text,

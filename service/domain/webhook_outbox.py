@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session, aliased
 
 from service.domain.webhook_endpoints import EventType, listening
 from service.logs import redact
-from service.models import Release, Subscriber, WebhookEndpoint, WebhookEvent, WebhookEventStatus
+from service.models import (
+    Release,
+    ReleaseKind,
+    Subscriber,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventStatus,
+)
 
 TO_RING = "pressroom.webhook_events"  # session.info: outbox ids written, to ring after commit
 LEASE = timedelta(seconds=60)  # an attempt's hold: 3x the POST's deadline (webhook_http)
@@ -121,7 +128,10 @@ def subscribers_changed(
 def release_changed(
     session: Session, event_type: EventType, release: Release, *, now: datetime
 ) -> int:
-    """Owe `event_type` about `release` (as the row is now); the number of events written."""
+    """Owe `event_type` about `release` (as the row is now); the number of events written.
+    A digest run is no release of the press office's: it owes none."""
+    if release.kind is ReleaseKind.DIGEST:
+        return 0
     data = {
         "id": release.id,
         "slug": release.slug,

@@ -70,4 +70,5 @@ class ConsentRecord(Base):
     # The choices the act left the reader with (signup, confirm, preferences, undo, import).
     language: Mapped[str | None] = mapped_column(String(8))
     topics: Mapped[str | None] = mapped_column(String(1000))  # comma-separated; "" = every topic
+    frequency: Mapped[str | None] = mapped_column(String(12))  # immediately, daily or weekly
     note: Mapped[str | None] = mapped_column(String(500))  # an import's consent note

@@ -391,13 +391,17 @@ def defer(
 
 def cancel_leftovers(session: Session) -> int:
     """Rows still owed by cancelled releases (given back by a batch that had not yet seen the
-    cancel) are cancelled too: a cancelled release owes nothing."""
+    cancel, or held by a plan that had not) are cancelled too: a cancelled release owes
+    nothing, at once or in a digest no run has taken it into."""
     cancelled = select(Release.id).where(Release.status == ReleaseStatus.CANCELLED)
     return (
         session.execute(
             update(Delivery)
             .where(
-                Delivery.status == DeliveryStatus.PENDING,
+                or_(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    and_(Delivery.status == DeliveryStatus.HELD, Delivery.digest_id.is_(None)),
+                ),
                 Delivery.release_id.in_(cancelled.scalar_subquery()),
             )
             .values(status=DeliveryStatus.CANCELLED, next_attempt_at=None)
@@ -542,7 +546,7 @@ def finish_if_done(session: Session, release: Release, *, now: datetime) -> bool
     ).rowcount
     session.refresh(release)
     if won and release.kind is ReleaseKind.DIGEST:
-        digests.settle(session, release)
+        digests.settle(session, release.id)
     elif won:
         webhook_outbox.release_changed(session, EventType.RELEASE_SENT, release, now=now)
     return bool(won)

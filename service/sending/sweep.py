@@ -30,7 +30,7 @@ NOTICE_TASKS = {
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
     invitations, reports (report mails rung again), webhooks (outgoing webhook events rung),
-    digests (digest runs opened)."""
+    digests (digest runs opened), settled (rows listed in digests that took their outcome)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -78,6 +78,9 @@ def sweep(box: Outbox) -> dict[str, int]:
     report["reports"] = report_jobs.ring_waiting_reports(box, now)
     report["webhooks"] = ring_due_webhooks(box, now)
     report["digests"] = open_due_digests(box, now)
+    with box.open_session() as session:
+        for run_id in digests.unsettled_runs(session):
+            report["settled"] = report.get("settled", 0) + digests.settle(session, run_id)
     return report
 
 

@@ -242,7 +242,7 @@ def list_releases() -> Response:
 @require_token
 def get_release(release_id: int) -> Response:
     with session_scope() as session:
-        return jsonify(release_answer(session, releases.get_release(session, release_id)))
+        return jsonify(release_answer(session, releases.get_press_release(session, release_id)))
 
 
 @bp.patch("/releases/<int:release_id>")

@@ -296,7 +296,7 @@ def show(release_id: int) -> BaseResponse | str | tuple[str, int]:
 def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
     try:
         with session_scope() as session:
-            release = releases.get_release(session, release_id)
+            release = releases.get_press_release(session, release_id)
             unsent = release.status in releases.UNSENT_STATES
             fields = form_fields(request.form, unsent=unsent)
             if unsent and request.form.get("publish_at", "") == form_values(release)["publish_at"]:
@@ -323,11 +323,11 @@ def save(release_id: int) -> BaseResponse | str | tuple[str, int]:
         if error.kind is ErrorKind.NOT_FOUND:
             raise
         with session_scope() as session:
-            release = releases.get_release(session, release_id)
+            release = releases.get_press_release(session, release_id)
             return editor(release, posted_values(request.form), error=error)
     except SameTitle as question:
         with session_scope() as session:
-            release = releases.get_release(session, release_id)
+            release = releases.get_press_release(session, release_id)
             return editor(release, posted_values(request.form), same_title=question.found)
     if schedule_posted:
         _say_which_hour(request.form.get("publish_at", ""))
@@ -361,7 +361,7 @@ def after_save(release_id: int) -> BaseResponse:
 def send_test(release_id: int) -> BaseResponse:
     language = parse_language(request.form.get("preview_language"))
     with session_scope() as session:
-        releases.get_release(session, release_id)  # a clear 404 before anything is queued
+        releases.get_press_release(session, release_id)  # a clear 404 before anything is queued
     dispatch.enqueue(TaskName.SEND_TEST_RELEASE, release_id, current_user.publisher_id, language)
     flash(
         _(
@@ -375,7 +375,7 @@ def send_test(release_id: int) -> BaseResponse:
 @bp.get("/<int:release_id>/publish")
 def confirm_publish(release_id: int) -> BaseResponse | str:
     with session_scope() as session:
-        release = releases.get_release(session, release_id)
+        release = releases.get_press_release(session, release_id)
         if release.status not in releases.UNSENT_STATES:
             return redirect(url_for(".send_view", release_id=release_id), code=303)
         by_language = progress.audience(session, release) if release.send_email else {}
@@ -455,7 +455,7 @@ def progress_json(release_id: int) -> Response:
 @bp.get("/<int:release_id>/preview")
 def saved_preview(release_id: int) -> Response:
     with session_scope() as session:
-        release = releases.get_release(session, release_id)
+        release = releases.get_press_release(session, release_id)
         try:
             return preview_response(release)
         except InvalidInput as error:
@@ -470,7 +470,7 @@ def live_preview(release_id: int | None) -> Response:
     with the form is said inside the frame, while the publisher is still typing."""
     now = utcnow()
     with session_scope() as session:
-        saved = releases.get_release(session, release_id) if release_id is not None else None
+        saved = releases.get_press_release(session, release_id) if release_id is not None else None
         try:
             fields = form_fields(request.form, unsent=True)
             fields.pop("publish_at")

@@ -61,10 +61,12 @@ def deployment_for_digests(
         yield d
 
 
-def set_clock(d: Deployment, started_at: datetime, day: int) -> None:
-    """The digest schedule's clock at 08:00:30 in Oslo on simulated day `day`."""
+def set_clock(d: Deployment, started_at: datetime, day: int, at: time = time(8, 0, 30)) -> None:
+    """The digest schedule's clock at `at` (just after 08:00) in Oslo on simulated day `day`.
+    A release is published at the real time, before any simulated one: one published while
+    the clock stands past a due time that has no run yet would open that run at once."""
     local_day = started_at.astimezone(OSLO).date() + timedelta(days=day)
-    moment = datetime.combine(local_day, time(8, 0, 30), tzinfo=OSLO)
+    moment = datetime.combine(local_day, at, tzinfo=OSLO)
     assert d.settings.digest_clock_file is not None
     Path(d.settings.digest_clock_file).write_text(moment.isoformat())
 
@@ -140,13 +142,15 @@ def test_a_simulated_week_sends_each_reader_the_right_emails(
         wait_until(lambda: len(mails_to(d)["now@mail.example"]) == 1, what=d.logs)
         set_clock(d, started_at, 1)  # the first daily digest
         settled(d, runs=1)
-        release(1)
+        release(1)  # one at a time: the reader who wants each at once gets them in order
+        wait_until(lambda: len(mails_to(d)["now@mail.example"]) == 2, what=d.logs)
         release(2)
         wait_until(lambda: len(mails_to(d)["now@mail.example"]) == 3, what=d.logs)
         set_clock(d, started_at, 2)  # the second daily digest
         settled(d, runs=2)
         set_clock(d, started_at, 3)  # nothing new for the daily reader; the weekly digest
         settled(d, runs=3)
+        set_clock(d, started_at, 3, at=time(7, 0))  # before day 3's digests: none is opened
         release(3)
         wait_until(lambda: len(mails_to(d)["now@mail.example"]) == 4, what=d.logs)
         set_clock(d, started_at, 4)

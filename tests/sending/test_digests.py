@@ -13,8 +13,9 @@ import redis
 from sqlalchemy import select, update
 
 from service.db import Database, utcnow
-from service.domain import digests, releases
+from service.domain import digests, releases, subscriptions
 from service.models import (
+    ConsentSource,
     Delivery,
     DeliveryStatus,
     Frequency,
@@ -344,3 +345,89 @@ def test_a_correction_threads_to_the_digest_that_listed_the_original_and_follows
     listed = text.get_content()  # type: ignore[union-attr]
     assert listed.index("Rettelse") < listed.index("Original")  # both, newest first
     assert statuses(db, correction)[weekly] is DeliveryStatus.SENT
+
+
+def test_a_paused_release_waits_out_of_digests_until_it_is_resumed(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    daily = reader(db, "daily@mail.example", Frequency.DAILY)
+    paused = publish(db, "Paused", at=DAY1)
+    with db.session_scope() as session:
+        releases.pause(session, paused, now=DAY1)
+        assert not digests.anything_waiting(session, Frequency.DAILY, DAY1 + timedelta(days=1))
+    kept = publish(db, "Kept", at=DAY1)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    with db.session_scope() as session:  # paused after the run took it: not listed either
+        releases.pause(session, kept, now=DAY1)
+    send(db, run, transport, redis_client, composer)
+    assert transport.calls == []  # nothing left to list: that reader's digest is skipped
+    assert statuses(db, kept)[daily] is DeliveryStatus.HELD  # back to waiting, not "sent"
+    with db.session_scope() as session:
+        releases.resume(session, paused)
+        releases.resume(session, kept)
+    later = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=2))
+    assert later is not None
+    send(db, later, transport, redis_client, composer)
+    (digest,) = transport.calls
+    assert "Paused" in digest.data.decode() and "Kept" in digest.data.decode()
+
+
+def test_a_reader_whose_digest_is_out_has_the_release_before_the_run_ends(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """A run stays open while one reader's digest waits for a retry (a 4xx): the others'
+    listed rows take their outcome at the next sweep (digests.settle), not at the run's end."""
+    quick = reader(db, "quick@mail.example", Frequency.DAILY)
+    slow = reader(db, "slow@mail.example", Frequency.DAILY)
+    release_id = publish(db, "Gagarin", at=DAY1)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    transport.answer("slow@mail.example", 451)
+    send(db, run, transport, redis_client, composer)
+    with db.session_scope() as session:
+        assert session.get(Release, run).status is ReleaseStatus.SENDING  # type: ignore[union-attr]
+        assert digests.unsettled_runs(session) == [run]
+        digests.settle(session, run)
+    assert statuses(db, release_id) == {quick: DeliveryStatus.SENT, slow: DeliveryStatus.HELD}
+
+
+def test_a_cancelled_digest_run_gives_its_releases_back_to_the_next_one(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    daily = reader(db, "daily@mail.example", Frequency.DAILY)
+    release_id = publish(db, "Gagarin", at=DAY1)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    with db.session_scope() as session:
+        releases.cancel(session, run, now=DAY1)
+        digests.settle(session, run)
+    assert statuses(db, release_id)[daily] is DeliveryStatus.HELD
+    later = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=2))
+    assert later is not None
+    send(db, later, transport, redis_client, composer)
+    assert transport.addressed == ["daily@mail.example"]
+    assert statuses(db, release_id)[daily] is DeliveryStatus.SENT
+
+
+def test_a_reader_who_subscribes_again_gets_nothing_held_from_before(
+    db: Database, composer: Composer
+) -> None:
+    daily = reader(db, "daily@mail.example", Frequency.DAILY)
+    release_id = publish(db, "Before", at=DAY1)
+    with db.session_scope() as session:
+        subscriber = session.get(Subscriber, daily)
+        assert subscriber is not None
+        subscriptions.unsubscribe_subscriber(session, subscriber, now=DAY1)
+        signup = subscriptions.Signup(
+            email="daily@mail.example",
+            language="nb",
+            topics=[],
+            source=ConsentSource.FORM,
+            consent_text_version="v1",
+            frequency=Frequency.DAILY,
+        )
+        subscriptions.subscribe(session, signup, now=DAY1 + timedelta(days=30))
+        token = subscriptions.confirm_token(composer.signer, subscriber)
+        subscriptions.confirm(session, composer.signer, token, now=DAY1 + timedelta(days=30))
+    assert statuses(db, release_id)[daily] is DeliveryStatus.SKIPPED

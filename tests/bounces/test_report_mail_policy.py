@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.domain import bounce_intake, report_mail, subscriptions
+from service.domain import bounce_intake, consent_ledger, report_mail, subscriptions
 from service.domain.bounce_policy import Report, take
 from service.domain.verp import VerpAddresses
 from service.models import (
     BounceReport,
+    ConsentAct,
+    ConsentChannel,
     Delivery,
     DeliveryStatus,
     Release,
@@ -177,6 +179,10 @@ def test_a_complaint_unsubscribes_and_suppresses_and_counts_for_its_release(
         SubscriptionEventKind.UNSUBSCRIBED,
         delivery.release_id,
     )
+    # The consent ledger says how the reader left: by a spam complaint, one row.
+    acts = [(e.act, e.source) for e in consent_ledger.history(session, reader.id)]
+    assert acts[-1:] == [(ConsentAct.UNSUBSCRIBE, ConsentChannel.COMPLAINT)]
+    assert acts.count((ConsentAct.UNSUBSCRIBE, ConsentChannel.COMPLAINT)) == 1
 
 
 def test_a_complaint_with_the_address_left_out_is_traced_by_its_envelope_sender(

@@ -664,7 +664,8 @@ def delivery_counts_of(session: Session, release_ids: list[int]) -> dict[int, di
     count the rows that went, or go, out with the release itself and through digests alike,
     but for `held`: rows owed in a reader's digest that no digest has sent yet, never in
     `total` (the release's own send is done without them). `in_digests`: readers who get, or
-    got, it in a digest, held or not (domain/digests)."""
+    got, it in a digest, held or not (domain/digests); `at_once`: readers sent it in its own
+    email."""
     rows = session.execute(
         select(Delivery.release_id, Delivery.status, Delivery.digest_id.is_not(None), func.count())
         .where(Delivery.release_id.in_(release_ids))
@@ -672,11 +673,14 @@ def delivery_counts_of(session: Session, release_ids: list[int]) -> dict[int, di
     ).all()
     by_release: dict[int, dict[str, int]] = {release_id: {} for release_id in release_ids}
     in_digests: dict[int, int] = dict.fromkeys(release_ids, 0)
+    at_once: dict[int, int] = dict.fromkeys(release_ids, 0)
     for release_id, status, listed, count in rows:
         states = by_release[release_id]
         states[status.value] = states.get(status.value, 0) + count
         if listed or status is DeliveryStatus.HELD:
             in_digests[release_id] += count
+        elif status is DeliveryStatus.SENT:
+            at_once[release_id] += count
     return {
         release_id: {
             "total": sum(n for state, n in by_status.items() if state != "held"),
@@ -687,6 +691,7 @@ def delivery_counts_of(session: Session, release_ids: list[int]) -> dict[int, di
             "cancelled": by_status.get("cancelled", 0),
             "held": by_status.get("held", 0),
             "in_digests": in_digests[release_id],
+            "at_once": at_once[release_id],
         }
         for release_id, by_status in by_release.items()
     }

@@ -44,6 +44,7 @@ class SendProgress:
     eta_seconds: int | None
     pause_reason: str | None
     pause_guard: str | None  # send_guards.Guard that paused it, while one has
+    at_once: int  # sent in the release's own email
     in_digests: int  # daily and weekly readers: in a digest rather than at once
     digest_waiting: int  # of those, whose digest has not gone out yet (never in total)
     bounced: int  # hard bounces: refused during the send or reported after it
@@ -83,6 +84,7 @@ def send_progress(session: Session, release: Release, *, now: datetime) -> SendP
         eta_seconds=eta,
         pause_reason=release.pause_reason,
         pause_guard=release.pause_guard if release.status is ReleaseStatus.PAUSED else None,
+        at_once=counts["at_once"],
         in_digests=counts["in_digests"],
         digest_waiting=counts["held"],
         bounced=reports.get(ReportKind.HARD_BOUNCE, 0),

@@ -56,7 +56,7 @@
     text("send-sent", count.format(data.sent));
     text("send-total", count.format(data.total));
     $("send-planning").hidden = !data.planning;
-    for (const name of ["sent", "failed", "deferred", "pending", "in_digests", "digest_waiting", "skipped", "bounced", "complained"]) {
+    for (const name of ["sent", "failed", "deferred", "pending", "at_once", "in_digests", "digest_waiting", "skipped", "bounced", "complained"]) {
       text("stat-" + name, count.format(data[name]));
     }
     text("stat-rate", shownRate === null || shownRate === undefined ? "–" : decimal.format(shownRate));

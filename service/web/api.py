@@ -165,6 +165,7 @@ def release_answer(session: Session, release: Release) -> dict[str, Any]:
             "failed": counts["failed"],
             "pending": counts["pending"],
             "skipped": counts["skipped"],
+            "at_once": counts["at_once"],
             "in_digests": counts["in_digests"],
             "digest_waiting": counts["held"],
             "bounced": reported.get(ReportKind.HARD_BOUNCE, 0),

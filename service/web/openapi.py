@@ -360,6 +360,11 @@ def answer_schemas() -> dict[str, Schema]:
                     "minimum": 0,
                     "description": "Complaints (feedback loops, provider events).",
                 },
+                "at_once": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Readers sent it in its own email (of `sent`).",
+                },
                 "in_digests": {
                     "type": "integer",
                     "minimum": 0,
@@ -385,6 +390,7 @@ def answer_schemas() -> dict[str, Schema]:
             "required": [
                 "state",
                 *counts,
+                "at_once",
                 "in_digests",
                 "digest_waiting",
                 "bounced",

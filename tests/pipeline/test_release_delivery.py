@@ -49,6 +49,7 @@ def test_every_matching_confirmed_reader_gets_it_once_and_nobody_else(
         "failed": 0,
         "pending": 0,
         "skipped": 0,
+        "at_once": len(expected),
         "in_digests": 0,
         "digest_waiting": 0,
         "bounced": 0,

@@ -197,6 +197,7 @@ def test_a_release_is_held_for_digest_readers_and_sent_in_their_next_digest(
         assert session.get(Release, gagarin).status is ReleaseStatus.SENT  # type: ignore[union-attr]
         counts = releases.delivery_counts(session, gagarin)
     assert (counts["sent"], counts["total"], counts["held"], counts["in_digests"]) == (1, 1, 3, 3)
+    assert counts["at_once"] == 1
 
     tereshkova = publish(db, "Tereshkova", at=DAY1 + timedelta(hours=2))
     send(db, tereshkova, transport, redis_client, composer)
@@ -228,7 +229,7 @@ def test_a_release_is_held_for_digest_readers_and_sent_in_their_next_digest(
     with db.session_scope() as session:
         counts = releases.delivery_counts(session, gagarin)
         assert session.get(Release, run).status is ReleaseStatus.SENT  # type: ignore[union-attr]
-    assert (counts["sent"], counts["held"], counts["in_digests"]) == (3, 1, 3)
+    assert (counts["sent"], counts["held"], counts["in_digests"], counts["at_once"]) == (3, 1, 3, 1)
     # Digest runs are not releases of the press office's: not on the desk's list, not public.
     with db.session_scope() as session:
         assert run not in {r.id for r in releases.newest_releases(session, limit=50)}

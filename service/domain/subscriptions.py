@@ -54,6 +54,10 @@ UNDO_EXPIRED = N_(
     "again on the press room page."
 )
 NO_SUBSCRIPTION = N_("There is no subscription for this link any more.")
+SUPPRESSED_UNDO = N_(
+    "This address can no longer be put back on the list from here. Subscribe again on the "
+    "press room page."
+)
 
 
 class SignupEmail(enum.StrEnum):
@@ -472,6 +476,10 @@ def check_undo(session: Session, signer: TokenSigner, token: str) -> Subscriber:
         or subscriber.status is not SubscriberStatus.UNSUBSCRIBED
     ):
         raise InvalidToken(USED_UNDO)
+    if is_suppressed(session, subscriber.email):
+        # Since the unsubscribe, the address marked our email as spam (or bounced for good):
+        # only a new opt-in, which lifts that, may put it back on the list.
+        raise InvalidToken(SUPPRESSED_UNDO)
     return subscriber
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,13 @@ from service.models import (
     ConsentRecord,
     ConsentSource,
     ConsentText,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     SubscriptionEvent,
     SubscriptionEventKind,
     Suppression,
+    SuppressionReason,
     address_hash,
 )
 
@@ -286,3 +288,22 @@ def test_ip_precision_keeps_the_prefix_it_names(setting: str, ip: str | None, ke
 def test_a_bad_ip_precision_is_refused(setting: str) -> None:
     with pytest.raises(ValueError):
         IpPrecision.parse(setting)
+
+
+def test_undo_restores_how_often_too_but_not_an_address_that_complained_since(
+    session: Session, signer: TokenSigner
+) -> None:
+    row = confirmed(session, signer)
+    subscriptions.change_preferences(
+        session, row, language="nb", topics=[], frequency=Frequency.WEEKLY, now=NOW
+    )
+    assert consent_ledger.history(session, row.id)[-1].frequency == "weekly"
+    subscriptions.leave(session, signer, subscriptions.unsubscribe_token(signer, row), now=NOW)
+    undo = subscriptions.undo_token(signer, row)
+    subscriptions.suppress(session, row.email, SuppressionReason.COMPLAINED, now=NOW)
+    with pytest.raises(InvalidToken):
+        subscriptions.undo_unsubscribe(session, signer, undo, now=NOW)
+    assert row.status is SubscriberStatus.UNSUBSCRIBED
+    session.execute(delete(Suppression))
+    subscriptions.undo_unsubscribe(session, signer, undo, now=NOW)
+    assert (row.status, row.frequency) == (SubscriberStatus.CONFIRMED, Frequency.WEEKLY)

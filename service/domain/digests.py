@@ -336,6 +336,28 @@ def unsettled_runs(session: Session) -> list[int]:
     )
 
 
+def skip_for_readers_gone(session: Session, *, now: datetime, after: timedelta) -> int:
+    """Held rows no digest has taken, of readers off the list for longer than `after` (the
+    undo's 24 hours: an undo within them gets them in the next digest), are skipped: they
+    left before it went out. Returns rows."""
+    gone = select(Subscriber.id).where(
+        Subscriber.status != SubscriberStatus.CONFIRMED, Subscriber.updated_at < now - after
+    )
+    return (
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.status == DeliveryStatus.HELD,
+                Delivery.digest_id.is_(None),
+                Delivery.subscriber_id.in_(gone),
+            )
+            .values(status=DeliveryStatus.SKIPPED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
 def forget_held(session: Session, subscriber_id: int) -> int:
     """A reader who confirms a new subscription starts afresh: what was held for them before
     they left (no digest has it yet) is skipped, not sent months late. Returns rows."""

@@ -9,7 +9,14 @@ import logging
 from datetime import datetime, timedelta
 
 from service.config import Settings
-from service.domain import digests, invitations, owed_notices, releases, webhook_outbox
+from service.domain import (
+    digests,
+    invitations,
+    owed_notices,
+    releases,
+    webhook_outbox,
+)
+from service.domain.tokens import UNDO_TTL
 from service.models import OwedNotice, ReleaseStatus
 from service.sending import control, ledger, meters, report_jobs
 from service.sending.batch import BATCH_SIZE
@@ -30,7 +37,8 @@ NOTICE_TASKS = {
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
     invitations, reports (report mails rung again), webhooks (outgoing webhook events rung),
-    digests (digest runs opened), settled (rows listed in digests that took their outcome)."""
+    digests (digest runs opened), settled (rows listed in digests that took their outcome),
+    digest_skipped (rows held for readers who left more than a day ago)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -81,6 +89,7 @@ def sweep(box: Outbox) -> dict[str, int]:
     with box.open_session() as session:
         for run_id in digests.unsettled_runs(session):
             report["settled"] = report.get("settled", 0) + digests.settle(session, run_id)
+        report["digest_skipped"] = digests.skip_for_readers_gone(session, now=now, after=UNDO_TTL)
     return report
 
 

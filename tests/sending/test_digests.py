@@ -432,3 +432,22 @@ def test_a_reader_who_subscribes_again_gets_nothing_held_from_before(
         token = subscriptions.confirm_token(composer.signer, subscriber)
         subscriptions.confirm(session, composer.signer, token, now=DAY1 + timedelta(days=30))
     assert statuses(db, release_id)[daily] is DeliveryStatus.SKIPPED
+
+
+def test_what_was_held_for_a_reader_who_left_is_skipped_after_the_undo_window(
+    db: Database,
+) -> None:
+    stays = reader(db, "stays@mail.example", Frequency.DAILY)
+    leaves = reader(db, "leaves@mail.example", Frequency.DAILY)
+    release_id = publish(db, "Gagarin", at=DAY1)
+    left_at = DAY1 + timedelta(hours=1)
+    with db.session_scope() as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == leaves)
+            .values(status="unsubscribed", updated_at=left_at)
+        )
+        window = timedelta(hours=24)
+        assert digests.skip_for_readers_gone(session, now=left_at + window / 2, after=window) == 0
+        assert digests.skip_for_readers_gone(session, now=left_at + window * 2, after=window) == 1
+    assert statuses(db, release_id) == {stays: DeliveryStatus.HELD, leaves: DeliveryStatus.SKIPPED}

@@ -34,12 +34,12 @@ def upgrade():
         batch_op.add_column(sa.Column('digest_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_deliveries_digest_id_releases'), 'releases', ['digest_id'], ['id'], ondelete='SET NULL')
         batch_op.create_index('ix_deliveries_status_subscriber', ['status', 'subscriber_id'], unique=False)
-        batch_op.create_index('ix_deliveries_digest_subscriber', ['digest_id', 'subscriber_id'], unique=False)
+        batch_op.create_index('ix_deliveries_listed', ['digest_id', 'subscriber_id'], unique=False, postgresql_where=sa.text("status = 'held' AND digest_id IS NOT NULL"), sqlite_where=sa.text("status = 'held' AND digest_id IS NOT NULL"))
 
 
 def downgrade():
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.drop_index('ix_deliveries_digest_subscriber')
+        batch_op.drop_index('ix_deliveries_listed')
         batch_op.drop_index('ix_deliveries_status_subscriber')
         batch_op.drop_constraint(batch_op.f('fk_deliveries_digest_id_releases'), type_='foreignkey')
         batch_op.drop_column('digest_id')

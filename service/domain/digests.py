@@ -21,12 +21,13 @@ a weekly run those of weekly readers.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from service.db import insert_for
@@ -116,9 +117,20 @@ def _waiting(frequency: Frequency, due_at: datetime):  # type: ignore[no-untyped
 
 
 def anything_waiting(session: Session, frequency: Frequency, due_at: datetime) -> bool:
-    return (
-        session.scalar(select(Delivery.id).where(_waiting(frequency, due_at)).limit(1)) is not None
+    """Whether a run of `frequency` due at `due_at` would list anything (`_waiting`). Asked
+    from the releases' side, each through its own rows' index: a sweep asks it often."""
+    held = exists().where(
+        Delivery.release_id == Release.id,
+        Delivery.status == DeliveryStatus.HELD,
+        _waiting(frequency, due_at),
     )
+    going = select(Release.id).where(
+        Release.kind == ReleaseKind.RELEASE,
+        Release.published_at <= due_at,
+        Release.status.in_(GOING_OUT),
+        held,
+    )
+    return session.scalar(going.limit(1)) is not None
 
 
 def open_run(
@@ -264,7 +276,6 @@ def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[i
             Delivery.digest_id == run_id,
             Delivery.status == DeliveryStatus.HELD,
             Delivery.subscriber_id.in_(subscriber_ids),
-            Release.status.in_(GOING_OUT),  # paused or cancelled since: `settle` takes it back
         )
         .order_by(Release.published_at.desc(), Release.id.desc())
     ).all()
@@ -285,34 +296,49 @@ def listings(session: Session, run_id: int, subscriber_ids: list[int]) -> dict[i
     return listed
 
 
+def take_back(session: Session, run_id: int, readers: list[int], left: Iterable[int] = ()) -> None:
+    """At a digest's claim: the rows listed for `readers` of releases not going out now
+    (paused or cancelled since the run took them), and every row listed for readers who
+    `left` (no longer confirmed: an undo within the day gets them in the next digest), go
+    back to waiting. What stays is exactly what their digests list (`listings`)."""
+    listed = and_(Delivery.digest_id == run_id, Delivery.status == DeliveryStatus.HELD)
+    not_going = ~exists().where(Release.id == Delivery.release_id, Release.status.in_(GOING_OUT))
+    gone = list(left)
+    for subscriber_ids, condition in ((readers, not_going), (gone, None)):
+        if not subscriber_ids:
+            continue
+        where = [listed, Delivery.subscriber_id.in_(subscriber_ids)]
+        if condition is not None:
+            where.append(condition)
+        session.execute(
+            update(Delivery)
+            .where(*where)
+            .values(digest_id=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def settle(session: Session, run_id: int) -> int:
     """Listed rows of run `run_id` whose reader's digest is done take its outcome: sent (with
-    its time), failed or skipped; those of a reader whose digest was cancelled, and those of
-    a release paused or cancelled since the run took them (its digest did not list them), go
-    back to waiting for the next digest. Rows of readers whose digest is still owed stay.
-    The sweep calls it for every run with such rows, and a run calls it as it ends: a reader
+    its time), failed or skipped; those of a reader whose digest was cancelled go back to
+    waiting for the next digest. Rows of readers whose digest is still owed stay. What a
+    digest lists is decided at its claim alone (`take_back`), so this never looks at the
+    releases. The sweep calls it for every run with such rows, and a run as it ends: a reader
     whose digest is out counts as having the release (corrections) within a sweep. Returns
     rows settled."""
     own = aliased(Delivery)
     mine = and_(own.release_id == run_id, own.subscriber_id == Delivery.subscriber_id)
     listed = and_(Delivery.digest_id == run_id, Delivery.status == DeliveryStatus.HELD)
-    not_going = ~exists().where(Release.id == Delivery.release_id, Release.status.in_(GOING_OUT))
+    taken_back = session.execute(
+        update(Delivery)
+        .where(listed, exists().where(mine, own.status == DeliveryStatus.CANCELLED))
+        .values(digest_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     done = exists().where(
         mine,
         own.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED]),
     )
-    taken_back = session.execute(
-        update(Delivery)
-        .where(
-            listed,
-            or_(
-                exists().where(mine, own.status == DeliveryStatus.CANCELLED),
-                and_(done, not_going),
-            ),
-        )
-        .values(digest_id=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
     settled = session.execute(
         update(Delivery)
         .where(listed, done)
@@ -332,6 +358,7 @@ def unsettled_runs(session: Session) -> list[int]:
             select(Delivery.digest_id)
             .where(Delivery.status == DeliveryStatus.HELD, Delivery.digest_id.is_not(None))
             .distinct()
+            .order_by(Delivery.digest_id)  # two sweeps at once take runs in the same order
         )
     )
 

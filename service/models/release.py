@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -129,6 +130,9 @@ class Release(Base):
         return [self.language, *sorted(self.translations or {})]
 
 
+LISTED = "status = 'held' AND digest_id IS NOT NULL"
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -136,7 +140,14 @@ class Delivery(Base):
         Index("ix_deliveries_release_status", "release_id", "status", "id"),  # claim order
         Index("ix_deliveries_status_lease", "status", "lease_expires_at"),
         Index("ix_deliveries_status_subscriber", "status", "subscriber_id"),  # held rows
-        Index("ix_deliveries_digest_subscriber", "digest_id", "subscriber_id"),
+        # Rows listed in a digest not yet settled (domain/digests): empty between runs.
+        Index(
+            "ix_deliveries_listed",
+            "digest_id",
+            "subscriber_id",
+            postgresql_where=text(LISTED),
+            sqlite_where=text(LISTED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

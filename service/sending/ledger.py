@@ -632,6 +632,10 @@ class SqlLedger:
             skip += missed
             listed = None
             if release.kind is ReleaseKind.DIGEST:
+                # The claim alone decides what each digest lists (settle copies its outcome):
+                # releases not going out now, and the rows of readers who left, go back.
+                left = {c.subscriber_id for c in claimed} - {r.subscriber_id for r in keep}
+                digests.take_back(session, release.id, [r.subscriber_id for r in keep], left)
                 by_reader = digests.listings(session, release.id, [r.subscriber_id for r in keep])
                 skip += [r.delivery_id for r in keep if r.subscriber_id not in by_reader]
                 keep = [r for r in keep if r.subscriber_id in by_reader]

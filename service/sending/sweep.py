@@ -37,8 +37,7 @@ NOTICE_TASKS = {
 def sweep(box: Outbox) -> dict[str, int]:
     """Counts of what it did: reclaimed, cancelled, restarted, scheduled, finished, notices,
     invitations, reports (report mails rung again), webhooks (outgoing webhook events rung),
-    digests (digest runs opened), settled (rows listed in digests that took their outcome),
-    digest_skipped (rows held for readers who left more than a day ago)."""
+    digests (digest runs opened), settled (rows listed in digests that took their outcome)."""
     now = box.now()
     report = {
         "reclaimed": 0,
@@ -89,7 +88,6 @@ def sweep(box: Outbox) -> dict[str, int]:
     with box.open_session() as session:
         for run_id in digests.unsettled_runs(session):
             report["settled"] = report.get("settled", 0) + digests.settle(session, run_id)
-        report["digest_skipped"] = digests.skip_for_readers_gone(session, now=now, after=UNDO_TTL)
     return report
 
 
@@ -111,6 +109,8 @@ def open_due_digests(box: Outbox, now: datetime) -> int:
         opened = digests.open_due_runs(
             session, digest_schedule(box.settings), now=digest_now, opened_at=now
         )
+        if opened:  # once a digest time, not at every sweep: it reads every reader gone
+            digests.skip_for_readers_gone(session, now=now, after=UNDO_TTL)
     for run_id in opened:
         log.info("digest run %s opened", run_id)
         box.ring(TaskName.START_RELEASE, run_id)

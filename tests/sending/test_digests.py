@@ -451,3 +451,53 @@ def test_what_was_held_for_a_reader_who_left_is_skipped_after_the_undo_window(
         assert digests.skip_for_readers_gone(session, now=left_at + window / 2, after=window) == 0
         assert digests.skip_for_readers_gone(session, now=left_at + window * 2, after=window) == 1
     assert statuses(db, release_id) == {stays: DeliveryStatus.HELD, leaves: DeliveryStatus.SKIPPED}
+
+
+def test_what_a_digest_listed_is_decided_at_its_claim_whatever_happens_to_the_release_after(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    """Listed and sent, then paused: the reader has it (not listed again after a resume).
+    Paused at the claim, resumed before the run settles: not listed, so still owed."""
+    daily = reader(db, "daily@mail.example", Frequency.DAILY)
+    listed = publish(db, "Listed", at=DAY1)
+    left_out = publish(db, "Left out", at=DAY1)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    with db.session_scope() as session:
+        releases.pause(session, left_out, now=DAY1)
+    send(db, run, transport, redis_client, composer)
+    with db.session_scope() as session:
+        releases.pause(session, listed, now=DAY1)
+        releases.resume(session, left_out)
+        digests.settle(session, run)
+    (digest,) = transport.calls
+    assert "Listed" in digest.data.decode() and "Left out" not in digest.data.decode()
+    assert statuses(db, listed)[daily] is DeliveryStatus.SENT
+    assert statuses(db, left_out)[daily] is DeliveryStatus.HELD
+    later = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=2))
+    assert later is not None
+    send(db, later, transport, redis_client, composer)
+    second = transport.calls[1].data.decode()
+    assert "Left out" in second and "Listed" not in second.replace("Left out", "")
+
+
+def test_a_reader_who_leaves_before_their_digest_goes_out_gets_it_next_time_after_an_undo(
+    db: Database, transport: RecordingTransport, redis_client: redis.Redis, composer: Composer
+) -> None:
+    daily = reader(db, "daily@mail.example", Frequency.DAILY)
+    release_id = publish(db, "Gagarin", at=DAY1)
+    run = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=1))
+    assert run is not None
+    with db.session_scope() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.id == daily).values(status="unsubscribed")
+        )
+    send(db, run, transport, redis_client, composer)
+    assert transport.calls == []
+    assert statuses(db, release_id)[daily] is DeliveryStatus.HELD  # not skipped: back waiting
+    with db.session_scope() as session:  # an undo within the day
+        session.execute(update(Subscriber).where(Subscriber.id == daily).values(status="confirmed"))
+    later = run_digest(db, Frequency.DAILY, DAY1 + timedelta(days=2))
+    assert later is not None
+    send(db, later, transport, redis_client, composer)
+    assert transport.addressed == ["daily@mail.example"]

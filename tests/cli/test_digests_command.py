@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import update
 
-from service.app_state import get_database
 from service.db import utcnow
 from service.mailsink import MailSink
-from service.models import Frequency, Release, ReleaseStatus, Subscriber
-from service.sending import ledger
-from tests.pipeline.helpers import add_subscribers
+from tests.pipeline.helpers import held_for_a_daily_reader
 from tests.web.helpers import recipients, settled
 
 
@@ -20,33 +16,10 @@ def digests(app: Flask, *options: str) -> Result:
     return app.test_cli_runner().invoke(args=["digests", "send", *options])
 
 
-def held_for_a_daily_reader(app: Flask) -> None:
-    """A release just sent, held for one daily reader (published after today's due time)."""
-    (reader,) = add_subscribers(app, ["daily@mail.example"])
-    now = utcnow()
-    with app.app_context(), get_database().session_scope() as session:
-        session.execute(
-            update(Subscriber).where(Subscriber.id == reader).values(frequency=Frequency.DAILY)
-        )
-        release = Release(
-            slug="gagarin",
-            title="Gagarin",
-            language="nb",
-            status=ReleaseStatus.SENDING,
-            published_at=now,
-            send_started_at=now,
-        )
-        session.add(release)
-        session.flush()
-        while release.planned_at is None:
-            ledger.plan_chunk(session, release, now=now)
-        ledger.finish_if_done(session, release, now=now)
-
-
 def test_the_schedule_owes_nothing_yet_and_a_frequency_sends_one_now(
     app: Flask, sink: MailSink, worker: None
 ) -> None:
-    held_for_a_daily_reader(app)
+    held_for_a_daily_reader(app, published_at=utcnow())  # after the last 08:00
     due = digests(app)
     assert due.exit_code == 0, due.output
     assert "No digest is owed now" in due.stdout  # published after the last 08:00

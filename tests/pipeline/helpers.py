@@ -9,12 +9,20 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from service.app_state import get_database
 from service.domain import publishers
 from service.mailsink import MailSink
-from service.models import Subscriber, SubscriberStatus, SubscriberTopic
+from service.models import (
+    Frequency,
+    Release,
+    ReleaseStatus,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberTopic,
+)
+from service.sending import ledger
 from tests.rows import subscriber_rows
 
 if TYPE_CHECKING:  # deployment.py imports tests.conftest, which imports this module
@@ -49,6 +57,30 @@ def add_subscribers(
                 [{"subscriber_id": i, "topic": t} for i in ids for t in topics],
             )
     return ids
+
+
+def held_for_a_daily_reader(app: Flask, *, published_at: datetime) -> int:
+    """A release "Gagarin" as its send leaves it, held for one daily reader
+    (daily@mail.example) and sent to nobody at once; returns its id."""
+    (reader,) = add_subscribers(app, ["daily@mail.example"])
+    with app.app_context(), get_database().session_scope() as session:
+        session.execute(
+            update(Subscriber).where(Subscriber.id == reader).values(frequency=Frequency.DAILY)
+        )
+        release = Release(
+            slug="gagarin",
+            title="Gagarin",
+            language="nb",
+            status=ReleaseStatus.SENDING,
+            published_at=published_at,
+            send_started_at=published_at,
+        )
+        session.add(release)
+        session.flush()
+        while release.planned_at is None:
+            ledger.plan_chunk(session, release, now=published_at)
+        ledger.finish_if_done(session, release, now=published_at)
+        return release.id
 
 
 def publish(client: FlaskClient, token: str, **fields: object) -> dict[str, object]:

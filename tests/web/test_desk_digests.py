@@ -8,40 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
 
 from service.app_state import get_database
 from service.db import utcnow
 from service.domain import digests
-from service.models import Frequency, Release, ReleaseStatus, Subscriber
-from service.sending import ledger
+from service.models import Frequency, Release
 from tests.conftest import EMAIL
-from tests.pipeline.helpers import add_subscribers, api_token
+from tests.pipeline.helpers import api_token, held_for_a_daily_reader
 from tests.web.helpers import text_of
 
 PUBLISHED = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 def a_release_held_for_a_daily_reader(app: Flask) -> int:
-    (reader,) = add_subscribers(app, ["daily@mail.example"])
-    with app.app_context(), get_database().session_scope() as session:
-        session.execute(
-            update(Subscriber).where(Subscriber.id == reader).values(frequency=Frequency.DAILY)
-        )
-        release = Release(
-            slug="gagarin",
-            title="Gagarin",
-            language="nb",
-            status=ReleaseStatus.SENDING,
-            published_at=PUBLISHED,
-            send_started_at=PUBLISHED,
-        )
-        session.add(release)
-        session.flush()
-        while release.planned_at is None:
-            ledger.plan_chunk(session, release, now=PUBLISHED)
-        ledger.finish_if_done(session, release, now=PUBLISHED)
-        return release.id
+    return held_for_a_daily_reader(app, published_at=PUBLISHED)
 
 
 def open_daily_run(app: Flask) -> int:

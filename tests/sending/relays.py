@@ -70,17 +70,21 @@ class _Handler:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
 
-    def _turned_away(self, server: Any) -> bool:
+    def _turned_away(self, server: Any, session: Any) -> bool:
+        """Whether this session is refused; counted once per session (a client that hears
+        421 to EHLO may try HELO on the same connection, as smtplib does)."""
         with self.relay.lock:
             if self.relay.behaviour.refuse_all or server.crowded:
-                self.relay.log.turned_away += 1
+                if not getattr(session, "turned_away", False):
+                    session.turned_away = True
+                    self.relay.log.turned_away += 1
                 return True
         return False
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        if self._turned_away(server):
+        if self._turned_away(server, session):
             return ["421 4.7.0 Too many connections, try later"]
         time.sleep(self.relay.behaviour.busy_ehlo)  # blocks the loop: a relay short of CPU
         session.host_name = hostname
@@ -89,7 +93,7 @@ class _Handler:
         return responses
 
     async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:
-        if self._turned_away(server):
+        if self._turned_away(server, session):
             return "421 4.7.0 Too many connections, try later"
         session.host_name = hostname
         return f"250 {server.hostname}"

@@ -129,6 +129,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                     f"--hostname={worker_name}",
                 ],
                 env=env,
+                process_group=0,  # Ctrl-C is the launcher's: it stops them in order
             )
         )
         children.append(
@@ -142,6 +143,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                     f"--schedule={schedule}",
                 ],
                 env=env,
+                process_group=0,  # Ctrl-C is the launcher's: it stops them in order
             )
         )
         if bounce_port is not None:
@@ -152,6 +154,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                         "bounces", "serve", "--port", str(bounce_port),
                     ],
                     env=env,
+                    process_group=0,
                 )
             )  # fmt: skip
         children.append(
@@ -170,6 +173,7 @@ def run(host: str, port: int, worker_concurrency: int | None) -> int:
                     "--no-control-socket",  # one per user at ~/.gunicorn: instances collide
                 ],
                 env=env,
+                process_group=0,  # Ctrl-C is the launcher's: it stops them in order
             )
         )
         parts = _Parts(

@@ -51,6 +51,9 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its owner stops it (`stop`, at exit at the latest), after the processes that
+            # use it: a terminal's Ctrl-C must not take it away from under them first.
+            process_group=0,
         )
         atexit.register(self.stop)
         client = redis.Redis.from_url(self.url)

@@ -13,17 +13,14 @@ from datetime import datetime
 
 from babel.dates import format_date
 
-from service.domain import mail_headers, mime, plain_text
+from service.domain import plain_text
 from service.domain.corrections import OriginalCopy
 from service.domain.emails import EmailRenderer
 from service.domain.mail_site import MailSite
 from service.domain.release_messages import (
     _PREFERENCES,
     _UNSUBSCRIBE,
-    CRLF,
     ReleaseMessage,
-    _EncodedBody,
-    feedback_id,
 )
 from service.domain.tokens import TokenSigner
 from service.locales import babel_locale
@@ -59,10 +56,6 @@ class DigestMessage(ReleaseMessage):
         *,
         now: datetime,
     ) -> None:
-        self._release_id = run.id
-        self._test = False
-        self._signer = signer
-        self._site = site
         locale = babel_locale(language)
         weekly = run.digest_frequency == Frequency.WEEKLY.value
         entries = [
@@ -91,23 +84,7 @@ class DigestMessage(ReleaseMessage):
             unsubscribe_url=_UNSUBSCRIBE,
             preferences_url=_PREFERENCES,
         )
-        self._text = _EncodedBody(rendered.text)
-        self._html = _EncodedBody(rendered.html)
-        boundary = mime.new_boundary()
-        self._head = b"".join(
-            [
-                mail_headers.mailbox("From", site.sender),
-                mail_headers.unstructured("Subject", rendered.subject),
-                mail_headers.date("Date", now),
-                mail_headers.list_id("List-Id", site.site_name, site.list_id),
-                mail_headers.structured("Feedback-ID", feedback_id(run.id, language, site)),
-                mail_headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-                mime.alternative_headers(boundary),
-            ]
-        )
-        self._part_text = mime.part_head(boundary, "plain")
-        self._part_html = CRLF + mime.part_head(boundary, "html")
-        self._close = CRLF + mime.close(boundary)
+        self._assemble(signer, site, run.id, language, rendered, now=now)
 
 
 class DigestMessages:

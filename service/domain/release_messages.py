@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from babel.dates import format_date
 
 from service.domain import mail_headers, mime, plain_text
-from service.domain.emails import EmailRenderer
+from service.domain.emails import EmailRenderer, RenderedEmail
 from service.domain.mail_site import MailSite
 from service.domain.mime import lines_of, qp_lines
 from service.domain.tokens import Purpose, TokenSigner
@@ -109,10 +109,6 @@ class ReleaseMessage:
         """`test`: a copy for press staff, marked as such in its subject, body and headers."""
         version = release.version(language) or release.version(release.language)
         assert version is not None
-        self._release_id = release.id
-        self._test = test
-        self._signer = signer
-        self._site = site
         # The day in TIMEZONE, as the release's page dates it (web/l10n.format_date).
         published = (release.published_at or now).astimezone(site.zone).date()
         # A correction names what it corrects, in the reader's language where it can.
@@ -143,6 +139,26 @@ class ReleaseMessage:
                 f"{site.base_url}/releases/{original.slug}?lang={language}" if original else None
             ),
         )
+        self._assemble(signer, site, release.id, language, rendered, now=now, test=test)
+
+    def _assemble(
+        self,
+        signer: TokenSigner,
+        site: MailSite,
+        release_id: int | None,
+        language: str,
+        rendered: RenderedEmail,
+        *,
+        now: datetime,
+        test: bool = False,
+    ) -> None:
+        """The parts every reader's copy shares, from the rendered email: the head, the two
+        bodies with placeholders for the reader's links, the MIME boundaries. `release_id`
+        names the release (or digest run) in Message-IDs, links and Feedback-ID."""
+        self._release_id = release_id
+        self._test = test
+        self._signer = signer
+        self._site = site
         self._text = _EncodedBody(rendered.text)
         self._html = _EncodedBody(rendered.html)
         boundary = mime.new_boundary()
@@ -154,7 +170,7 @@ class ReleaseMessage:
                 mail_headers.unstructured("Subject", subject),
                 mail_headers.date("Date", now),
                 mail_headers.list_id("List-Id", site.site_name, site.list_id),
-                mail_headers.structured("Feedback-ID", feedback_id(release.id, language, site)),
+                mail_headers.structured("Feedback-ID", feedback_id(release_id, language, site)),
                 mail_headers.structured("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
                 mail_headers.unstructured("X-Pressroom-Test", "yes") if test else b"",
                 mime.alternative_headers(boundary),
